@@ -1,0 +1,87 @@
+"""驿站地图: the Wenzhou rider-station locator. create_app() builds the Flask app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from locator.config import SETTINGS, ConfigError, load_settings, settings_by_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _apply_overrides(app: Flask, overrides: dict[str, Any]) -> None:
+    known = settings_by_name()
+    problems = []
+    for key, value in overrides.items():
+        if key in known and isinstance(value, str):
+            try:
+                value = known[key].parse(value)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{key}={value!r}: {exc}")
+                continue
+        app.config[key] = value
+    if problems:
+        raise ConfigError("bad configuration:\n  " + "\n  ".join(problems))
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then LOCATOR_* environment and instance/config.py, then `test_config`."""
+    from locator import cli, privacy
+    from locator.roster import Roster
+    from locator.store import open_store
+    from locator.web import problems
+
+    privacy.install()
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(load_settings())
+    app.config.from_pyfile("config.py", silent=True)
+    if test_config:
+        _apply_overrides(app, test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.logger.setLevel(str(app.config.get("LOG_LEVEL", "info")).upper())
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    store = open_store(app.config["DATABASE_URL"], app.instance_path)
+    store.init_schema()
+    roster = Roster.open(
+        store,
+        app.config.get("DISTRICTS_FILE") or None,
+        app.config.get("SERVICE_AREA_BBOX"),
+    )
+    if app.config.get("SEED_SAMPLE") and store.count() == 0:
+        sample = app.config.get("SAMPLE_FILE") or None
+        summary = roster.seed_sample(sample) if sample else roster.seed_sample()
+        logging.getLogger(__name__).info("seeded the sample roster: %d stations", len(summary.added))
+    app.extensions["roster"] = roster
+
+    problems.init_app(app)
+    cli.init_app(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from locator.web import api, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+
+
+def current_roster():
+    """The Roster of the app handling this request or CLI command."""
+    return current_app.extensions["roster"]
+
+
+__all__ = ["SETTINGS", "create_app", "current_roster"]

@@ -1,0 +1,109 @@
+"""`flask --app locator …` commands: init-db, seed, import, export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from locator import current_roster
+from locator.coords import CRS
+from locator.io import FileInvalid, detect_format, export_csv, export_geojson, plan_import
+from locator.stations import STATION_TYPES
+from locator.store.base import StationQuery, StoreError
+
+CRS_CHOICE = click.Choice([c.value for c in CRS])
+
+
+@click.command("init-db")
+@click.option("--seed/--no-seed", default=True, help="Load the sample roster if the database is empty.")
+def init_db(seed: bool) -> None:
+    """Create or migrate the database schema (and seed the sample roster into an empty one)."""
+    roster = current_roster()
+    roster.store.init_schema()
+    click.echo(f"schema version {roster.store.schema_version()}")
+    if seed and roster.store.count() == 0:
+        summary = roster.seed_sample()
+        click.echo(f"seeded {len(summary.added)} sample stations")
+
+
+@click.command("seed")
+@click.option("--force", is_flag=True, help="Replace a roster that holds non-sample stations.")
+def seed(force: bool) -> None:
+    """Replace the roster with the bundled sample roster."""
+    roster = current_roster()
+    real = sum(1 for s in roster.store.list() if s.provenance != "sample")
+    if real and not force:
+        click.echo(f"refusing: the roster holds {real} non-sample stations (use --force)", err=True)
+        sys.exit(2)
+    summary = roster.seed_sample()
+    click.echo(
+        f"sample roster: {len(summary.added)} added, {len(summary.changed)} changed, {len(summary.removed)} removed"
+    )
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--crs", type=CRS_CHOICE, required=True, help="Coordinate system of the file's coordinates.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "geojson"]), help="Default: from the file name.")
+@click.option("--replace", is_flag=True, help="Make the roster exactly the file (stations not in it are removed).")
+@click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
+@click.option("--actor", default="cli", show_default=True, help="Who is importing (for the audit trail).")
+def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run: bool, actor: str) -> None:
+    """Import stations from a GeoJSON or CSV file: all or nothing, with a row-by-row error report."""
+    roster = current_roster()
+    try:
+        plan = plan_import(
+            path.read_bytes(),
+            fmt or detect_format(path.name),
+            CRS(crs),
+            roster.validate,
+            {d.code: d.name for d in roster.districts.districts},
+        )
+    except FileInvalid as exc:
+        click.echo(f"error: {path.name}: {exc}", err=True)
+        sys.exit(1)
+    if not plan.ok:
+        for line in plan.report():
+            click.echo(line, err=True)
+        click.echo(f"{len(plan.errors)} error(s) in {plan.rows} rows; nothing was imported", err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(f"dry run: {len(plan.stations)} valid stations; nothing was written")
+        return
+    scope = None if replace else StationQuery(ids=tuple(s.id for s in plan.stations))
+    try:
+        summary = roster.store.replace_all(plan.stations, actor=actor, via="import", scope=scope)
+    except StoreError as exc:
+        click.echo(f"error: {exc}; nothing was imported", err=True)
+        sys.exit(1)
+    click.echo(
+        f"imported {path.name}: {len(summary.added)} added, {len(summary.changed)} changed, "
+        f"{len(summary.removed)} removed, {len(summary.unchanged)} unchanged"
+    )
+
+
+@click.command("export")
+@click.option("-f", "--format", "fmt", type=click.Choice(["geojson", "csv"]), default="geojson", show_default=True)
+@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True)
+@click.option("--district", "districts", multiple=True, help="Only these district codes.")
+@click.option("--type", "types", multiple=True, type=click.Choice(list(STATION_TYPES)), help="Only these types.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
+def export(fmt: str, crs: str, districts: tuple[str, ...], types: tuple[str, ...], output: Path | None) -> None:
+    """Export the roster as GeoJSON or CSV."""
+    roster = current_roster()
+    stations = roster.store.list(StationQuery(types=types, districts=districts))
+    data = (export_geojson if fmt == "geojson" else export_csv)(stations, CRS(crs))
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        click.echo(f"wrote {len(stations)} stations to {output}", err=True)
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    for command in (init_db, seed, import_roster, export):
+        app.cli.add_command(command)

@@ -1,0 +1,87 @@
+"""Wenzhou's 12 county-level districts and the lookup of a point's district (no Flask, no geopandas)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+GEODATA = Path(__file__).resolve().parent.parent / "geodata"
+DISTRICTS_FILE = GEODATA / "districts.geojson"
+
+
+@dataclass(frozen=True)
+class District:
+    """A county-level division: code (行政区划代码), Chinese and English names, WGS-84 boundary."""
+
+    code: str
+    name: str
+    name_en: str
+    geometry: BaseGeometry
+
+
+class DistrictIndex:
+    """Boundaries with a spatial index: district_of(point) answers in microseconds."""
+
+    def __init__(self, districts: list[District]):
+        self.districts = sorted(districts, key=lambda d: d.code)
+        self.by_code = {d.code: d for d in self.districts}
+        geoms = [d.geometry for d in self.districts]
+        for g in geoms:
+            shapely.prepare(g)
+        self._geoms = np.array(geoms, dtype=object)
+        self._tree = shapely.STRtree(self._geoms)
+        self.bounds = tuple(shapely.total_bounds(self._geoms).tolist())
+
+    @classmethod
+    def from_geojson(cls, path: str | Path = DISTRICTS_FILE) -> DistrictIndex:
+        """Load boundaries from an RFC 7946 FeatureCollection with code/name/name_en properties."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        districts = [
+            District(
+                code=str(f["properties"]["code"]),
+                name=f["properties"]["name"],
+                name_en=f["properties"].get("name_en", ""),
+                geometry=shape(f["geometry"]),
+            )
+            for f in data["features"]
+        ]
+        return cls(districts)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        """Every district code."""
+        return frozenset(self.by_code)
+
+    def name(self, code: str | None) -> str | None:
+        """The Chinese name of a code, or None."""
+        d = self.by_code.get(code or "")
+        return d.name if d else None
+
+    def district_of(self, lng: float, lat: float) -> str | None:
+        """The code of the district holding the WGS-84 point, or None outside all of them."""
+        point = shapely.Point(lng, lat)
+        for i in self._tree.query(point, predicate="intersects"):
+            return self.districts[int(i)].code
+        return None
+
+    def districts_of(self, lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Vectorised district_of: an object array of codes (None outside)."""
+        points = shapely.points(np.asarray(lng, float), np.asarray(lat, float))
+        out = np.full(len(points), None, dtype=object)
+        point_idx, geom_idx = self._tree.query(points, predicate="intersects")
+        codes = np.array([d.code for d in self.districts], dtype=object)
+        out[point_idx] = codes[geom_idx]
+        return out
+
+
+@lru_cache(maxsize=4)
+def load_districts(path: str = str(DISTRICTS_FILE)) -> DistrictIndex:
+    """The district index for a boundary file, loaded once per process."""
+    return DistrictIndex.from_geojson(path)

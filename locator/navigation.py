@@ -1,0 +1,56 @@
+"""One-tap navigation targets for a station: WeChat openLocation and map-app links.
+
+Each target carries coordinates in the system its provider expects: GCJ-02 for
+WeChat, AMap and Tencent; BD-09 for Baidu (declared with coord_type=bd09ll).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from locator.coords import wgs84_to_bd09, wgs84_to_gcj02
+
+APP_SOURCE = "wenzhou-rider-stations"  # the 'src'/'referer' the map apps ask callers to name
+
+
+def _r(value: float) -> float:
+    return round(float(value), 6)
+
+
+def navigation_targets(lng: float, lat: float, name: str, address: str = "") -> dict[str, Any]:
+    """WeChat openLocation parameters and AMap/Baidu/Tencent links for a WGS-84 point."""
+    g_lng, g_lat = (_r(v) for v in wgs84_to_gcj02(lng, lat))
+    b_lng, b_lat = (_r(v) for v in wgs84_to_bd09(lng, lat))
+    amap = "https://uri.amap.com/navigation?" + urlencode(
+        {"to": f"{g_lng},{g_lat},{name}", "mode": "ride", "coordinate": "gaode", "callnative": 1, "src": APP_SOURCE},
+        quote_via=quote,
+    )
+    baidu = "https://api.map.baidu.com/marker?" + urlencode(
+        {
+            "location": f"{b_lat},{b_lng}",
+            "title": name,
+            "content": address or name,
+            "coord_type": "bd09ll",
+            "output": "html",
+            "src": APP_SOURCE,
+        },
+        quote_via=quote,
+    )
+    tencent = "https://apis.map.qq.com/uri/v1/marker?" + urlencode(
+        {"marker": f"coord:{g_lat},{g_lng};title:{name};addr:{address or name}", "referer": APP_SOURCE},
+        quote_via=quote,
+    )
+    return {
+        "wechat_open_location": {
+            "latitude": g_lat,
+            "longitude": g_lng,
+            "name": name,
+            "address": address,
+            "scale": 16,
+            "crs": "gcj02",
+        },
+        "amap": amap,
+        "baidu": baidu,
+        "tencent": tencent,
+    }

@@ -1,0 +1,308 @@
+"""The nearest-station index: an immutable snapshot of the roster as arrays + a k-d tree.
+
+Distances are great-circle distances on the IUGG mean-radius sphere (R = 6,371,008.8 m),
+computed with the haversine formula; they differ from ellipsoidal (Vincenty/Karney)
+distances by at most ~0.5 % and the order of stations only in exotic near-ties.
+Points are indexed as 3-D unit vectors, where straight-line (chord) order equals
+great-circle order, so the k-d tree answers exactly; a tie-aware re-rank orders equal
+distances by station id. No Flask, no database, no geopandas on this path.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from pykdtree.kdtree import KDTree
+
+from locator.coords import EARTH_RADIUS_M, great_circle_m
+from locator.stations import AMENITIES, STATION_TYPES, TZ, Station, minute_of_week, parse_hours
+
+_TIE_SLACK = 1e-9  # relative: candidates within this of the k-th chord are re-ranked together
+_TIE_ABS = 1e-12  # absolute (about 6 µm on the ground): covers rounding in the unit vectors
+_BRUTE_FORCE_BELOW = 20_000  # filtered subsets smaller than this are scanned, not tree-searched
+_AMENITY_BIT = {key: 1 << i for i, key in enumerate(AMENITIES)}
+_TYPE_CODE = {key: i for i, key in enumerate(STATION_TYPES)}
+_STATUS_OPEN, _STATUS_TEMP, _STATUS_CLOSED = 0, 1, 2
+_STATUS_CODE = {"open": _STATUS_OPEN, "temporarily_closed": _STATUS_TEMP, "closed": _STATUS_CLOSED}
+
+
+def unit_vectors(lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """WGS-84 degrees -> points on the unit sphere, shape (n, 3)."""
+    lam = np.radians(np.asarray(lng, dtype=float))
+    phi = np.radians(np.asarray(lat, dtype=float))
+    cos_phi = np.cos(phi)
+    return np.column_stack((cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)))
+
+
+def _unit_vector(lng: float, lat: float) -> np.ndarray:
+    lam, phi = math.radians(lng), math.radians(lat)
+    c = math.cos(phi)
+    return np.array([[c * math.cos(lam), c * math.sin(lam), math.sin(phi)]])
+
+
+def chord_for_metres(metres: float) -> float:
+    """The unit-sphere chord length of a great-circle distance."""
+    return 2.0 * np.sin(min(metres / EARTH_RADIUS_M, np.pi) / 2.0)
+
+
+@dataclass(frozen=True)
+class NearestFilter:
+    """What a rider asks for besides the point: all fields optional."""
+
+    types: tuple[str, ...] = ()
+    amenities: tuple[str, ...] = ()  # all required
+    districts: tuple[str, ...] = ()
+    open_now: bool = False
+    include_closed: bool = False  # permanently closed stations are hidden unless asked for
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing narrows the search."""
+        return not (self.types or self.amenities or self.districts or self.open_now) and self.include_closed
+
+
+NO_FILTER = NearestFilter()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: the station and its great-circle distance in metres."""
+
+    station: Station
+    distance_m: float
+
+
+class Snapshot:
+    """One roster version as plain arrays and a k-d tree; immutable once built."""
+
+    def __init__(
+        self,
+        lng: np.ndarray,
+        lat: np.ndarray,
+        ids: Sequence[str],
+        *,
+        stations: Sequence[Station] | None = None,
+        type_code: np.ndarray | None = None,
+        district: np.ndarray | None = None,
+        amenity_bits: np.ndarray | None = None,
+        status: np.ndarray | None = None,
+        closed_until: np.ndarray | None = None,
+        schedule: np.ndarray | None = None,
+        schedules: Sequence[str] = ("24/7",),
+        version: int = 0,
+    ):
+        n = len(ids)
+        ids = np.asarray(ids, dtype=object)
+        if n > 1 and not np.all(ids[:-1] < ids[1:]):
+            # Array index order doubles as id order: the tie-break for equal distances.
+            raise ValueError("a snapshot needs unique ids in ascending order")
+        self.version = version
+        self.lng = np.ascontiguousarray(lng, dtype=float)
+        self.lat = np.ascontiguousarray(lat, dtype=float)
+        self.ids = ids
+        self.stations = list(stations) if stations is not None else None
+        self.type_code = type_code if type_code is not None else np.zeros(n, np.int8)
+        self.district = district if district is not None else np.full(n, None, dtype=object)
+        self.amenity_bits = amenity_bits if amenity_bits is not None else np.zeros(n, np.uint32)
+        self.status = status if status is not None else np.zeros(n, np.int8)
+        self.closed_until = closed_until if closed_until is not None else np.zeros(n, np.int32)
+        self.schedule = schedule if schedule is not None else np.zeros(n, np.int32)
+        self.schedules = [parse_hours(s) for s in schedules]
+        self.by_id = {sid: i for i, sid in enumerate(self.ids)}
+        self.sample_count = sum(1 for s in self.stations if s.provenance == "sample") if self.stations else 0
+        self.tree = KDTree(unit_vectors(self.lng, self.lat), leafsize=16) if n else None
+        self._open_cache: tuple[tuple[int, int], np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_stations(cls, stations: Sequence[Station], version: int = 0) -> Snapshot:
+        """Build the arrays and the tree from station records."""
+        stations = sorted(stations, key=lambda s: s.id)
+        schedules: dict[str, int] = {}
+        sched = np.empty(len(stations), np.int32)
+        for i, s in enumerate(stations):
+            sched[i] = schedules.setdefault(parse_hours(s.hours).text, len(schedules))
+        return cls(
+            np.fromiter((s.lng for s in stations), float, len(stations)),
+            np.fromiter((s.lat for s in stations), float, len(stations)),
+            [s.id for s in stations],
+            stations=stations,
+            type_code=np.fromiter((_TYPE_CODE.get(s.type, -1) for s in stations), np.int8, len(stations)),
+            district=np.array([s.district for s in stations], dtype=object),
+            amenity_bits=np.fromiter(
+                (sum(_AMENITY_BIT.get(a, 0) for a in s.amenities) for s in stations), np.uint32, len(stations)
+            ),
+            status=np.fromiter((_STATUS_CODE.get(s.status, 2) for s in stations), np.int8, len(stations)),
+            closed_until=np.fromiter(
+                (s.closed_until.toordinal() if s.closed_until else 0 for s in stations), np.int32, len(stations)
+            ),
+            schedule=sched,
+            schedules=list(schedules) or ["24/7"],
+            version=version,
+        )
+
+    # -- filters -------------------------------------------------------------------------
+    def open_mask(self, when: datetime) -> np.ndarray:
+        """Which stations are open at `when` (status and hours), cached per minute."""
+        local = when.astimezone(TZ)
+        key = (local.toordinal(), minute_of_week(local))
+        cached = self._open_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        today = local.toordinal()
+        status_ok = (self.status == _STATUS_OPEN) | (
+            (self.status == _STATUS_TEMP) & (self.closed_until > 0) & (self.closed_until < today)
+        )
+        per_schedule = np.array([h.is_open(local) for h in self.schedules], dtype=bool)
+        mask = status_ok & per_schedule[self.schedule]
+        self._open_cache = (key, mask)
+        return mask
+
+    def mask(self, flt: NearestFilter, when: datetime | None = None) -> np.ndarray | None:
+        """A boolean mask for the filter, or None when it lets every station through."""
+        mask: np.ndarray | None = None
+
+        def narrow(m: np.ndarray) -> None:
+            nonlocal mask
+            mask = m if mask is None else (mask & m)
+
+        if not flt.include_closed:
+            narrow(self.status != _STATUS_CLOSED)
+        if flt.types:
+            narrow(np.isin(self.type_code, [_TYPE_CODE[t] for t in flt.types if t in _TYPE_CODE]))
+        if flt.amenities:
+            need = np.uint32(sum(_AMENITY_BIT[a] for a in flt.amenities if a in _AMENITY_BIT))
+            narrow((self.amenity_bits & need) == need)
+        if flt.districts:
+            narrow(np.isin(self.district, list(flt.districts)))
+        if flt.open_now:
+            narrow(self.open_mask(when or datetime.now(TZ)))
+        return mask
+
+    # -- queries -------------------------------------------------------------------------
+    def nearest_indices(
+        self,
+        lng: float,
+        lat: float,
+        k: int,
+        *,
+        radius_m: float | None = None,
+        mask: np.ndarray | None = None,
+    ) -> tuple[list[int], list[float]]:
+        """Indices and distances (m) of the k nearest allowed stations, ordered by (distance, id)."""
+        n = len(self)
+        if n == 0 or k <= 0:
+            return [], []
+        ignore = None
+        if mask is not None:
+            allowed = int(np.count_nonzero(mask))
+            if allowed == 0:
+                return [], []
+            if allowed <= _BRUTE_FORCE_BELOW:
+                return self._rank(lng, lat, np.flatnonzero(mask), k, radius_m)
+            ignore = ~mask
+        q = _unit_vector(lng, lat)
+        bound = chord_for_metres(radius_m) * (1 + _TIE_SLACK) + _TIE_ABS if radius_m is not None else None
+        fetch = k + 1
+        while True:
+            fetch = min(fetch, n)
+            chord_arr, idx_arr = self.tree.query(q, k=fetch, distance_upper_bound=bound, mask=ignore)
+            # Plain lists from here: a handful of candidates is faster in Python than in numpy.
+            chord, idx = chord_arr.ravel().tolist(), idx_arr.ravel().tolist()
+            if idx[-1] >= n:  # fewer than `fetch` within the bound: all of them are here
+                pairs = [(c, i) for c, i in zip(chord, idx, strict=True) if i < n]
+                break
+            if fetch <= k:  # the whole roster is smaller than k + 1
+                pairs = list(zip(chord, idx, strict=True))
+                break
+            # Ties: every candidate up to the k-th chord (plus slack) is ranked together,
+            # equal distances by id, so the answer equals a brute-force scan.
+            edge = chord[k - 1] * (1 + _TIE_SLACK) + _TIE_ABS
+            if chord[-1] > edge or fetch >= n:
+                pairs = [(c, i) for c, i in zip(chord, idx, strict=True) if c <= edge]
+                break
+            fetch *= 2
+        pairs.sort()
+        out_idx: list[int] = []
+        out_dist: list[float] = []
+        for c, i in pairs:
+            # Chord on the unit sphere -> great-circle metres (exact on the sphere).
+            d = 2.0 * EARTH_RADIUS_M * math.asin(min(c / 2.0, 1.0))
+            if radius_m is not None and d > radius_m:
+                break
+            out_idx.append(i)
+            out_dist.append(d)
+            if len(out_idx) == k:
+                break
+        return out_idx, out_dist
+
+    def _rank(self, lng: float, lat: float, idx: np.ndarray, k: int, radius_m: float | None):
+        """Scan a (filtered) subset: order by (great-circle distance, index = id order), keep k."""
+        dist = great_circle_m(lng, lat, self.lng[idx], self.lat[idx])
+        if radius_m is not None:
+            inside = dist <= radius_m
+            idx, dist = idx[inside], dist[inside]
+        if len(idx) > k:
+            cut = np.partition(dist, k - 1)[k - 1]
+            keep = dist <= cut
+            idx, dist = idx[keep], dist[keep]
+        pairs = sorted(zip(dist.tolist(), idx.tolist(), strict=True))[:k]
+        return [i for _, i in pairs], [d for d, _ in pairs]
+
+    def nearest(
+        self,
+        lng: float,
+        lat: float,
+        k: int = 5,
+        *,
+        radius_m: float | None = None,
+        flt: NearestFilter = NO_FILTER,
+        when: datetime | None = None,
+    ) -> list[Hit]:
+        """The k nearest stations to a WGS-84 point that pass the filter, nearest first."""
+        if self.stations is None:
+            raise ValueError("this snapshot was built from arrays only; use nearest_indices")
+        idx, dist = self.nearest_indices(lng, lat, k, radius_m=radius_m, mask=self.mask(flt, when))
+        return [Hit(self.stations[i], d) for i, d in zip(idx, dist, strict=True)]
+
+    def brute_force(self, lng, lat, k, *, radius_m=None, mask=None) -> tuple[list[int], list[float]]:
+        """The reference answer: a vectorised scan of every allowed station, sorted by (distance, id)."""
+        idx = np.arange(len(self)) if mask is None else np.flatnonzero(mask)
+        dist = great_circle_m(lng, lat, self.lng[idx], self.lat[idx])
+        if radius_m is not None:
+            keep = dist <= radius_m
+            idx, dist = idx[keep], dist[keep]
+        order = np.lexsort((idx, dist))[:k]  # index order is id order
+        return idx[order].tolist(), dist[order].tolist()
+
+
+class SnapshotCache:
+    """The current snapshot for a store: rebuilt when the store's data version moves."""
+
+    def __init__(self, load: Callable[[], tuple[int, list[Station]]], version: Callable[[], int]):
+        self._load = load
+        self._version = version
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Snapshot:
+        """The snapshot of the latest committed roster (one cheap version check per call)."""
+        current = self._version()
+        snap = self._snapshot
+        if snap is not None and snap.version == current:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.version != current:
+                version, stations = self._load()
+                snap = Snapshot.from_stations(stations, version=version)
+                self._snapshot = snap
+        return snap

@@ -1,0 +1,529 @@
+"""Stations: the model, its vocabulary, opening hours and validation. No Flask here.
+
+A station is any service point on the map: a 骑手驿站, a 党建之家, a 示范点 or a
+金融服务站. Its location is stored in WGS-84; other systems exist only at the edges
+(see coords.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One entry of a controlled vocabulary, with its labels."""
+
+    key: str
+    zh: str
+    en: str
+    icon: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        """The term as the API shows it."""
+        return {"key": self.key, "zh": self.zh, "en": self.en, "icon": self.icon}
+
+
+def _vocabulary(*terms: Term) -> dict[str, Term]:
+    return {t.key: t for t in terms}
+
+
+STATION_TYPES: dict[str, Term] = _vocabulary(
+    Term("rider_station", "骑手驿站", "Rider station", "🛵"),
+    Term("party_home", "党建之家", "Party-building home", "🏠"),
+    Term("demo_site", "示范点", "Demonstration site", "⭐"),
+    Term("finance_station", "金融服务站", "Financial service station", "💴"),
+)
+
+AMENITIES: dict[str, Term] = _vocabulary(
+    Term("rest_seats", "舒心歇脚点", "Rest seats", "🪑"),
+    Term("care_point", "暖心关爱点", "Care point", "❤"),
+    Term("breakfast", "爱心早餐", "Free breakfast", "🥟"),
+    Term("microwave", "微波加热", "Microwave", "♨"),
+    Term("fridge", "冰箱储存", "Fridge", "🧊"),
+    Term("water", "免费茶饮", "Free water and tea", "🍵"),
+    Term("charging", "手机充电", "Phone charging", "🔌"),
+    Term("first_aid", "急救药箱", "First-aid kit", "⛑"),
+    Term("labour_rights", "维权服务", "Labour-rights help", "⚖"),
+    Term("toilet", "卫生间", "Toilet", "🚻"),
+    Term("wifi", "无线网络", "Wi-Fi", "📶"),
+    Term("rain_gear", "雨具借用", "Rain gear", "☂"),
+    Term("battery_swap", "电瓶换电", "Battery swap", "🔋"),
+    Term("aed", "AED除颤仪", "AED defibrillator", "💓"),
+    Term("legal_aid", "公共法律服务", "Public legal service", "📜"),
+    Term("finance_service", "金融服务", "Financial services", "🏦"),
+)
+
+STATUSES: dict[str, Term] = _vocabulary(
+    Term("open", "正常开放", "Open"),
+    Term("temporarily_closed", "暂停开放", "Temporarily closed"),
+    Term("closed", "已关闭", "Closed"),
+)
+
+PROVENANCES = ("sample", "import", "manual", "api")
+
+# -- opening hours ---------------------------------------------------------------------
+
+DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+DAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+WEEK_MIN = 7 * 24 * 60
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+class HoursError(ValueError):
+    """An opening-hours string that does not follow the grammar."""
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """Weekly opening hours: half-open intervals in minutes of the week (Monday 00:00 = 0).
+
+    Grammar: "24/7", or rules separated by ";", each "<days> <HH:MM-HH:MM>[,<HH:MM-HH:MM>…]".
+    Days are Mo..Su as ranges ("Mo-Fr") or lists ("Sa,Su"). An end of "24:00" is midnight; an
+    end earlier than the start runs overnight into the next day (Sunday wraps to Monday).
+    The empty string means "hours unknown" (never reported open by hours).
+    """
+
+    text: str
+    intervals: tuple[tuple[int, int], ...]
+
+    @property
+    def always(self) -> bool:
+        """True for 24/7."""
+        return self.intervals == ((0, WEEK_MIN),)
+
+    def is_open(self, when: datetime) -> bool:
+        """Whether the hours cover `when` (any timezone; evaluated in Asia/Shanghai)."""
+        m = minute_of_week(when)
+        return any(a <= m < b for a, b in self.intervals)
+
+    def next_open(self, when: datetime) -> datetime | None:
+        """The next opening at or after `when` while closed; None if open now or never opens."""
+        if not self.intervals or self.is_open(when):
+            return None
+        local = when.astimezone(TZ)
+        m = minute_of_week(local)
+        starts = sorted(a for a, _ in self.intervals)
+        ahead = [a for a in starts if a > m]
+        delta = (ahead[0] - m) if ahead else (WEEK_MIN - m + starts[0])
+        base = local.replace(second=0, microsecond=0)
+        return base + timedelta(minutes=delta)
+
+    def describe_zh(self) -> str:
+        """A short Chinese description for pages."""
+        if self.always:
+            return "24小时开放"
+        if not self.intervals:
+            return "开放时间未知"
+        return _describe_zh(self.text)
+
+
+def minute_of_week(when: datetime) -> int:
+    """Minutes since Monday 00:00 in Asia/Shanghai (naive datetimes are taken as local)."""
+    local = when.replace(tzinfo=TZ) if when.tzinfo is None else when.astimezone(TZ)
+    return local.weekday() * 1440 + local.hour * 60 + local.minute
+
+
+def _parse_days(text: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, _, b = part.partition("-")
+            if a not in DAYS or b not in DAYS:
+                raise HoursError(f"unknown day in {part!r}: use Mo Tu We Th Fr Sa Su")
+            i, j = DAYS.index(a), DAYS.index(b)
+            days.extend((i + k) % 7 for k in range((j - i) % 7 + 1))
+        elif part in DAYS:
+            days.append(DAYS.index(part))
+        else:
+            raise HoursError(f"unknown day {part!r}: use Mo Tu We Th Fr Sa Su")
+    return days
+
+
+def _parse_span(text: str) -> tuple[int, int]:
+    m = _SPAN.match(text.strip())
+    if not m:
+        raise HoursError(f"time span {text!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise HoursError(f"time span {text!r} has an impossible time")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start == end:
+        raise HoursError(f"time span {text!r} is empty")
+    return start, end
+
+
+def _merge(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    merged: list[list[int]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return tuple((a, b) for a, b in merged)
+
+
+@lru_cache(maxsize=4096)
+def parse_hours(text: str | None) -> OpeningHours:
+    """Parse an opening-hours string (see OpeningHours); HoursError with a reason if invalid."""
+    text = (text or "").strip()
+    if not text:
+        return OpeningHours("", ())
+    if text.lower() in ("24/7", "24h", "00:00-24:00"):
+        return OpeningHours("24/7", ((0, WEEK_MIN),))
+    raw: list[tuple[int, int]] = []
+    for rule in filter(None, (r.strip() for r in text.split(";"))):
+        days_text, _, spans_text = rule.partition(" ")
+        if not spans_text.strip():
+            raise HoursError(f"rule {rule!r} needs days and times, e.g. 'Mo-Fr 08:00-20:00'")
+        days = _parse_days(days_text)
+        for span in spans_text.split(","):
+            start, end = _parse_span(span)
+            for d in days:
+                a = d * 1440 + start
+                b = d * 1440 + end if end > start else (d + 1) * 1440 + end
+                if b <= WEEK_MIN:
+                    raw.append((a, b))
+                else:  # Sunday overnight wraps into Monday morning
+                    raw.append((a, WEEK_MIN))
+                    raw.append((0, b - WEEK_MIN))
+    return OpeningHours(text, _merge(raw))
+
+
+def _describe_zh(text: str) -> str:
+    out = text
+    for en, zh in zip(DAYS, DAYS_ZH, strict=True):
+        out = out.replace(en, zh)
+    return out.replace("-", "至", 0).replace(";", "；")
+
+
+# -- the station -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Station:
+    """A service point on the map, as stored: location in WGS-84, timestamps in UTC."""
+
+    id: str
+    name: str
+    type: str
+    district: str | None
+    address: str
+    lng: float
+    lat: float
+    amenities: tuple[str, ...] = ()
+    hours: str = ""
+    contact: str | None = None
+    operator: str | None = None
+    status: str = "open"
+    closed_until: date | None = None
+    provenance: str = "manual"
+    approximate: bool = False
+    note: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def opening_hours(self) -> OpeningHours:
+        """The parsed weekly hours."""
+        return parse_hours(self.hours)
+
+    def effective_status(self, when: datetime) -> str:
+        """The status at `when`: a temporary closure ends after its until-date."""
+        if self.status == "temporarily_closed" and self.closed_until is not None:
+            if when.astimezone(TZ).date() > self.closed_until:
+                return "open"
+        return self.status
+
+    def open_now(self, when: datetime) -> bool:
+        """Open at `when`: status allows it and the hours cover it."""
+        return self.effective_status(when) == "open" and self.opening_hours.is_open(when)
+
+    def next_open(self, when: datetime) -> datetime | None:
+        """When the station next opens, or None if it is open now or has no known reopening."""
+        status = self.effective_status(when)
+        if status == "closed":
+            return None
+        if status == "temporarily_closed":
+            if self.closed_until is None:
+                return None
+            reopen = datetime.combine(self.closed_until + timedelta(days=1), datetime.min.time(), TZ)
+            return reopen if self.opening_hours.is_open(reopen) else self.opening_hours.next_open(reopen)
+        return self.opening_hours.next_open(when)
+
+    def fields(self) -> dict[str, Any]:
+        """The editable fields (what a draft holds), for comparison and export."""
+        return {name: getattr(self, name) for name in EDITABLE_FIELDS}
+
+
+EDITABLE_FIELDS = (
+    "id",
+    "name",
+    "type",
+    "district",
+    "address",
+    "lng",
+    "lat",
+    "amenities",
+    "hours",
+    "contact",
+    "operator",
+    "status",
+    "closed_until",
+    "provenance",
+    "approximate",
+    "note",
+)
+
+
+# -- validation ------------------------------------------------------------------------
+
+
+@dataclass
+class FieldError:
+    """One problem with one field of one record."""
+
+    field: str
+    message: str
+    row: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """As the API and reports show it."""
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.row is not None:
+            out["row"] = self.row
+        return out
+
+
+class StationInvalid(ValueError):
+    """A station record that fails validation; `errors` lists every field at fault."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    """Where stations may lie: Wenzhou's districts, optionally widened by a bounding box."""
+
+    district_of: Callable[[float, float], str | None]
+    known_districts: frozenset[str] = field(default_factory=frozenset)
+    extra_bbox: tuple[float, float, float, float] | None = None  # min_lng, min_lat, max_lng, max_lat
+
+    def allows_outside(self, lng: float, lat: float) -> bool:
+        """True if a point outside every district is still inside the configured service area."""
+        if self.extra_bbox is None:
+            return False
+        x0, y0, x1, y1 = self.extra_bbox
+        return x0 <= lng <= x1 and y0 <= lat <= y1
+
+
+MAX_TEXT = {"name": 120, "address": 300, "contact": 80, "operator": 120, "note": 500, "id": 64}
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def new_station_id() -> str:
+    """A fresh, URL-safe station id."""
+    return "st-" + secrets.token_hex(5)
+
+
+def _text(raw: Mapping[str, Any], name: str, errors: list[FieldError], required: bool) -> str | None:
+    value = raw.get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        value = ""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        errors.append(FieldError(name, "must be text"))
+        return None
+    value = str(value).strip()
+    if not value:
+        if required:
+            errors.append(FieldError(name, "is required"))
+        return None
+    if len(value) > MAX_TEXT.get(name, 300):
+        errors.append(FieldError(name, f"is longer than {MAX_TEXT.get(name, 300)} characters"))
+    if any(ord(c) < 32 and c not in "\t" for c in value):
+        errors.append(FieldError(name, "contains control characters"))
+    return value
+
+
+def _coordinate(raw: Mapping[str, Any], name: str, lo: float, hi: float, errors: list[FieldError]):
+    value = raw.get(name)
+    if value is None or value == "":
+        errors.append(FieldError(name, "is required"))
+        return None
+    if isinstance(value, bool):
+        errors.append(FieldError(name, "must be a number"))
+        return None
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        errors.append(FieldError(name, f"{value!r} is not a number"))
+        return None
+    if not math.isfinite(number):
+        errors.append(FieldError(name, "must be a finite number (not NaN or Infinity)"))
+        return None
+    if not lo <= number <= hi:
+        errors.append(FieldError(name, f"{number} is outside {lo}..{hi}"))
+        return None
+    return number
+
+
+def _list_of_keys(value: Any) -> list[str] | None:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [p.strip() for p in re.split(r"[,，、;；|/\s]+", value) if p.strip()]
+    if isinstance(value, list | tuple):
+        if not all(isinstance(v, str) for v in value):
+            return None
+        return [v.strip() for v in value if v.strip()]
+    return None
+
+
+def amenity_key(label: str) -> str | None:
+    """The amenity key for a key, a Chinese or an English label (case-insensitive)."""
+    needle = label.strip().lower()
+    for term in AMENITIES.values():
+        if needle in (term.key, term.zh.lower(), term.en.lower()):
+            return term.key
+    return None
+
+
+def type_key(label: str) -> str | None:
+    """The station-type key for a key, a Chinese or an English label."""
+    needle = label.strip().lower()
+    for term in STATION_TYPES.values():
+        if needle in (term.key, term.zh.lower(), term.en.lower()):
+            return term.key
+    return None
+
+
+def validate_station(
+    raw: Mapping[str, Any],
+    area: ServiceArea,
+    *,
+    row: int | None = None,
+    default_provenance: str = "manual",
+) -> Station:
+    """Check a record (from JSON, a form or a file row; WGS-84) and return the Station it describes.
+
+    Raises StationInvalid listing every field at fault. The district is derived from the
+    location when missing, and must agree with it when given.
+    """
+    errors: list[FieldError] = []
+    sid = _text(raw, "id", errors, required=False)
+    if sid is not None and not _ID_RE.match(sid):
+        errors.append(FieldError("id", "may hold only letters, digits, '.', '_' and '-' (max 64)"))
+    name = _text(raw, "name", errors, required=True)
+    address = _text(raw, "address", errors, required=False) or ""
+    contact = _text(raw, "contact", errors, required=False)
+    operator = _text(raw, "operator", errors, required=False)
+    note = _text(raw, "note", errors, required=False)
+
+    type_raw = raw.get("type")
+    stype = type_key(str(type_raw)) if isinstance(type_raw, str) and type_raw.strip() else None
+    if not type_raw:
+        errors.append(FieldError("type", "is required"))
+    elif stype is None:
+        errors.append(FieldError("type", f"unknown type {type_raw!r}: use one of {', '.join(STATION_TYPES)}"))
+
+    amenity_names = _list_of_keys(raw.get("amenities"))
+    amenities: list[str] = []
+    if amenity_names is None:
+        errors.append(FieldError("amenities", "must be a list of amenity keys"))
+    else:
+        for a in amenity_names:
+            key = amenity_key(a)
+            if key is None:
+                errors.append(FieldError("amenities", f"unknown amenity {a!r}"))
+            elif key not in amenities:
+                amenities.append(key)
+
+    hours_raw = raw.get("hours") or ""
+    hours = ""
+    if not isinstance(hours_raw, str):
+        errors.append(FieldError("hours", "must be text like 'Mo-Su 08:00-22:00' or '24/7'"))
+    else:
+        try:
+            hours = parse_hours(hours_raw).text
+        except HoursError as exc:
+            errors.append(FieldError("hours", str(exc)))
+
+    status = str(raw.get("status") or "open").strip()
+    if status not in STATUSES:
+        errors.append(FieldError("status", f"unknown status {status!r}: use {', '.join(STATUSES)}"))
+    closed_until = None
+    cu = raw.get("closed_until")
+    if cu not in (None, ""):
+        if isinstance(cu, date):
+            closed_until = cu
+        else:
+            try:
+                closed_until = date.fromisoformat(str(cu).strip())
+            except ValueError:
+                errors.append(FieldError("closed_until", f"{cu!r} is not a date (YYYY-MM-DD)"))
+    if closed_until is not None and status != "temporarily_closed":
+        errors.append(FieldError("closed_until", "applies only to status temporarily_closed"))
+
+    provenance = str(raw.get("provenance") or default_provenance)
+    if provenance not in PROVENANCES:
+        errors.append(FieldError("provenance", f"unknown provenance {provenance!r}"))
+    approximate = raw.get("approximate", False)
+    if not isinstance(approximate, bool):
+        approximate = str(approximate).strip().lower() in ("1", "true", "yes", "是")
+
+    lng = _coordinate(raw, "lng", -180.0, 180.0, errors)
+    lat = _coordinate(raw, "lat", -90.0, 90.0, errors)
+    district = _text(raw, "district", errors, required=False)
+    if lng is not None and lat is not None:
+        found = area.district_of(lng, lat)
+        if found is None:
+            if not area.allows_outside(lng, lat):
+                errors.append(FieldError("location", f"({lng:.6f}, {lat:.6f}) lies outside Wenzhou's districts"))
+        elif district and district != found:
+            errors.append(FieldError("district", f"the location lies in district {found}, not {district}"))
+        else:
+            district = found
+    if district and area.known_districts and district not in area.known_districts:
+        errors.append(FieldError("district", f"unknown district code {district!r}"))
+
+    if errors:
+        for e in errors:
+            e.row = row
+        raise StationInvalid(errors)
+    return Station(
+        id=sid or new_station_id(),
+        name=name or "",
+        type=stype or "",
+        district=district,
+        address=address,
+        lng=round(float(lng), 7),
+        lat=round(float(lat), 7),
+        amenities=tuple(amenities),
+        hours=hours,
+        contact=contact,
+        operator=operator,
+        status=status,
+        closed_until=closed_until,
+        provenance=provenance,
+        approximate=approximate,
+        note=note,
+    )
+
+
+def with_meta(station: Station, **meta: Any) -> Station:
+    """A copy with stored metadata (timestamps, version) set."""
+    return replace(station, **meta)

@@ -1,0 +1,25 @@
+"""Pick the store for a database URL."""
+
+from __future__ import annotations
+
+import os
+
+from locator.store.base import Conflict, Invalid, NotFound, StationQuery, StationStore, StoreError
+
+__all__ = ["Conflict", "Invalid", "NotFound", "StationQuery", "StationStore", "StoreError", "open_store"]
+
+
+def open_store(url: str, instance_path: str = ".") -> StationStore:
+    """SQLiteStore for sqlite:///PATH (relative to instance_path), PostGISStore for postgresql://."""
+    if url.startswith("sqlite:///"):
+        from locator.store.sqlite import SQLiteStore
+
+        path = url[len("sqlite:///") :]
+        if path != ":memory:" and not os.path.isabs(path):
+            path = os.path.join(instance_path, path)
+        return SQLiteStore(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from locator.store.postgis import PostGISStore  # noqa: PLC0415 - optional backend
+
+        return PostGISStore(url)
+    raise ValueError(f"unsupported database URL {url!r}")

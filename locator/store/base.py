@@ -1,0 +1,182 @@
+"""The station store: one interface, typed errors, implemented on SQLite and PostGIS.
+
+Callers (views, CLI, importers) see only this module. Every write runs in one
+transaction, bumps the data version and leaves an audit record in that transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from locator.stations import EDITABLE_FIELDS, Station
+
+
+class StoreError(Exception):
+    """Base of the store's typed errors."""
+
+
+class NotFound(StoreError):
+    """No station with that id."""
+
+    def __init__(self, station_id: str):
+        self.station_id = station_id
+        super().__init__(f"no station with id {station_id!r}")
+
+
+class Conflict(StoreError):
+    """The write conflicts with what is stored (duplicate id, or a stale version)."""
+
+    def __init__(self, message: str, current: Station | None = None):
+        self.current = current
+        super().__init__(message)
+
+
+class Invalid(StoreError):
+    """The request to the store itself is malformed (e.g. duplicate ids in a bulk replace)."""
+
+
+@dataclass(frozen=True)
+class StationQuery:
+    """Filters for listing stations; empty means no filter. bbox is WGS-84 (minx, miny, maxx, maxy)."""
+
+    types: tuple[str, ...] = ()
+    amenities: tuple[str, ...] = ()  # all required
+    districts: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    q: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    ids: tuple[str, ...] = ()
+
+
+ALL_STATIONS = StationQuery()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One change to one station: who, when, how, and the values before and after."""
+
+    id: int
+    station_id: str
+    action: str  # create | update | delete | restore
+    actor: str
+    via: str  # cli | import | edit | api | seed
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass
+class ReplaceSummary:
+    """What a bulk replace did."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """Counts and ids, for reports."""
+        return {
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "removed": len(self.removed),
+            "unchanged": len(self.unchanged),
+            "ids": {"added": self.added, "changed": self.changed, "removed": self.removed},
+        }
+
+
+def station_fields_json(station: Station) -> dict[str, Any]:
+    """A station's editable fields as JSON-ready values (for audit records and diffs)."""
+    out: dict[str, Any] = {}
+    for name in EDITABLE_FIELDS:
+        value = getattr(station, name)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        out[name] = value
+    return out
+
+
+def same_content(a: Station, b: Station) -> bool:
+    """True if two stations hold the same editable values."""
+    return station_fields_json(a) == station_fields_json(b)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with Chinese kept readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class StationStore(ABC):
+    """Where stations live. Implementations: SQLiteStore, PostGISStore."""
+
+    @abstractmethod
+    def init_schema(self) -> None:
+        """Create or migrate the schema to the current version (idempotent)."""
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the database."""
+
+    @abstractmethod
+    def data_version(self) -> int:
+        """A number that changes with every committed write; cheap to read."""
+
+    @abstractmethod
+    def count(self, query: StationQuery = ALL_STATIONS) -> int:
+        """How many stations match."""
+
+    @abstractmethod
+    def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
+        """Stations matching `query`, ordered by id."""
+
+    @abstractmethod
+    def get(self, station_id: str) -> Station:
+        """One station; NotFound if absent."""
+
+    @abstractmethod
+    def create(self, station: Station, *, actor: str, via: str) -> Station:
+        """Add a station; Conflict if the id exists. Returns it with version 1 and timestamps."""
+
+    @abstractmethod
+    def update(self, station: Station, *, expected_version: int, actor: str, via: str) -> Station:
+        """Replace a station's fields if its stored version is `expected_version`; Conflict otherwise."""
+
+    @abstractmethod
+    def delete(self, station_id: str, *, expected_version: int | None, actor: str, via: str) -> Station:
+        """Remove a station (kept in the audit trail); returns what was removed."""
+
+    @abstractmethod
+    def replace_all(
+        self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
+    ) -> ReplaceSummary:
+        """Make the roster (or the part matching `scope`) exactly `stations`, in one transaction."""
+
+    @abstractmethod
+    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+        """The audit trail, newest first, for one station or all."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise if the database cannot answer."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold connections
+        """Release connections."""
+
+    @staticmethod
+    def check_unique_ids(stations: Iterable[Station]) -> None:
+        """Invalid if a bulk write names an id twice."""
+        seen: set[str] = set()
+        dupes = []
+        for s in stations:
+            if s.id in seen:
+                dupes.append(s.id)
+            seen.add(s.id)
+        if dupes:
+            raise Invalid(f"duplicate ids: {', '.join(sorted(set(dupes))[:10])}")

@@ -1,0 +1,425 @@
+"""The embedded store: one SQLite file in WAL mode. Zero setup; one machine."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from locator.stations import Station
+from locator.store.base import (
+    ALL_STATIONS,
+    AuditRecord,
+    Conflict,
+    NotFound,
+    ReplaceSummary,
+    StationQuery,
+    StationStore,
+    dumps,
+    same_content,
+    station_fields_json,
+)
+
+MIGRATIONS: list[str] = [
+    # 1: stations, meta, audit
+    """
+    CREATE TABLE stations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        district TEXT,
+        address TEXT NOT NULL DEFAULT '',
+        lng REAL NOT NULL,
+        lat REAL NOT NULL,
+        amenities TEXT NOT NULL DEFAULT '[]',
+        hours TEXT NOT NULL DEFAULT '',
+        contact TEXT,
+        operator TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        closed_until TEXT,
+        provenance TEXT NOT NULL DEFAULT 'manual',
+        approximate INTEGER NOT NULL DEFAULT 0,
+        note TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX stations_district ON stations(district);
+    CREATE INDEX stations_type ON stations(type);
+    CREATE INDEX stations_lat ON stations(lat);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta VALUES ('data_version', 0);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        station_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL,
+        at TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+    CREATE INDEX audit_station ON audit(station_id, id);
+    """,
+]
+
+COLUMNS = (
+    "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, "
+    "closed_until, provenance, approximate, note, created_at, updated_at, version"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+
+
+def _row_to_station(row: Sequence[Any]) -> Station:
+    (
+        sid,
+        name,
+        stype,
+        district,
+        address,
+        lng,
+        lat,
+        amenities,
+        hours,
+        contact,
+        operator,
+        status,
+        closed_until,
+        provenance,
+        approximate,
+        note,
+        created_at,
+        updated_at,
+        version,
+    ) = row
+    return Station(
+        id=sid,
+        name=name,
+        type=stype,
+        district=district,
+        address=address,
+        lng=lng,
+        lat=lat,
+        amenities=tuple(json.loads(amenities)),
+        hours=hours,
+        contact=contact,
+        operator=operator,
+        status=status,
+        closed_until=date.fromisoformat(closed_until) if closed_until else None,
+        provenance=provenance,
+        approximate=bool(approximate),
+        note=note,
+        created_at=datetime.fromisoformat(created_at),
+        updated_at=datetime.fromisoformat(updated_at),
+        version=version,
+    )
+
+
+def _station_params(s: Station) -> tuple[Any, ...]:
+    return (
+        s.id,
+        s.name,
+        s.type,
+        s.district,
+        s.address,
+        s.lng,
+        s.lat,
+        dumps(list(s.amenities)),
+        s.hours,
+        s.contact,
+        s.operator,
+        s.status,
+        s.closed_until.isoformat() if s.closed_until else None,
+        s.provenance,
+        int(s.approximate),
+        s.note,
+        s.created_at.isoformat() if s.created_at else None,
+        s.updated_at.isoformat() if s.updated_at else None,
+        s.version,
+    )
+
+
+def where_clause(
+    query: StationQuery, *, placeholder: str = "?", amenity_sql: str | None = None
+) -> tuple[str, list[Any]]:
+    """SQL WHERE text and parameters for a StationQuery (shared shape with PostGIS)."""
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: Sequence[str]) -> None:
+        parts.append(f"{column} IN ({', '.join([placeholder] * len(values))})")
+        params.extend(values)
+
+    if query.types:
+        any_of("type", query.types)
+    if query.districts:
+        any_of("district", query.districts)
+    if query.statuses:
+        any_of("status", query.statuses)
+    if query.ids:
+        any_of("id", query.ids)
+    for amenity in query.amenities:
+        parts.append(amenity_sql or f"EXISTS (SELECT 1 FROM json_each(stations.amenities) WHERE value = {placeholder})")
+        params.append(amenity)
+    if query.q:
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        parts.append(f"(name LIKE {placeholder} ESCAPE '\\' OR address LIKE {placeholder} ESCAPE '\\')")
+        params.extend([pattern, pattern])
+    if query.bbox:
+        x0, y0, x1, y1 = query.bbox
+        parts.append(f"lng >= {placeholder} AND lng <= {placeholder} AND lat >= {placeholder} AND lat <= {placeholder}")
+        params.extend([x0, x1, y0, y1])
+    return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+
+class SQLiteStore(StationStore):
+    """Stations in one SQLite file; a connection per thread; writes are BEGIN IMMEDIATE transactions."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- connections -----------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- schema ------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        """PRAGMA user_version: the number of migrations applied."""
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    def init_schema(self) -> None:
+        """Apply pending migrations, each in its own transaction."""
+        conn = self._conn()
+        current = self.schema_version()
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def ping(self) -> None:
+        """Raise if the database cannot be read."""
+        self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+
+    def data_version(self) -> int:
+        """The counter that every committed write bumps."""
+        return self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+
+    # -- reads -------------------------------------------------------------------------
+    def count(self, query: StationQuery = ALL_STATIONS) -> int:
+        """How many stations match."""
+        where, params = where_clause(query)
+        return self._conn().execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+
+    def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
+        """Stations matching `query`, ordered by id."""
+        where, params = where_clause(query)
+        sql = f"SELECT {COLUMNS} FROM stations{where} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_row_to_station(r) for r in self._conn().execute(sql, params)]
+
+    def get(self, station_id: str) -> Station:
+        """One station by id."""
+        row = self._conn().execute(f"SELECT {COLUMNS} FROM stations WHERE id = ?", (station_id,)).fetchone()
+        if row is None:
+            raise NotFound(station_id)
+        return _row_to_station(row)
+
+    def _get_in(self, conn: sqlite3.Connection, station_id: str) -> Station | None:
+        row = conn.execute(f"SELECT {COLUMNS} FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return _row_to_station(row) if row else None
+
+    # -- writes ------------------------------------------------------------------------
+    def _audit(
+        self,
+        conn,
+        station_id: str,
+        action: str,
+        actor: str,
+        via: str,
+        at: datetime,
+        before: Station | None,
+        after: Station | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (station_id, action, actor, via, at, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                station_id,
+                action,
+                actor,
+                via,
+                at.isoformat(),
+                dumps(station_fields_json(before)) if before else None,
+                dumps(station_fields_json(after)) if after else None,
+            ),
+        )
+
+    def _insert(self, conn, station: Station, at: datetime) -> Station:
+        stored = Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+        conn.execute(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join('?' * 19)})", _station_params(stored))
+        return stored
+
+    def _replace_row(self, conn, old: Station, new: Station, at: datetime) -> Station:
+        stored = Station(**{**new.__dict__, "created_at": old.created_at, "updated_at": at, "version": old.version + 1})
+        conn.execute(
+            "UPDATE stations SET name=?, type=?, district=?, address=?, lng=?, lat=?, amenities=?, hours=?, "
+            "contact=?, operator=?, status=?, closed_until=?, provenance=?, approximate=?, note=?, "
+            "created_at=?, updated_at=?, version=? WHERE id=?",
+            _station_params(stored)[1:] + (stored.id,),
+        )
+        return stored
+
+    def create(self, station: Station, *, actor: str, via: str) -> Station:
+        """Insert a new station; Conflict if the id is taken."""
+        at = _now()
+        with self._write() as conn:
+            if self._get_in(conn, station.id) is not None:
+                raise Conflict(f"a station with id {station.id!r} already exists")
+            stored = self._insert(conn, station, at)
+            self._audit(conn, station.id, "create", actor, via, at, None, stored)
+            self._bump(conn)
+        return stored
+
+    def update(self, station: Station, *, expected_version: int, actor: str, via: str) -> Station:
+        """Replace the fields of a station whose stored version is `expected_version`."""
+        at = _now()
+        with self._write() as conn:
+            old = self._get_in(conn, station.id)
+            if old is None:
+                raise NotFound(station.id)
+            if old.version != expected_version:
+                raise Conflict(
+                    f"station {station.id!r} is at version {old.version}, not {expected_version}: "
+                    "someone else changed it; reload and apply your edit again",
+                    current=old,
+                )
+            stored = self._replace_row(conn, old, station, at)
+            self._audit(conn, station.id, "update", actor, via, at, old, stored)
+            self._bump(conn)
+        return stored
+
+    def delete(self, station_id: str, *, expected_version: int | None, actor: str, via: str) -> Station:
+        """Delete a station (its last values stay in the audit trail)."""
+        at = _now()
+        with self._write() as conn:
+            old = self._get_in(conn, station_id)
+            if old is None:
+                raise NotFound(station_id)
+            if expected_version is not None and old.version != expected_version:
+                raise Conflict(
+                    f"station {station_id!r} is at version {old.version}, not {expected_version}", current=old
+                )
+            conn.execute("DELETE FROM stations WHERE id = ?", (station_id,))
+            self._audit(conn, station_id, "delete", actor, via, at, old, None)
+            self._bump(conn)
+        return old
+
+    def replace_all(
+        self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
+    ) -> ReplaceSummary:
+        """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing."""
+        self.check_unique_ids(stations)
+        at = _now()
+        summary = ReplaceSummary()
+        with self._write() as conn:
+            where, params = where_clause(scope or ALL_STATIONS)
+            existing = {
+                s.id: s for s in map(_row_to_station, conn.execute(f"SELECT {COLUMNS} FROM stations{where}", params))
+            }
+            for station in stations:
+                old = existing.pop(station.id, None)
+                if old is None:
+                    if self._get_in(conn, station.id) is not None:
+                        raise Conflict(f"station {station.id!r} exists outside the scope of this import")
+                    stored = self._insert(conn, station, at)
+                    self._audit(conn, station.id, "create", actor, via, at, None, stored)
+                    summary.added.append(station.id)
+                elif same_content(old, station):
+                    summary.unchanged.append(station.id)
+                else:
+                    stored = self._replace_row(conn, old, station, at)
+                    self._audit(conn, station.id, "update", actor, via, at, old, stored)
+                    summary.changed.append(station.id)
+            for old in existing.values():
+                conn.execute("DELETE FROM stations WHERE id = ?", (old.id,))
+                self._audit(conn, old.id, "delete", actor, via, at, old, None)
+                summary.removed.append(old.id)
+            if summary.added or summary.changed or summary.removed:
+                self._bump(conn)
+        return summary
+
+    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+        """The audit trail, newest first."""
+        sql = "SELECT id, station_id, action, actor, via, at, before, after FROM audit"
+        params: list[Any] = []
+        if station_id is not None:
+            sql += " WHERE station_id = ?"
+            params.append(station_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [
+            AuditRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                datetime.fromisoformat(r[5]),
+                json.loads(r[6]) if r[6] else None,
+                json.loads(r[7]) if r[7] else None,
+            )
+            for r in self._conn().execute(sql, params)
+        ]

@@ -1,0 +1,184 @@
+"""Shared fixtures: an app over a real SQLite file in tmp_path, its clients, a live server and Chromium.
+
+Browser tests need Debian's chromium (/usr/bin/chromium) and the playwright package; without
+them they skip with a message (set LOCATOR_REQUIRE_BROWSER=1, as .ci/run does, to make that
+a failure). PostGIS tests read LOCATOR_TEST_POSTGRES_URL (LOCATOR_REQUIRE_POSTGIS=1 likewise).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from werkzeug.serving import make_server
+
+from locator import create_app
+
+CHROMIUM = os.environ.get("LOCATOR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def skip_or_fail(reason: str, require_env: str) -> None:
+    """Skip with instructions, or fail where the environment demands the dependency (CI)."""
+    if os.environ.get(require_env) == "1":
+        pytest.fail(f"{reason} (required here because {require_env}=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def app_factory(tmp_path):
+    """Build apps over SQLite files in tmp_path; extra settings override the defaults."""
+    made = []
+
+    def make(**overrides):
+        config = {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'locator.sqlite3'}",
+            "SEED_SAMPLE": True,
+            "SECRET_KEY": "test-secret",
+        }
+        config.update(overrides)
+        app = create_app(config)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["roster"].store.close()
+
+
+@pytest.fixture
+def app(app_factory):
+    """The app over a fresh SQLite file seeded with the sample roster."""
+    return app_factory()
+
+
+@pytest.fixture
+def empty_app(app_factory):
+    """The app over a fresh, empty SQLite file."""
+    return app_factory(SEED_SAMPLE=False)
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client (real HTTP semantics, no socket)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """Runs `flask --app locator …` commands against the app."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def roster(app):
+    """The app's Roster."""
+    return app.extensions["roster"]
+
+
+class LiveServer:
+    """The app served over a real socket on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The seeded app on a real port."""
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Debian Chromium driven by playwright (skips, or fails in CI, when missing)."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        skip_or_fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's package (sudo apt-get install chromium) "
+            "or set LOCATOR_CHROMIUM",
+            "LOCATOR_REQUIRE_BROWSER",
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed: pip install -r requirements-test.txt", "LOCATOR_REQUIRE_BROWSER")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class BrowserPage:
+    """A phone-sized page that records (and blocks) every request to a host other than the app's."""
+
+    def __init__(self, context, page, allowed_hosts):
+        self.context = context
+        self.page = page
+        self.allowed_hosts = set(allowed_hosts)
+        self.foreign_requests: list[str] = []
+        self.console_errors: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
+        page.on("pageerror", lambda exc: self.console_errors.append(str(exc)))
+
+    def screenshot(self, name: str) -> Path:
+        """Save a screenshot under test-artifacts/ and return its path."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=False)
+        return path
+
+
+@pytest.fixture
+def browser_page(chromium, live_server):
+    """A 375×667 phone page (zh-CN) against the live server; foreign requests are blocked and recorded."""
+    context = chromium.new_context(
+        viewport={"width": 375, "height": 667},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )
+    page = context.new_page()
+    wrapper = BrowserPage(context, page, {"127.0.0.1"})
+
+    def route(route):
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in wrapper.allowed_hosts:
+            route.continue_()
+        else:
+            wrapper.foreign_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    wrapper.base_url = live_server.url
+    yield wrapper
+    context.close()
