@@ -182,3 +182,53 @@ def browser_page(chromium, live_server):
     wrapper.base_url = live_server.url
     yield wrapper
     context.close()
+
+
+POSTGRES_URL = os.environ.get("LOCATOR_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def store_kind(request):
+    """Each store test runs on SQLite and on PostGIS (the latter skips without a database)."""
+    if request.param == "postgis":
+        if not POSTGRES_URL:
+            skip_or_fail(
+                "PostGIS tests need LOCATOR_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB "
+                "(a database where CREATE EXTENSION postgis works); .ci/run starts one",
+                "LOCATOR_REQUIRE_POSTGIS",
+            )
+    return request.param
+
+
+@pytest.fixture
+def make_store(store_kind, tmp_path):
+    """Build fresh, migrated stores of the parametrised kind; each PostGIS one gets its own schema."""
+    import uuid
+
+    made = []
+
+    def make():
+        if store_kind == "sqlite":
+            from locator.store.sqlite import SQLiteStore
+
+            store = SQLiteStore(tmp_path / f"store-{len(made)}.sqlite3")
+        else:
+            from locator.store.postgis import PostGISStore
+
+            store = PostGISStore(POSTGRES_URL, schema=f"test_{uuid.uuid4().hex[:12]}")
+        store.init_schema()
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        drop = getattr(store, "drop_schema", None)
+        if drop is not None:
+            drop()
+        store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    """A fresh, migrated, empty store (SQLite and PostGIS)."""
+    return make_store()
