@@ -488,17 +488,19 @@ def validate_station(
     lng = _coordinate(raw, "lng", -180.0, 180.0, errors)
     lat = _coordinate(raw, "lat", -90.0, 90.0, errors)
     district = _text(raw, "district", errors, required=False)
+    district_known = not (district and area.known_districts and district not in area.known_districts)
+    if not district_known:
+        errors.append(FieldError("district", f"unknown district code {district!r}"))
     if lng is not None and lat is not None:
         found = area.district_of(lng, lat)
         if found is None:
             if not area.allows_outside(lng, lat):
                 errors.append(FieldError("location", f"({lng:.6f}, {lat:.6f}) lies outside Wenzhou's districts"))
         elif district and district != found:
-            errors.append(FieldError("district", f"the location lies in district {found}, not {district}"))
+            if district_known:  # an unknown code is reported once, above
+                errors.append(FieldError("district", f"the location lies in district {found}, not {district}"))
         else:
             district = found
-    if district and area.known_districts and district not in area.known_districts:
-        errors.append(FieldError("district", f"unknown district code {district!r}"))
 
     if errors:
         for e in errors:
