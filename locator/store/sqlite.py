@@ -75,7 +75,8 @@ COLUMNS = (
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+    now = datetime.now(UTC)  # millisecond precision, the same in every backend
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _row_to_station(row: Sequence[Any]) -> Station:
