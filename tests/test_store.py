@@ -263,19 +263,18 @@ def test_schema_init_is_idempotent(store):
     store.ping()
 
 
-def test_two_stores_see_each_others_writes(make_store, store_kind):
-    if store_kind != "sqlite":
-        pytest.skip("two handles on one database: shown for SQLite files here")
-    a = make_store()
+def test_two_sqlite_handles_see_each_others_writes(tmp_path):
     from locator.store.sqlite import SQLiteStore
 
-    b = SQLiteStore(a.path)
+    a, b = SQLiteStore(tmp_path / "shared.sqlite3"), SQLiteStore(tmp_path / "shared.sqlite3")
     try:
+        a.init_schema()
         b.init_schema()
         a.create(make(1), actor="t", via="cli")
         assert ids(b.list()) == ["st-001"]
         assert b.data_version() == a.data_version()
     finally:
+        a.close()
         b.close()
 
 
