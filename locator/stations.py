@@ -205,7 +205,8 @@ def _describe_zh(text: str) -> str:
     out = text
     for en, zh in zip(DAYS, DAYS_ZH, strict=True):
         out = out.replace(en, zh)
-    return out.replace("-", "至", 0).replace(";", "；")
+    out = re.sub(r"(周.)-(周.)", r"\1至\2", out)  # day ranges read 周一至周五; time spans keep their dash
+    return re.sub(r"\s*;\s*", "；", out)
 
 
 # -- the station -----------------------------------------------------------------------

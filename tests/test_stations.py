@@ -261,3 +261,14 @@ def test_unknown_district_is_reported_once(area):
     with pytest.raises(StationInvalid) as info:
         validate_station(_raw(district="999999"), area)
     assert [e.field for e in info.value.errors] == ["district"]
+
+
+@pytest.mark.parametrize(
+    ("text", "zh"),
+    [
+        ("Mo-Fr 09:00-17:00", "周一至周五 09:00-17:00"),
+        ("Mo-Fr 08:00-20:00; Sa,Su 10:00-16:00", "周一至周五 08:00-20:00；周六,周日 10:00-16:00"),
+    ],
+)
+def test_hours_are_described_in_chinese(text, zh):
+    assert parse_hours(text).describe_zh() == zh
