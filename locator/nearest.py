@@ -124,6 +124,10 @@ class Snapshot:
         self.schedules = [parse_hours(s) for s in schedules]
         self.sample_count = sum(1 for s in self.stations if s.provenance == "sample") if self.stations else 0
         self.tree = KDTree(unit_vectors(self.lng, self.lat), leafsize=16) if n else None
+        # The default filter hides closed stations; when none is closed it narrows nothing, and
+        # skipping it keeps the plain query free of O(n) mask work (about 1 ms at 1M stations).
+        self._not_closed = self.status != _STATUS_CLOSED
+        self._none_closed = bool(self._not_closed.all())
         self._open_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._lock = threading.Lock()
 
@@ -187,8 +191,8 @@ class Snapshot:
             nonlocal mask
             mask = m if mask is None else (mask & m)
 
-        if not flt.include_closed:
-            narrow(self.status != _STATUS_CLOSED)
+        if not flt.include_closed and not self._none_closed:
+            narrow(self._not_closed)
         if flt.types:
             narrow(np.isin(self.type_code, [_TYPE_CODE[t] for t in flt.types if t in _TYPE_CODE]))
         if flt.amenities:

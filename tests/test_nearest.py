@@ -108,4 +108,17 @@ def test_sample_roster_nearest_matches_brute_force(roster):
         x, y = rng.uniform(119.8, 121.2), rng.uniform(27.2, 28.5)
         k = int(rng.integers(1, 20))
         mask = snap.mask(NearestFilter())
-        assert snap.nearest_indices(x, y, k, mask=mask) == snap.brute_force(x, y, k, mask=mask)
+        got, want = snap.nearest_indices(x, y, k, mask=mask), snap.brute_force(x, y, k, mask=mask)
+        assert got[0] == want[0]
+        # The tree path converts chords to metres, the scan uses haversine: equal to rounding.
+        assert np.allclose(got[1], want[1], rtol=1e-9, atol=1e-6)
+
+
+def test_default_filter_narrows_only_when_a_station_is_closed():
+    from locator.nearest import NO_FILTER
+
+    open_only = Snapshot.from_stations([_station(1, 120.65, 28.0), _station(2, 120.66, 28.0)])
+    assert open_only.mask(NO_FILTER) is None  # nothing to hide: the plain tree query runs
+    with_closed = Snapshot.from_stations([_station(1, 120.65, 28.0), _station(2, 120.651, 28.0, status="closed")])
+    assert with_closed.mask(NO_FILTER).tolist() == [True, False]
+    assert [h.station.id for h in with_closed.nearest(120.651, 28.0, 2)] == ["st-001"]
