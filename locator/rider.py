@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from locator.stations import Station
 
@@ -38,8 +39,9 @@ def find_stations(
     district: str | None = None,
     amenities: Sequence[str] = (),
     include_closed: bool = False,
+    open_at: datetime | None = None,
 ) -> list[Station]:
-    """Stations whose name or address contains `q`, in `district`, offering every amenity; sorted by name."""
+    """Stations matching `q` (name or address), `district`, every amenity and, if given, open at `open_at`."""
     needle = (q or "").strip().casefold()
     found = [
         s
@@ -48,5 +50,6 @@ def find_stations(
         and (district is None or s.district == district)
         and all(a in s.amenities for a in amenities)
         and (include_closed or s.status != "closed")
+        and (open_at is None or s.open_now(open_at))
     ]
     return sorted(found, key=lambda s: (s.name, s.id))

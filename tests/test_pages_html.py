@@ -83,9 +83,29 @@ def test_amenity_filter_applies_to_server_lists_and_district_links(client, roste
     assert parse_qs(urlsplit(href).query)["amenity"] == ["toilet", "charging"]
 
 
+def test_open_now_filter_lists_only_open_stations(client, roster):
+    from datetime import datetime
+
+    from locator.stations import TZ
+
+    page = soup(client.get("/?district=330304&open_now=true"))
+    ids = [li["data-id"] for li in page.select("#server-results li.station")]
+    snap = roster.snapshot()
+    expected = find_stations(snap.stations, district="330304", open_at=datetime.now(TZ))
+    assert ids == [s.id for s in expected]
+    assert all(li.select_one(".status-open") for li in page.select("#server-results li.station"))
+    assert page.select_one("#filters input[name=open_now][checked]")
+    assert "open_now=true" in page.select_one("#districts a")["href"]
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
-    [("district=999999", "district"), ("amenity=sauna", "amenity"), ("q=" + "长" * 61, "q")],
+    [
+        ("district=999999", "district"),
+        ("amenity=sauna", "amenity"),
+        ("q=" + "长" * 61, "q"),
+        ("open_now=maybe", "open_now"),
+    ],
 )
 def test_bad_page_parameters_are_400(client, query, parameter):
     resp = client.get("/?" + query)

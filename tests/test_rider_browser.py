@@ -37,7 +37,9 @@ def test_first_listed_station_is_the_true_nearest(browser_page, roster):
     meta = first.locator(".meta").text_content()
     assert "米" in meta and "步行约" in meta and "骑行约" in meta
     assert first.locator(".amenities li").count() == len(expected[0].station.amenities)
-    assert "位置" not in (page.evaluate("JSON.stringify(Object.assign({}, localStorage))") or "")
+    # The position stays in the page's memory: nothing in storage or cookies.
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    assert page.evaluate("document.cookie") == ""
     # Only map tiles may leave the service: no CDN, no script from a foreign host.
     assert all(urlsplit(u).hostname.endswith(".is.autonavi.com") for u in browser_page.foreign_requests)
 

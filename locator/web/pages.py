@@ -13,7 +13,7 @@ from locator import current_roster
 from locator.rider import MAX_QUERY_LEN, RIDER_AMENITIES, find_stations
 from locator.serialize import station_json
 from locator.stations import AMENITIES, TZ, Station
-from locator.web.params import get_choices
+from locator.web.params import get_bool, get_choices
 from locator.web.problems import bad_parameter
 from locator.web.wechat import wechat_configured
 from locator.wechat import JSSDK_SCRIPT
@@ -60,10 +60,17 @@ def near_me():
     if q is not None and len(q) > MAX_QUERY_LEN:
         raise bad_parameter("q", f"is longer than {MAX_QUERY_LEN} characters")
     amenities = get_choices("amenity", AMENITIES)
+    open_now = get_bool("open_now")
     listed = None
     if district or q:
         when = datetime.now(TZ)
-        found = find_stations(roster.snapshot().stations or (), q=q, district=district, amenities=amenities)
+        found = find_stations(
+            roster.snapshot().stations or (),
+            q=q,
+            district=district,
+            amenities=amenities,
+            open_at=when if open_now else None,
+        )
         listed = [_station(s, when) for s in found]
     return render_template(
         "pages/near_me.html",
@@ -72,6 +79,7 @@ def near_me():
         district_name=roster.districts.name(district) if district else None,
         q=q,
         amenities=amenities,
+        open_now=open_now,
         filters=[AMENITIES[a] for a in RIDER_AMENITIES],
         listed=listed,
         **_page_context(),

@@ -120,6 +120,8 @@
     setStatus("正在查找附近的驿站…");
     var qs = "lat=" + lat + "&lng=" + lng + "&coord=" + coord + "&k=10";
     chosenAmenities().forEach(function (a) { qs += "&amenity=" + encodeURIComponent(a); });
+    var openNow = filters && filters.querySelector("input[name=open_now]");
+    if (openNow && openNow.checked) qs += "&open_now=true";
     fetch(D.api + "?" + qs, { headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (body) { render(body.stations || []); })
@@ -290,7 +292,7 @@
   if (filters) {
     filters.addEventListener("change", function () {
       if (position) search(position.lat, position.lng, position.coord);
-      else if (D.mode === "list") filters.submit();
+      else filters.submit();
     });
   }
   if (locateBtn) locateBtn.addEventListener("click", locate);
