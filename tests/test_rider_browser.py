@@ -173,3 +173,74 @@ def test_page_without_javascript_lists_districts(chromium, live_server):
         assert page.locator("#server-results li.station").count() > 5
     finally:
         ctx.close()
+
+
+FAKE_JWEIXIN = """
+window.__wxCalls = [];
+window.wx = {
+  config: function (c) { window.__wxCalls.push(['config', c]); },
+  ready: function (f) { setTimeout(f, 0); },
+  error: function () {},
+  getLocation: function (o) { window.__wxCalls.push(['getLocation', o.type]); o.success(window.__fakeGcj); },
+  openLocation: function (o) { window.__wxCalls.push(['openLocation', o]); },
+};
+"""
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        "Object.defineProperty(navigator, 'userAgent', {get: () => navigator.appVersion + ' MicroMessenger/8.0.47'});",
+        "window.__wxjs_environment = 'miniprogram';",
+    ],
+    ids=["official-account-browser", "mini-program-web-view"],
+)
+def test_inside_wechat_uses_gcj02_location_and_open_location(browser_page, app, roster, environment):
+    """WeChat's JS-SDK is replaced by a fake served at its real URL; the page must use it correctly."""
+    from locator.coords import gcj02_to_wgs84
+    from tests.test_wechat import FakeClock, FakeWeChat, make_cache
+
+    app.config.update(WECHAT_APPID="wx-app", WECHAT_SECRET="s3cret")
+    app.extensions["wechat_tickets"] = make_cache(FakeWeChat(), FakeClock())
+    g_lng, g_lat = (float(v) for v in wgs84_to_gcj02(HERE["longitude"], HERE["latitude"]))
+    page = browser_page.page
+    page.add_init_script(environment + f"window.__fakeGcj = {{latitude: {g_lat}, longitude: {g_lng}}};")
+    page.route("https://res.wx.qq.com/open/js/jweixin-1.6.0.js", lambda r: r.fulfill(body=FAKE_JWEIXIN,
+               content_type="application/javascript"))  # fmt: skip
+    api_urls: list[str] = []
+    page.on("request", lambda req: "/stations/nearest" in req.url and api_urls.append(req.url))
+    page.goto(browser_page.base_url + "/")
+    page.wait_for_selector("#results li.station", timeout=15000)
+
+    calls = page.evaluate("window.__wxCalls")
+    config = calls[0][1]
+    assert calls[0][0] == "config" and config["appId"] == "wx-app"
+    assert set(config["jsApiList"]) >= {"getLocation", "openLocation"}
+    assert ["getLocation", "gcj02"] in calls
+    assert "coord=gcj02" in api_urls[0]
+    w_lng, w_lat = (float(v) for v in gcj02_to_wgs84(g_lng, g_lat))
+    expected = roster.nearest(w_lng, w_lat, k=1).hits[0].station
+    first = page.locator("#results li.station").first
+    assert first.get_attribute("data-id") == expected.id
+
+    first.locator("summary").click()
+    opened = [c[1] for c in page.evaluate("window.__wxCalls") if c[0] == "openLocation"]
+    s_lng, s_lat = (float(v) for v in wgs84_to_gcj02(expected.lng, expected.lat))
+    assert opened[0]["latitude"] == pytest.approx(s_lat, abs=2e-6)
+    assert opened[0]["longitude"] == pytest.approx(s_lng, abs=2e-6)
+    assert opened[0]["name"] == expected.name and opened[0]["address"] == expected.address
+    assert not first.locator("a.nav-amap").is_visible()  # WeChat's map instead of the app links
+
+
+def test_inside_wechat_without_configuration_uses_browser_geolocation(browser_page, roster):
+    page = browser_page.page
+    page.add_init_script(
+        "Object.defineProperty(navigator, 'userAgent', {get: () => navigator.appVersion + ' MicroMessenger/8.0'});"
+    )
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
+    open_located(browser_page)
+    first = page.locator("#results li.station").first
+    assert first.get_attribute("data-id") == roster.nearest(HERE["longitude"], HERE["latitude"], k=1).hits[0].station.id
+    assert not [u for u in requested if "res.wx.qq.com" in u or "jssdk-config" in u]
+    assert [u for u in requested if "/stations/nearest" in u and "coord=wgs84" in u]
