@@ -73,10 +73,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from locator.web import api, health
+    from locator.web import api, health, pages, wechat
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(wechat.bp)
 
 
 def current_roster():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,16 @@ def parse_database_url(text: str) -> str:
     return value
 
 
+def parse_public_url(text: str) -> str:
+    """An absolute http(s) URL ending in '/', or empty."""
+    value = text.strip()
+    if not value:
+        return ""
+    if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
+        raise ValueError("use an absolute http(s) URL without query or fragment, e.g. https://example.cn/")
+    return value if value.endswith("/") else value + "/"
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: app.config key NAME, environment variable LOCATOR_NAME."""
@@ -118,6 +129,42 @@ SETTINGS: list[Setting] = [
         "must share it); empty: a random one per process.",
     ),
     Setting("LOG_LEVEL", "INFO", parse_choice("debug", "info", "warning", "error"), "Log level."),
+    # -- rider page and WeChat (issue 5) --
+    Setting(
+        "PUBLIC_URL",
+        "",
+        parse_public_url,
+        "Public base URL of the service (e.g. `https://yizhan.example.cn/`) for QR codes on station doors, "
+        "when it runs behind a proxy. Empty: the URL of the request.",
+    ),
+    Setting(
+        "RIDER_TILE_URL",
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        str,
+        "Tile URL template (`{s}`, `{x}`, `{y}`, `{z}`) of the rider page's small map; its subdomains are "
+        "1-4. Empty: the map shows the stations without a basemap.",
+    ),
+    Setting(
+        "RIDER_TILE_CRS",
+        "gcj02",
+        parse_choice("gcj02", "wgs84"),
+        "Coordinate system of those tiles: `gcj02` (AMap, Tencent) or `wgs84` (Tianditu, OpenStreetMap).",
+    ),
+    Setting("WECHAT_APPID", "", str, "WeChat official-account AppID for the JS-SDK. Empty: no JS-SDK."),
+    Setting("WECHAT_SECRET", "", str, "WeChat official-account AppSecret (keep it out of version control)."),
+    Setting(
+        "WECHAT_ALLOWED_HOSTS",
+        "",
+        parse_list,
+        "Host names (comma-separated) whose page URLs the JS-SDK endpoint signs, besides the request's own host.",
+    ),
+    Setting(
+        "WECHAT_VERIFY_FILES",
+        "",
+        str,
+        "Directory of WeChat domain-verification files (`MP_verify_*.txt`, the mini-program check file), "
+        "served at the site root. Empty: none.",
+    ),
 ]
 
 

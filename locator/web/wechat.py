@@ -1,0 +1,76 @@
+"""WeChat integration for pages opened inside WeChat: the JS-SDK config and domain-verification files."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+
+from locator.web.problems import Problem, bad_parameter
+from locator.wechat import TicketCache, WeChatError, find_verify_file
+
+bp = Blueprint("wechat", __name__)
+MAX_URL_LEN = 2048
+
+
+def wechat_configured(app: Flask | None = None) -> bool:
+    """True when an AppID and AppSecret are configured."""
+    cfg = (app or current_app).config
+    return bool(cfg.get("WECHAT_APPID") and cfg.get("WECHAT_SECRET"))
+
+
+def ticket_cache() -> TicketCache:
+    """The app's one ticket cache (tests may put their own, with a fake clock and fetcher, in extensions)."""
+    app = current_app._get_current_object()
+    cache = app.extensions.get("wechat_tickets")
+    if cache is None:
+        cache = app.extensions.setdefault(
+            "wechat_tickets", TicketCache(app.config["WECHAT_APPID"], app.config["WECHAT_SECRET"])
+        )
+    return cache
+
+
+def _page_url(raw: str | None) -> str:
+    """The page URL to sign: http(s), an allowed host, fragment removed (WeChat signs without it)."""
+    if raw is None or not raw.strip():
+        raise bad_parameter("url", "is required (the page URL, location.href without '#…')")
+    url = raw.strip().split("#", 1)[0]
+    if len(url) > MAX_URL_LEN:
+        raise bad_parameter("url", f"is longer than {MAX_URL_LEN} characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_parameter("url", "must be an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise bad_parameter("url", "must not carry credentials")
+    allowed = {h.lower() for h in current_app.config.get("WECHAT_ALLOWED_HOSTS") or ()}
+    allowed.add((request.host.split(":")[0] if request.host else "").lower())
+    if parts.hostname.lower() not in allowed:
+        raise bad_parameter("url", f"host {parts.hostname!r} is not this site's (see LOCATOR_WECHAT_ALLOWED_HOSTS)")
+    return url
+
+
+@bp.get("/api/v1/wechat/jssdk-config")
+def jssdk_config():
+    """wx.config() parameters (appId, timestamp, nonceStr, signature) for the page at ?url=."""
+    url = _page_url(request.args.get("url"))
+    if not wechat_configured():
+        raise Problem(503, "WeChat JS-SDK not configured", "set LOCATOR_WECHAT_APPID and LOCATOR_WECHAT_SECRET")
+    try:
+        body = ticket_cache().config(url)
+    except WeChatError as exc:
+        current_app.logger.warning("WeChat jsapi_ticket fetch failed: %s", exc)
+        raise Problem(502, "Bad Gateway", f"WeChat did not issue a jsapi_ticket: {exc}") from None
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/<string:stem>.txt")
+def verify_file(stem: str):
+    """A WeChat domain-verification file from LOCATOR_WECHAT_VERIFY_FILES, exact bytes; 404 otherwise."""
+    found = find_verify_file(current_app.config.get("WECHAT_VERIFY_FILES"), stem + ".txt")
+    if found is None:
+        abort(404)
+    resp = Response(found.content, mimetype="text/plain")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
