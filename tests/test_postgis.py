@@ -111,7 +111,8 @@ def test_location_is_a_geography_point_with_a_gist_index(pg_store):
         "WHERE attrelid = 'stations'::regclass AND attname = 'geog'"
     ).fetchone()[0]
     index = conn.execute(
-        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'stations' AND indexname = 'stations_geog'",
+        "SELECT indexdef FROM pg_indexes "
+        "WHERE schemaname = %s AND tablename = 'stations' AND indexname = 'stations_geog'",
         (pg_store.schema,),
     ).fetchone()[0]
     assert kind == "geography(Point,4326)"
