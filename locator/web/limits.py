@@ -8,7 +8,6 @@ A breach answers 429 problem+json with Retry-After.
 
 from __future__ import annotations
 
-import math
 import time
 
 from flask import Flask
@@ -48,7 +47,10 @@ def init_app(app: Flask) -> Limiter:
     limiter.init_app(app)
     nearest = app.view_functions.get("api.nearest")
     if nearest is not None:
-        limiter.limit(app.config.get("RATELIMIT_NEAREST", "60/minute"), override_defaults=True)(nearest)
+        # The wrapped view checks its own limit (Flask-Limiter's middleware leaves decorated views to it).
+        app.view_functions["api.nearest"] = limiter.limit(
+            app.config.get("RATELIMIT_NEAREST", "60/minute"), override_defaults=True
+        )(nearest)
     for endpoint in EXEMPT_ENDPOINTS:
         view = app.view_functions.get(endpoint)
         if view is not None:
@@ -58,7 +60,7 @@ def init_app(app: Flask) -> Limiter:
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):
         current = limiter.current_limit
-        retry = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 60
+        retry = max(1, int(current.reset_at - time.time())) if current is not None else 60
         return problem_response(
             429,
             "Too Many Requests",
