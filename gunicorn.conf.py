@@ -11,6 +11,9 @@ import os
 from locator.config import settings_by_name
 
 _settings = settings_by_name()
+# pykdtree answers one point per request; OpenMP threads only add start-up cost to it (on a busy
+# host, milliseconds). gthread workers already run requests in parallel. Set before workers load it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _setting(name: str):
