@@ -72,3 +72,13 @@ def test_limits_are_off_in_tests_unless_asked_for(client):
 def test_bad_rate_limit_settings_stop_the_start_naming_the_setting(app_factory, name, value):
     with pytest.raises(ConfigError, match=name):
         app_factory(**{name: value})
+
+
+def test_an_unreachable_redis_store_fails_open_to_per_process_counting(app_factory):
+    app = app_factory(
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_NEAREST="2/minute",
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0",  # discard port: nothing listens
+    )
+    client = app.test_client()
+    assert [client.get(NEAREST).status_code for _ in range(3)] == [200, 200, 429]

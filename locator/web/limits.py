@@ -41,6 +41,9 @@ def init_app(app: Flask) -> Limiter:
         default_limits=[app.config.get("RATELIMIT_DEFAULT", "600/minute")],
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
         headers_enabled=False,
+        # A Redis outage must not take the API down: count in memory meanwhile, and log it.
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
         key_prefix="locator",
         enabled=enabled,
     )
