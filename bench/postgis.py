@@ -149,6 +149,26 @@ def bench_queries(url: str, sizes: list[int], k: int = 5) -> dict[int, PostGISSt
     return stores
 
 
+def bench_version_check(url: str, sqlite_path: Path, schema: str) -> None:
+    """What the per-request data-version check costs each store (the only per-request store work)."""
+    lite = SQLiteStore(sqlite_path)
+    pg = PostGISStore(url, schema=schema)
+    cached = PostGISStore(url, schema=schema, version_check_interval=0.5)
+    pts = [(0.0, 0.0)] * 2000
+    figures = [
+        (label, per_query_us(lambda _x, _y, s=s: s.data_version(), pts))
+        for label, s in (
+            ("SQLite", lite),
+            ("PostGIS, every request", pg),
+            ("PostGIS, cached 500 ms", cached),
+        )
+    ]
+    for s in (lite, pg, cached):
+        s.close()
+    print("\n## data version check per request")
+    print(" | ".join(f"{label}: {us:.1f} µs" for label, us in figures))
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -288,6 +308,7 @@ def main() -> None:
         lite.init_schema()
         lite.replace_all(synthetic(args.http_size), actor="bench", via="seed")
         lite.close()
+        bench_version_check(url, sqlite_path, f"bench_{args.http_size}")
         bench_http(url, args.http_seconds, sqlite_path, args.http_size)
     if max(sizes) >= 1_000_000:
         bench_rss(url, max(sizes))
