@@ -32,10 +32,10 @@ def _apply_overrides(app: Flask, overrides: dict[str, Any]) -> None:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then LOCATOR_* environment and instance/config.py, then `test_config`."""
-    from locator import cli, privacy
+    from locator import cli, logs, privacy
     from locator.roster import Roster
     from locator.store import open_store
-    from locator.web import problems
+    from locator.web import limits, problems
 
     privacy.install()
     app = Flask(
@@ -50,10 +50,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         _apply_overrides(app, test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    app.logger.setLevel(str(app.config.get("LOG_LEVEL", "info")).upper())
+    logs.init_app(app)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    store = open_store(app.config["DATABASE_URL"], app.instance_path)
+    store = open_store(
+        app.config["DATABASE_URL"],
+        app.instance_path,
+        schema=app.config.get("DATABASE_SCHEMA", "public"),
+        version_check_interval=app.config.get("VERSION_CHECK_INTERVAL_MS", 0) / 1000.0,
+    )
     store.init_schema()
     roster = Roster.open(
         store,
@@ -69,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     cli.init_app(app)
     _register_blueprints(app)
+    limits.init_app(app)  # after the blueprints: it attaches limits to their views
     return app
 
 

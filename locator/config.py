@@ -84,6 +84,40 @@ def parse_public_url(text: str) -> str:
     if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
         raise ValueError("use an absolute http(s) URL without query or fragment, e.g. https://example.cn/")
     return value if value.endswith("/") else value + "/"
+def parse_non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number of 0 or more")
+    return value
+
+
+def parse_schema_name(text: str) -> str:
+    """A plain PostgreSQL identifier: letters, digits, underscores."""
+    value = text.strip()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+        raise ValueError("use letters, digits and underscores (at most 63, not starting with a digit)")
+    return value
+
+
+def parse_rate_limit(text: str) -> str:
+    """A rate limit such as '60/minute' or '10/second;600/hour'."""
+    from limits import parse_many
+
+    value = text.strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError("use a rate like 60/minute or 10/second;600/hour") from None
+    return value
+
+
+def parse_storage_uri(text: str) -> str:
+    """memory:// or a redis:// / rediss:// / redis+sentinel:// URI."""
+    value = text.strip()
+    if not value.startswith(("memory://", "redis://", "rediss://", "redis+sentinel://", "redis+cluster://")):
+        raise ValueError("use memory:// or redis://HOST:PORT/DB")
+    return value
 
 
 @dataclass(frozen=True)
@@ -165,6 +199,51 @@ SETTINGS: list[Setting] = [
         "Directory of WeChat domain-verification files (`MP_verify_*.txt`, the mini-program check file), "
         "served at the site root. Empty: none.",
     ),
+    # -- scale out: PostGIS, several app servers, production serving, rate limits (issue 7) --
+    Setting(
+        "DATABASE_SCHEMA",
+        "public",
+        parse_schema_name,
+        "PostgreSQL schema holding the tables (PostGIS only); instances sharing one truth use the same one.",
+    ),
+    Setting(
+        "VERSION_CHECK_INTERVAL_MS",
+        "0",
+        parse_non_negative_int,
+        "How long (ms) a process trusts the data version it last read from PostgreSQL before asking again. "
+        "0: every request (a change made on another server shows on the next request); 500: at most one "
+        "tiny query per process per half second, changes from other servers show within that delay.",
+    ),
+    Setting("LOG_FORMAT", "text", parse_choice("text", "json"), "`text`, or `json`: one JSON object per line."),
+    Setting(
+        "RATELIMIT_ENABLED",
+        "auto",
+        parse_choice("auto", "true", "false"),
+        "Rate limits on public endpoints: `auto` (on, except in tests), `true` or `false`.",
+    ),
+    Setting(
+        "RATELIMIT_STORAGE_URI",
+        "memory://",
+        parse_storage_uri,
+        "Where rate-limit counters live: `memory://` (per process) or `redis://HOST:6379/0` (shared by instances).",
+    ),
+    Setting("RATELIMIT_NEAREST", "60/minute", parse_rate_limit, "Limit per client on `/api/v1/stations/nearest`."),
+    Setting(
+        "RATELIMIT_DEFAULT",
+        "600/minute",
+        parse_rate_limit,
+        "Limit per client on every other endpoint (`/healthz` and `/readyz` are exempt).",
+    ),
+    Setting(
+        "PROXY_COUNT",
+        "0",
+        parse_non_negative_int,
+        "How many trusted proxies (nginx, a load balancer) stand in front; their X-Forwarded-For entries "
+        "identify the client for rate limits. 0: the socket's peer address.",
+    ),
+    Setting("BIND", "127.0.0.1:8000", str, "gunicorn: address to listen on (`gunicorn.conf.py`)."),
+    Setting("WORKERS", "2", parse_positive_int, "gunicorn: worker processes."),
+    Setting("THREADS", "4", parse_positive_int, "gunicorn: threads per worker."),
 ]
 
 

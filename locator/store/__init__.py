@@ -9,8 +9,10 @@ from locator.store.base import Conflict, Invalid, NotFound, StationQuery, Statio
 __all__ = ["Conflict", "Invalid", "NotFound", "StationQuery", "StationStore", "StoreError", "open_store"]
 
 
-def open_store(url: str, instance_path: str = ".") -> StationStore:
-    """SQLiteStore for sqlite:///PATH (relative to instance_path), PostGISStore for postgresql://."""
+def open_store(
+    url: str, instance_path: str = ".", *, schema: str = "public", version_check_interval: float = 0.0
+) -> StationStore:
+    """SQLiteStore for sqlite:///PATH (relative to instance_path), PostGISStore for postgresql:// (in `schema`)."""
     if url.startswith("sqlite:///"):
         from locator.store.sqlite import SQLiteStore
 
@@ -21,5 +23,5 @@ def open_store(url: str, instance_path: str = ".") -> StationStore:
     if url.startswith(("postgresql://", "postgres://")):
         from locator.store.postgis import PostGISStore  # noqa: PLC0415 - optional backend
 
-        return PostGISStore(url)
+        return PostGISStore(url, schema=schema, version_check_interval=version_check_interval)
     raise ValueError(f"unsupported database URL {url!r}")

@@ -1,0 +1,53 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py` (see docs/deployment.md).
+
+Bind address, workers and threads come from LOCATOR_BIND, LOCATOR_WORKERS and
+LOCATOR_THREADS. The app is built in each worker (no preload): every worker opens its
+own database connections and builds its own nearest snapshot. The access log writes the
+path without the query string: a nearest request's query holds the rider's position.
+"""
+
+import os
+
+from locator.config import settings_by_name
+
+_settings = settings_by_name()
+# pykdtree answers one point per request; OpenMP threads only add start-up cost to it (on a busy
+# host, milliseconds). gthread workers already run requests in parallel. Set before workers load it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _setting(name: str):
+    s = _settings[name]
+    return s.parse(os.environ.get(s.env, s.default))
+
+
+wsgi_app = "locator:create_app()"
+bind = [_setting("BIND")]
+workers = _setting("WORKERS")
+threads = _setting("THREADS")
+worker_class = "gthread"
+preload_app = False
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+max_requests = 10_000  # recycle workers now and then; jitter keeps them from restarting together
+max_requests_jitter = 1_000
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
+loglevel = _setting("LOG_LEVEL")
+# %(U)s is the path without the query string; never %(r)s, %(q)s or %(a)s-style full request lines.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+if _setting("LOG_FORMAT") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "locator.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "locator.logs.StderrHandler", "formatter": "json"}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+        "root": {"handlers": ["stderr"], "level": loglevel.upper()},
+    }

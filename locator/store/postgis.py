@@ -1,0 +1,516 @@
+"""The scale-out store: PostgreSQL + PostGIS, shared by any number of app servers.
+
+Same semantics as SQLiteStore (the reference): every write is one transaction that first
+locks the data-version row (writers queue like SQLite's BEGIN IMMEDIATE, so the version
+check cannot race), leaves its audit records in that transaction and bumps the version.
+Locations are a geography(Point, 4326) column with a GiST index; `nearest_ids` answers
+k-NN with `<->` and re-ranks the candidates exactly (haversine, R = 6,371,008.8 m, ties
+by id), so it returns what the embedded index returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from locator.coords import EARTH_RADIUS_M
+from locator.stations import Station
+from locator.store.base import (
+    ALL_STATIONS,
+    AuditRecord,
+    Conflict,
+    NotFound,
+    ReplaceSummary,
+    StationQuery,
+    StationStore,
+    dumps,
+    same_content,
+    station_fields_json,
+)
+from locator.store.sqlite import where_clause
+
+MIGRATIONS: list[str] = [
+    # 1: stations (with a generated geography point), meta (data version), audit
+    """
+    CREATE TABLE stations (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        district TEXT,
+        address TEXT NOT NULL DEFAULT '',
+        lng DOUBLE PRECISION NOT NULL,
+        lat DOUBLE PRECISION NOT NULL,
+        geog geography(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lng, lat), 4326)::geography) STORED,
+        amenities TEXT[] NOT NULL DEFAULT '{}',
+        hours TEXT NOT NULL DEFAULT '',
+        contact TEXT,
+        operator TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        closed_until DATE,
+        provenance TEXT NOT NULL DEFAULT 'manual',
+        approximate BOOLEAN NOT NULL DEFAULT false,
+        note TEXT,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX stations_geog ON stations USING gist (geog);
+    CREATE INDEX stations_district ON stations (district);
+    CREATE INDEX stations_type ON stations (type);
+    CREATE INDEX stations_amenities ON stations USING gin (amenities);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+    INSERT INTO meta VALUES ('data_version', 0);
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        station_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL,
+        before JSONB,
+        after JSONB
+    );
+    CREATE INDEX audit_station ON audit (station_id, id);
+    """,
+]
+
+COLUMNS = (
+    "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, "
+    "closed_until, provenance, approximate, note, created_at, updated_at, version"
+)
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LOWER = _ASCII_UPPER.lower()
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_TIE_REL = 1e-9  # candidates within this (relative) of the k-th distance are re-ranked together
+_TIE_ABS_M = 1e-3  # and within a millimetre: covers PostGIS's own rounding of `<->`
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=(now.microsecond // 1000) * 1000)
+
+
+def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
+    """Great-circle distance on the R = 6,371,008.8 m sphere (the embedded index's metric)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = math.sin((p2 - p1) / 2.0) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2.0) ** 2
+    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))
+
+
+def _row_to_station(row: Sequence[Any]) -> Station:
+    (sid, name, stype, district, address, lng, lat, amenities, hours, contact, operator, status) = row[:12]
+    (closed_until, provenance, approximate, note, created_at, updated_at, version) = row[12:]
+    return Station(
+        id=sid,
+        name=name,
+        type=stype,
+        district=district,
+        address=address,
+        lng=lng,
+        lat=lat,
+        amenities=tuple(amenities),
+        hours=hours,
+        contact=contact,
+        operator=operator,
+        status=status,
+        closed_until=closed_until,
+        provenance=provenance,
+        approximate=bool(approximate),
+        note=note,
+        created_at=created_at.astimezone(UTC),
+        updated_at=updated_at.astimezone(UTC),
+        version=version,
+    )
+
+
+def _station_params(s: Station) -> tuple[Any, ...]:
+    return (
+        s.id,
+        s.name,
+        s.type,
+        s.district,
+        s.address,
+        float(s.lng),
+        float(s.lat),
+        list(s.amenities),
+        s.hours,
+        s.contact,
+        s.operator,
+        s.status,
+        s.closed_until,
+        s.provenance,
+        bool(s.approximate),
+        s.note,
+        s.created_at,
+        s.updated_at,
+        s.version,
+    )
+
+
+def pg_where(query: StationQuery) -> tuple[str, list[Any]]:
+    """WHERE text and parameters with SQLite's semantics (LIKE folds ASCII case only, as SQLite's does)."""
+    where, params = where_clause(
+        StationQuery(**{**query.__dict__, "q": None}), placeholder="%s", amenity_sql="%s = ANY(amenities)"
+    )
+    if query.q:
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        fold = f"'{_ASCII_UPPER}', '{_ASCII_LOWER}'"
+        clause = (
+            f"(translate(name, {fold}) LIKE translate(%s, {fold}) ESCAPE '\\' "
+            f"OR translate(address, {fold}) LIKE translate(%s, {fold}) ESCAPE '\\')"
+        )
+        where = (where + " AND " + clause) if where else " WHERE " + clause
+        params = params + [pattern, pattern]
+    return where, params
+
+
+class PostGISStore(StationStore):
+    """Stations in PostgreSQL+PostGIS, in `schema`; one connection per thread (autocommit reads)."""
+
+    def __init__(self, url: str, schema: str = "public", *, version_check_interval: float = 0.0):
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"schema {schema!r}: use letters, digits and underscores (at most 63)")
+        self.url = url
+        self.schema = schema
+        # Seconds a read data version is trusted before asking the database again (0: every call).
+        self.version_check_interval = version_check_interval
+        self._version_cache: tuple[float, int] | None = None
+        self._local = threading.local()
+        self._all: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- connections -----------------------------------------------------------------
+    def _conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            conn.execute(
+                sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)),
+            )
+            conn.execute("SET TIME ZONE 'UTC'")
+            self._local.conn = conn
+            with self._lock:
+                self._all = [c for c in self._all if not c.closed]
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection]:
+        conn = self._conn()
+        with conn.transaction():
+            # One writer at a time, as in SQLite: the version checks below cannot race.
+            conn.execute("SELECT value FROM meta WHERE key = 'data_version' FOR UPDATE")
+            yield conn
+        self._version_cache = None  # this process sees its own writes at once
+
+    @staticmethod
+    def _bump(conn: psycopg.Connection) -> None:
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- schema ------------------------------------------------------------------------
+    def _ensure_schema(self, conn: psycopg.Connection) -> None:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
+            conn.execute("CREATE EXTENSION postgis")
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+
+    def schema_version(self) -> int:
+        """The number of migrations applied (0 for an empty schema)."""
+        conn = self._conn()
+        exists = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'schema_version'",
+            (self.schema,),
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row[0] or 0
+
+    def init_schema(self) -> None:
+        """Create the schema and apply pending migrations, each in one transaction (several servers may race)."""
+        conn = self._conn()
+        with conn.transaction():
+            # Serialise concurrent start-ups of several app servers on one database.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"locator-migrate:{self.schema}",))
+            self._ensure_schema(conn)
+            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                with conn.transaction():
+                    for statement in filter(str.strip, script.split(";")):
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
+
+    def drop_schema(self) -> None:
+        """Remove this store's schema and everything in it (tests; never `public`)."""
+        if self.schema == "public":
+            raise ValueError("refusing to drop the public schema")
+        self._conn().execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+
+    def ping(self) -> None:
+        """Raise if the database cannot be read."""
+        self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+
+    def data_version(self) -> int:
+        """The counter that every committed write bumps: one tiny SELECT (or the cached value, if configured)."""
+        cached = self._version_cache
+        if (
+            cached is not None
+            and self.version_check_interval > 0
+            and time.monotonic() - cached[0] < (self.version_check_interval)
+        ):
+            return cached[1]
+        value = self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        self._version_cache = (time.monotonic(), value)
+        return value
+
+    # -- reads -------------------------------------------------------------------------
+    def count(self, query: StationQuery = ALL_STATIONS) -> int:
+        """How many stations match."""
+        where, params = pg_where(query)
+        return self._conn().execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+
+    def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
+        """Stations matching `query`, ordered by id (byte order, as SQLite)."""
+        where, params = pg_where(query)
+        text = f"SELECT {COLUMNS} FROM stations{where} ORDER BY id"
+        if limit is not None:
+            text += " LIMIT %s OFFSET %s"
+            params += [limit, offset]
+        return [_row_to_station(r) for r in self._conn().execute(text, params)]
+
+    def get(self, station_id: str) -> Station:
+        """One station by id."""
+        row = self._conn().execute(f"SELECT {COLUMNS} FROM stations WHERE id = %s", (station_id,)).fetchone()
+        if row is None:
+            raise NotFound(station_id)
+        return _row_to_station(row)
+
+    def _get_in(self, conn: psycopg.Connection, station_id: str) -> Station | None:
+        row = conn.execute(f"SELECT {COLUMNS} FROM stations WHERE id = %s FOR UPDATE", (station_id,)).fetchone()
+        return _row_to_station(row) if row else None
+
+    def nearest_ids(
+        self,
+        lng: float,
+        lat: float,
+        k: int,
+        *,
+        radius_m: float | None = None,
+        query: StationQuery = ALL_STATIONS,
+    ) -> tuple[list[str], list[float]]:
+        """Ids and great-circle distances (m) of the k nearest stations, ordered by (distance, id).
+
+        `<->` on the GiST index fetches candidates; they are re-ranked with the embedded index's
+        haversine, and every candidate tied (within a millimetre) with the k-th is fetched too.
+        """
+        if k <= 0:
+            return [], []
+        where, params = pg_where(query)
+        point = "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography"
+        conditions = [where[len(" WHERE ") :]] if where else []
+        if radius_m is not None:
+            # A slightly wider radius: the exact cut is made below with the same formula as the index.
+            conditions.append(f"ST_DWithin(geog, {point}, %s, false)")
+            params = params + [lng, lat, radius_m * (1 + 1e-6) + _TIE_ABS_M]
+        cond = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        text = f"SELECT id, lng, lat, geog <-> {point} AS d FROM stations{cond} ORDER BY d LIMIT %s"
+        conn = self._conn()
+        fetch = k + 4
+        while True:
+            rows = conn.execute(text, [lng, lat, *params, fetch]).fetchall()
+            if len(rows) < fetch:
+                break
+            edge = rows[k - 1][3] * (1 + 1e-6) + _TIE_ABS_M
+            if rows[-1][3] > edge:
+                break
+            fetch *= 4
+        ranked = sorted((haversine_m(lng, lat, r[1], r[2]), r[0]) for r in rows)
+        if radius_m is not None:
+            ranked = [(d, i) for d, i in ranked if d <= radius_m]
+        ranked = ranked[:k]
+        return [i for _, i in ranked], [d for d, _ in ranked]
+
+    # -- writes ------------------------------------------------------------------------
+    @staticmethod
+    def _audit_row(
+        station_id: str, action: str, actor: str, via: str, at: datetime, before: Station | None, after: Station | None
+    ) -> tuple[Any, ...]:
+        return (
+            station_id,
+            action,
+            actor,
+            via,
+            at,
+            dumps(station_fields_json(before)) if before else None,
+            dumps(station_fields_json(after)) if after else None,
+        )
+
+    def _audit(self, conn: psycopg.Connection, *row_args: Any) -> None:
+        conn.execute(
+            "INSERT INTO audit (station_id, action, actor, via, at, before, after) "
+            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)",
+            self._audit_row(*row_args),
+        )
+
+    def _insert(self, conn: psycopg.Connection, station: Station, at: datetime) -> Station:
+        stored = Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+        conn.execute(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join(['%s'] * 19)})", _station_params(stored))
+        return stored
+
+    _UPDATE = (
+        "UPDATE stations SET name=%s, type=%s, district=%s, address=%s, lng=%s, lat=%s, amenities=%s, hours=%s, "
+        "contact=%s, operator=%s, status=%s, closed_until=%s, provenance=%s, approximate=%s, note=%s, "
+        "created_at=%s, updated_at=%s, version=%s WHERE id=%s"
+    )
+
+    @staticmethod
+    def _replaced(old: Station, new: Station, at: datetime) -> Station:
+        return Station(**{**new.__dict__, "created_at": old.created_at, "updated_at": at, "version": old.version + 1})
+
+    def create(self, station: Station, *, actor: str, via: str) -> Station:
+        """Insert a new station; Conflict if the id is taken."""
+        at = _now()
+        with self._write() as conn:
+            if self._get_in(conn, station.id) is not None:
+                raise Conflict(f"a station with id {station.id!r} already exists")
+            stored = self._insert(conn, station, at)
+            self._audit(conn, station.id, "create", actor, via, at, None, stored)
+            self._bump(conn)
+        return stored
+
+    def update(self, station: Station, *, expected_version: int, actor: str, via: str) -> Station:
+        """Replace the fields of a station whose stored version is `expected_version`."""
+        at = _now()
+        with self._write() as conn:
+            old = self._get_in(conn, station.id)
+            if old is None:
+                raise NotFound(station.id)
+            if old.version != expected_version:
+                raise Conflict(
+                    f"station {station.id!r} is at version {old.version}, not {expected_version}: "
+                    "someone else changed it; reload and apply your edit again",
+                    current=old,
+                )
+            stored = self._replaced(old, station, at)
+            conn.execute(self._UPDATE, _station_params(stored)[1:] + (stored.id,))
+            self._audit(conn, station.id, "update", actor, via, at, old, stored)
+            self._bump(conn)
+        return stored
+
+    def delete(self, station_id: str, *, expected_version: int | None, actor: str, via: str) -> Station:
+        """Delete a station (its last values stay in the audit trail)."""
+        at = _now()
+        with self._write() as conn:
+            old = self._get_in(conn, station_id)
+            if old is None:
+                raise NotFound(station_id)
+            if expected_version is not None and old.version != expected_version:
+                raise Conflict(
+                    f"station {station_id!r} is at version {old.version}, not {expected_version}", current=old
+                )
+            conn.execute("DELETE FROM stations WHERE id = %s", (station_id,))
+            self._audit(conn, station_id, "delete", actor, via, at, old, None)
+            self._bump(conn)
+        return old
+
+    def replace_all(
+        self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
+    ) -> ReplaceSummary:
+        """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing (COPY for bulk)."""
+        self.check_unique_ids(stations)
+        at = _now()
+        summary = ReplaceSummary()
+        with self._write() as conn:
+            where, params = pg_where(scope or ALL_STATIONS)
+            existing = {
+                s.id: s
+                for s in map(
+                    _row_to_station, conn.execute(f"SELECT {COLUMNS} FROM stations{where} ORDER BY id", params)
+                )
+            }
+            new_ids = [s.id for s in stations if s.id not in existing]
+            if new_ids:
+                taken = conn.execute("SELECT id FROM stations WHERE id = ANY(%s) ORDER BY id LIMIT 1", (new_ids,))
+                row = taken.fetchone()
+                if row is not None:
+                    raise Conflict(f"station {row[0]!r} exists outside the scope of this import")
+            inserts: list[Station] = []
+            updates: list[Station] = []
+            audits: list[tuple[Any, ...]] = []
+            for station in stations:
+                old = existing.pop(station.id, None)
+                if old is None:
+                    stored = Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+                    inserts.append(stored)
+                    audits.append(self._audit_row(station.id, "create", actor, via, at, None, stored))
+                    summary.added.append(station.id)
+                elif same_content(old, station):
+                    summary.unchanged.append(station.id)
+                else:
+                    stored = self._replaced(old, station, at)
+                    updates.append(stored)
+                    audits.append(self._audit_row(station.id, "update", actor, via, at, old, stored))
+                    summary.changed.append(station.id)
+            for old in existing.values():
+                audits.append(self._audit_row(old.id, "delete", actor, via, at, old, None))
+                summary.removed.append(old.id)
+            if summary.removed:
+                conn.execute("DELETE FROM stations WHERE id = ANY(%s)", (summary.removed,))
+            if updates:
+                with conn.cursor() as cur:
+                    cur.executemany(self._UPDATE, [_station_params(s)[1:] + (s.id,) for s in updates])
+            if inserts:
+                with conn.cursor() as cur, cur.copy(f"COPY stations ({COLUMNS}) FROM STDIN") as copy:
+                    for s in inserts:
+                        copy.write_row(_station_params(s))
+            if audits:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy("COPY audit (station_id, action, actor, via, at, before, after) FROM STDIN") as copy,
+                ):
+                    for row in audits:
+                        copy.write_row(row)
+            if summary.added or summary.changed or summary.removed:
+                self._bump(conn)
+        return summary
+
+    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+        """The audit trail, newest first."""
+        text = "SELECT id, station_id, action, actor, via, at, before::text, after::text FROM audit"
+        params: list[Any] = []
+        if station_id is not None:
+            text += " WHERE station_id = %s"
+            params.append(station_id)
+        text += " ORDER BY id DESC LIMIT %s"
+        params.append(limit)
+        return [
+            AuditRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5].astimezone(UTC),
+                json.loads(r[6]) if r[6] else None,
+                json.loads(r[7]) if r[7] else None,
+            )
+            for r in self._conn().execute(text, params)
+        ]

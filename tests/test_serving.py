@@ -1,0 +1,80 @@
+"""Production serving: gunicorn's configuration, run for real, and its access log's privacy."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "gunicorn.conf.py"
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LOCATOR_BIND", "0.0.0.0:9000")
+    monkeypatch.setenv("LOCATOR_WORKERS", "3")
+    monkeypatch.setenv("LOCATOR_THREADS", "8")
+    conf = runpy.run_path(str(CONF))
+    assert conf["bind"] == ["0.0.0.0:9000"]
+    assert (conf["workers"], conf["threads"]) == (3, 8)
+    assert conf["preload_app"] is False
+    assert "%(U)s" in conf["access_log_format"]
+    assert not any(atom in conf["access_log_format"] for atom in ("%(r)s", "%(q)s", "%(f)s"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_gunicorn_serves_and_logs_no_query_string(tmp_path, log_format):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LOCATOR_BIND": f"127.0.0.1:{port}",
+        "LOCATOR_WORKERS": "1",
+        "LOCATOR_THREADS": "2",
+        "LOCATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
+        "LOCATOR_LOG_FORMAT": log_format,
+        "LOCATOR_RATELIMIT_ENABLED": "false",
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(CONF)], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                        assert json.load(resp)["status"] == "ready"
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        pytest.fail("gunicorn did not start:\n" + log.read_text())
+                    time.sleep(0.2)
+            url = f"http://127.0.0.1:{port}/api/v1/stations/nearest?lat=28.012345&lng=120.654321"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                assert resp.status == 200
+                assert json.load(resp)["count"] == 5
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    text = log.read_text()
+    assert "/api/v1/stations/nearest" in text
+    assert "28.0123" not in text and "120.6543" not in text
+    if log_format == "json":
+        access = [json.loads(line) for line in text.splitlines() if "/api/v1/stations/nearest" in line]
+        assert access and all(r["logger"] == "gunicorn.access" for r in access)
