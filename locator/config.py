@@ -84,6 +84,8 @@ def parse_public_url(text: str) -> str:
     if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
         raise ValueError("use an absolute http(s) URL without query or fragment, e.g. https://example.cn/")
     return value if value.endswith("/") else value + "/"
+
+
 def parse_non_negative_int(text: str) -> int:
     """A whole number >= 0."""
     value = int(text)
