@@ -78,6 +78,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
 
+    from locator.web import admin
+
+    admin.init_app(app)
+
 
 def current_roster():
     """The Roster of the app handling this request or CLI command."""

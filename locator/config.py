@@ -118,6 +118,19 @@ SETTINGS: list[Setting] = [
         "must share it); empty: a random one per process.",
     ),
     Setting("LOG_LEVEL", "INFO", parse_choice("debug", "info", "warning", "error"), "Log level."),
+    # -- organizer admin (issue 6): uploads and login cookies
+    Setting(
+        "MAX_UPLOAD_MB",
+        "20",
+        parse_positive_int,
+        "Largest roster upload in MB; bigger requests get 413.",
+    ),
+    Setting(
+        "SECURE_COOKIES",
+        "false",
+        parse_bool,
+        "Send the admin session cookie only over HTTPS (set true behind TLS).",
+    ),
 ]
 
 
