@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from locator import current_roster
 from locator.coords import CRS
@@ -19,6 +20,7 @@ EXPORT_FORMATS = ("geojson", "csv", "xlsx", "kml", "gpkg")
 
 
 @click.command("init-db")
+@with_appcontext
 @click.option("--seed/--no-seed", default=True, help="Load the sample roster if the database is empty.")
 def init_db(seed: bool) -> None:
     """Create or migrate the database schema (and seed the sample roster into an empty one)."""
@@ -31,6 +33,7 @@ def init_db(seed: bool) -> None:
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--force", is_flag=True, help="Replace a roster that holds non-sample stations.")
 def seed(force: bool) -> None:
     """Replace the roster with the bundled sample roster."""
@@ -46,6 +49,7 @@ def seed(force: bool) -> None:
 
 
 @click.command("import")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--crs", type=CRS_CHOICE, required=True, help="Coordinate system of the file's coordinates.")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Default: from the file name.")
@@ -87,6 +91,7 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
 
 
 @click.command("export")
+@with_appcontext
 @click.option("-f", "--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="geojson", show_default=True)
 @click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True)
 @click.option("--district", "districts", multiple=True, help="Only these district codes.")

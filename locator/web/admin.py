@@ -96,6 +96,10 @@ def _check_csrf() -> None:
 
 
 def _guard() -> Response | None:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        # Refuse before the body is parsed (nothing is spooled to disk).
+        return problem_response(413, "Content Too Large", f"uploads are limited to {limit // (1024 * 1024)} MB")
     user = _authenticate()
     g.user = user
     if request.endpoint in PUBLIC_ENDPOINTS:
