@@ -170,10 +170,11 @@ def read_csv_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     """(spreadsheet row number, row dict) for each data row of a CSV file."""
     text = decode_text(data)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+        delimiter = ","
+    # Only the delimiter is sniffed: the sniffer guesses quoting wrong on cells with doubled quotes.
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
     if not reader.fieldnames:
         raise FileInvalid("the CSV file has no header row")
     names = [_clean_header(n) for n in reader.fieldnames]
