@@ -22,7 +22,7 @@ def _tricky(roster) -> list[Station]:
         **{
             **first.__dict__,
             "id": "evil-1",
-            "name": "=HYPERLINK(\"http://x\")",
+            "name": '=HYPERLINK("http://x")',
             "address": "+1 路, 'quoted'",
             "contact": "@admin",
             "note": "-2+3 第二行",
@@ -74,4 +74,4 @@ def test_xlsx_export_holds_no_formulas(roster):
     types = {c.data_type for row in ws.iter_rows() for c in row}
     assert "f" not in types
     names = [row[1] for row in ws.iter_rows(values_only=True)]
-    assert "'=HYPERLINK(\"http://x\")" in names
+    assert '\'=HYPERLINK("http://x")' in names
