@@ -160,3 +160,22 @@ def test_station_text_is_escaped_in_admin_pages(roster, make_user, login):
     page = BeautifulSoup(web.get("/admin/").data, "html.parser")
     assert page.find(string="<script>alert(1)</script>") is not None
     assert all("alert" not in (s.string or "") for s in page.select("script"))
+
+
+def test_api_create_with_gcj02_coordinates(app, roster, make_user, api_token):
+    """POST /stations?crs=gcj02 stores WGS-84; a duplicate id gets 409; a viewer's token gets 403."""
+    from locator.coords import CRS, from_wgs84
+
+    token = api_token(make_user("bot", "city_admin"))
+    auth = {"Authorization": f"Bearer {token}"}
+    gx, gy = from_wgs84(120.661195, 28.019967, CRS.GCJ02)
+    body = {"id": "api-1", "name": "API 驿站", "type": "rider_station", "lng": gx, "lat": gy}
+    client = app.test_client()
+    resp = client.post("/api/v1/admin/stations?crs=gcj02", json=body, headers=auth)
+    assert resp.status_code == 201, resp.json
+    stored = roster.store.get("api-1")
+    assert abs(stored.lng - 120.661195) < 1e-5 and stored.provenance == "api"
+    assert client.post("/api/v1/admin/stations?crs=gcj02", json=body, headers=auth).status_code == 409
+    viewer = api_token(make_user("eyes", "viewer"))
+    resp = client.post("/api/v1/admin/stations", json=body, headers={"Authorization": f"Bearer {viewer}"})
+    assert resp.status_code == 403

@@ -434,11 +434,20 @@ class SQLiteStore(StationStore):
                 self._bump(conn)
         return summary
 
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+    def audit_record(self, record_id: int) -> AuditRecord | None:
+        """One audit record by id."""
+        return next(iter(self.audit(limit=1, record_id=record_id)), None)
+
+    def audit(
+        self, station_id: str | None = None, limit: int = 1000, record_id: int | None = None
+    ) -> list[AuditRecord]:
         """The audit trail, newest first."""
         sql = "SELECT id, station_id, action, actor, via, at, before, after FROM audit"
         params: list[Any] = []
-        if station_id is not None:
+        if record_id is not None:
+            sql += " WHERE id = ?"
+            params.append(record_id)
+        elif station_id is not None:
             sql += " WHERE station_id = ?"
             params.append(station_id)
         sql += " ORDER BY id DESC LIMIT ?"

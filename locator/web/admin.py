@@ -9,6 +9,7 @@ import hmac
 import io
 import json
 import secrets
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -418,7 +419,7 @@ def audit_export():
 def restore_from_audit(record_id: int, user: User) -> Station:
     """Recreate a deleted station from the 'before' values of its delete record (audited as via=restore)."""
     roster = current_roster()
-    record = next((r for r in roster.store.audit(limit=1_000_000) if r.id == record_id), None)
+    record = roster.store.audit_record(record_id)
     if record is None or record.action != "delete" or not record.before:
         raise Problem(404, "Not Found", f"no deletion record {record_id}")
     if not user.may_edit_district(record.before.get("district")):
@@ -437,9 +438,16 @@ def restore(record_id: int):
 # -- import -----------------------------------------------------------------------------------------
 
 
+UPLOAD_KEEP_S = 24 * 3600
+
+
 def _upload_dir() -> Path:
     path = Path(current_app.instance_path) / "imports"
     path.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - UPLOAD_KEEP_S
+    for old in path.iterdir():  # previews never committed are kept for a day
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
     return path
 
 
@@ -610,9 +618,15 @@ def api_get_station(station_id: str):
 
 @api_bp.post("/stations")
 def api_create_station():
-    """Create a station (WGS-84 lng/lat, or ?crs=)."""
+    """Create a station (lng/lat in WGS-84, or in ?crs=gcj02|bd09)."""
     require_writer()
     raw = _json_body()
+    if "crs" in request.args:
+        crs = _crs_param(request.args)
+        try:
+            raw["lng"], raw["lat"] = to_wgs84(float(raw["lng"]), float(raw["lat"]), crs)
+        except (KeyError, TypeError, ValueError):
+            pass  # validation below names the bad coordinate
     raw.setdefault("provenance", "api")
     station = current_roster().validate(raw, provenance="api")
     require_district(station.district)
