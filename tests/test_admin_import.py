@@ -390,3 +390,37 @@ def test_geojson_import_matches_json_of_export(roster):
     }
     result = preview(roster, json.dumps(doc).encode(), "geojson", CRS.WGS84, user=ADMIN, replace=False)
     assert result.ok and result.added[0].name == "一号站"
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_downloaded_template_has_chinese_headers_and_imports(roster, make_user, login, fmt):
+    """The template's headers are the Chinese ones, and its example row previews as one valid addition."""
+    make_user("boss", "city_admin")
+    web = login("boss")
+    resp = web.get(f"/admin/import/template.{fmt}")
+    assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
+    if fmt == "xlsx":
+        from openpyxl import load_workbook
+
+        header = next(load_workbook(io.BytesIO(resp.data)).active.iter_rows(values_only=True))
+    else:
+        header = resp.data.decode("utf-8-sig").splitlines()[0].split(",")
+    assert list(header) == HEADERS
+    result = preview(roster, resp.data, fmt, CRS.GCJ02, user=ADMIN, replace=False)
+    assert result.ok, result.errors
+    assert [s.district for s in result.added] == ["330304"]
+
+
+def test_accounts_live_in_their_own_sqlite_file_beside_a_non_sqlite_store(tmp_path, roster):
+    """With a station store that is not SQLite (PostGIS), accounts go to instance/accounts.sqlite3."""
+    from locator.accounts import hash_password
+    from locator.store.accounts import open_accounts
+
+    class OtherStore:  # stands for PostGISStore: anything that is not an SQLiteStore
+        pass
+
+    accounts = open_accounts(OtherStore(), str(tmp_path))
+    accounts.create_user("boss", "city_admin", (), hash_password("password123"))
+    assert (tmp_path / "accounts.sqlite3").exists()
+    assert [u.name for u in accounts.list_users()] == ["boss"]
+    accounts.store.close()
