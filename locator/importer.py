@@ -9,6 +9,8 @@ the organizer saw.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +151,25 @@ def preview(roster: Roster, data: bytes, fmt: str, crs: CRS, *, user: User, repl
             if old.id not in rows_by_id:
                 result.removed.append(old)
     result.errors.sort(key=lambda e: (e.row or 0, e.field))
+    _remember((result.token, user), result)
     return result
+
+
+_RECENT: OrderedDict[tuple, Preview] = OrderedDict()  # last previews, so a commit need not re-validate
+_RECENT_MAX = 4
+_RECENT_LOCK = threading.Lock()
+
+
+def _remember(key: tuple, result: Preview) -> None:
+    with _RECENT_LOCK:
+        _RECENT[key] = result
+        while len(_RECENT) > _RECENT_MAX:
+            _RECENT.popitem(last=False)
+
+
+def _recall(key: tuple) -> Preview | None:
+    with _RECENT_LOCK:
+        return _RECENT.get(key)
 
 
 def commit(
@@ -163,7 +183,13 @@ def commit(
     token: str | None,
 ) -> ReplaceSummary:
     """Apply the file in one transaction if it still matches the preview `token` (None: no preview)."""
-    checked = preview(roster, data, fmt, crs, user=user, replace=replace)
+    current = preview_token(data, fmt, crs, replace, roster.store.data_version())
+    if token is not None and token != current:
+        raise StaleImport(
+            "the file or the roster changed since the preview (someone else saved in between): preview again"
+        )
+    # Same file, options, user and roster version as a preview made in this process: reuse its result.
+    checked = _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace)
     if token is not None and token != checked.token:
         raise StaleImport(
             "the file or the roster changed since the preview (someone else saved in between): preview again"
