@@ -76,7 +76,25 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
         click.echo(f"{len(plan.errors)} error(s) in {plan.rows} rows; nothing was imported", err=True)
         sys.exit(1)
     if dry_run:
-        click.echo(f"dry run: {len(plan.stations)} valid stations; nothing was written")
+        from locator.accounts import User
+        from locator.importer import preview
+
+        result = preview(
+            roster,
+            path.read_bytes(),
+            fmt or detect_format(path.name),
+            CRS(crs),
+            user=User(0, actor, "city_admin"),
+            replace=replace,
+        )
+        click.echo(
+            f"dry run: {len(plan.stations)} valid stations would give {len(result.added)} added, "
+            f"{len(result.changed)} changed, {len(result.closed)} closed, {len(result.removed)} removed, "
+            f"{len(result.unchanged)} unchanged; nothing was written"
+        )
+        for change in result.changed + result.closed:
+            diffs = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in change.diffs.items())
+            click.echo(f"  {change.station_id} {change.name}: {diffs}")
         return
     scope = None if replace else StationQuery(ids=tuple(s.id for s in plan.stations))
     try:

@@ -372,7 +372,7 @@ def test_cli_dry_run_writes_nothing(runner, roster, tmp_path):
     path.write_bytes(xlsx_bytes(rows_for(3)))
     result = runner.invoke(args=["import", str(path), "--crs", "wgs84", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "3 valid stations" in result.output
+    assert "3 valid stations would give 3 added" in result.output
     assert roster.store.count() == 200
 
 
