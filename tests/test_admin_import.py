@@ -179,6 +179,8 @@ def _encrypted_like() -> bytes:
         ("名称,地址\n某站,某路\n".encode("gbk"), "csv", "longitude and latitude"),
         (b'{"type": "Feature"', "geojson", "not valid JSON"),
         (b"<kml><Document></Document></kml>", "kml", "no Placemark"),
+        (b'<!DOCTYPE kml [<!ENTITY a "aaaa">]><kml>&a;</kml>', "kml", "DOCTYPE"),
+        (b"<kml><Placemark>", "kml", "not valid KML"),
         (b"not sqlite", "gpkg", "not a GeoPackage"),
     ],
 )
