@@ -86,6 +86,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(wechat.bp)
 
+    from locator.web import admin
+
+    admin.init_app(app)
+
 
 def current_roster():
     """The Roster of the app handling this request or CLI command."""

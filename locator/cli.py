@@ -11,11 +11,12 @@ from flask.cli import with_appcontext
 
 from locator import current_roster
 from locator.coords import CRS
-from locator.io import FileInvalid, detect_format, export_csv, export_geojson, plan_import
+from locator.io import FORMATS, FileInvalid, detect_format, plan_import
 from locator.stations import STATION_TYPES
 from locator.store.base import StationQuery, StoreError
 
 CRS_CHOICE = click.Choice([c.value for c in CRS])
+EXPORT_FORMATS = ("geojson", "csv", "xlsx", "kml", "gpkg")
 
 
 @click.command("init-db")
@@ -51,12 +52,12 @@ def seed(force: bool) -> None:
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--crs", type=CRS_CHOICE, required=True, help="Coordinate system of the file's coordinates.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "geojson"]), help="Default: from the file name.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Default: from the file name.")
 @click.option("--replace", is_flag=True, help="Make the roster exactly the file (stations not in it are removed).")
 @click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
 @click.option("--actor", default="cli", show_default=True, help="Who is importing (for the audit trail).")
 def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run: bool, actor: str) -> None:
-    """Import stations from a GeoJSON or CSV file: all or nothing, with a row-by-row error report."""
+    """Import stations from an XLSX, CSV, GeoJSON, KML or GeoPackage file: all or nothing, row-by-row errors."""
     roster = current_roster()
     try:
         plan = plan_import(
@@ -75,7 +76,25 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
         click.echo(f"{len(plan.errors)} error(s) in {plan.rows} rows; nothing was imported", err=True)
         sys.exit(1)
     if dry_run:
-        click.echo(f"dry run: {len(plan.stations)} valid stations; nothing was written")
+        from locator.accounts import User
+        from locator.importer import preview
+
+        result = preview(
+            roster,
+            path.read_bytes(),
+            fmt or detect_format(path.name),
+            CRS(crs),
+            user=User(0, actor, "city_admin"),
+            replace=replace,
+        )
+        click.echo(
+            f"dry run: {len(plan.stations)} valid stations would give {len(result.added)} added, "
+            f"{len(result.changed)} changed, {len(result.closed)} closed, {len(result.removed)} removed, "
+            f"{len(result.unchanged)} unchanged; nothing was written"
+        )
+        for change in result.changed + result.closed:
+            diffs = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in change.diffs.items())
+            click.echo(f"  {change.station_id} {change.name}: {diffs}")
         return
     scope = None if replace else StationQuery(ids=tuple(s.id for s in plan.stations))
     try:
@@ -91,16 +110,18 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
 
 @click.command("export")
 @with_appcontext
-@click.option("-f", "--format", "fmt", type=click.Choice(["geojson", "csv"]), default="geojson", show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="geojson", show_default=True)
 @click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True)
 @click.option("--district", "districts", multiple=True, help="Only these district codes.")
 @click.option("--type", "types", multiple=True, type=click.Choice(list(STATION_TYPES)), help="Only these types.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
 def export(fmt: str, crs: str, districts: tuple[str, ...], types: tuple[str, ...], output: Path | None) -> None:
-    """Export the roster as GeoJSON or CSV."""
+    """Export the roster as GeoJSON, CSV, XLSX, KML or GeoPackage."""
     roster = current_roster()
     stations = roster.store.list(StationQuery(types=types, districts=districts))
-    data = (export_geojson if fmt == "geojson" else export_csv)(stations, CRS(crs))
+    from locator.formats import export_bytes
+
+    data = export_bytes(stations, fmt, CRS(crs))
     if output is None:
         sys.stdout.buffer.write(data)
     else:

@@ -246,6 +246,19 @@ SETTINGS: list[Setting] = [
     Setting("BIND", "127.0.0.1:8000", str, "gunicorn: address to listen on (`gunicorn.conf.py`)."),
     Setting("WORKERS", "2", parse_positive_int, "gunicorn: worker processes."),
     Setting("THREADS", "4", parse_positive_int, "gunicorn: threads per worker."),
+    # -- organizer admin (issue 6): uploads and login cookies
+    Setting(
+        "MAX_UPLOAD_MB",
+        "20",
+        parse_positive_int,
+        "Largest roster upload in MB; bigger requests get 413.",
+    ),
+    Setting(
+        "SECURE_COOKIES",
+        "false",
+        parse_bool,
+        "Send the admin session cookie only over HTTPS (set true behind TLS).",
+    ),
 ]
 
 

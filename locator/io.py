@@ -8,6 +8,7 @@ Coordinates are converted from the file's declared system to WGS-84 here, once.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -64,6 +65,21 @@ HEADER_ALIASES: dict[str, str] = {
     "位置为示意": "approximate",
     "note": "note",
     "备注": "note",
+    # more spellings seen in organizers' sheets
+    "驿站名称": "name",
+    "站点类型": "type",
+    "所属区县": "district",
+    "区县名称": "district",
+    "详细地址": "address",
+    "东经": "lng",
+    "北纬": "lat",
+    "营业时间": "hours",
+    "电话": "contact",
+    "设施": "amenities",
+    "服务项目": "amenities",
+    "运营方": "operator",
+    "phone_number": "contact",
+    "facilities": "amenities",
 }
 CSV_COLUMNS = (
     "id",
@@ -154,10 +170,11 @@ def read_csv_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     """(spreadsheet row number, row dict) for each data row of a CSV file."""
     text = decode_text(data)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+        delimiter = ","
+    # Only the delimiter is sniffed: the sniffer guesses quoting wrong on cells with doubled quotes.
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
     if not reader.fieldnames:
         raise FileInvalid("the CSV file has no header row")
     names = [_clean_header(n) for n in reader.fieldnames]
@@ -201,19 +218,57 @@ def read_geojson_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row
 
 
+FORMATS = ("xlsx", "csv", "geojson", "kml", "gpkg")
+SUFFIXES = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".xlsx": "xlsx",
+    ".kml": "kml",
+    ".gpkg": "gpkg",
+}
+
+
 def detect_format(filename: str) -> str:
-    """'csv' or 'geojson' from a file name."""
+    """The import format from a file name's suffix."""
     suffix = Path(filename).suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return "csv"
-    if suffix in (".geojson", ".json"):
-        return "geojson"
-    raise FileInvalid(f"unsupported file type {suffix or filename!r}: use .csv or .geojson")
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    if suffix == ".xls":
+        raise FileInvalid("old .xls workbooks are not supported: in Excel use 另存为 → Excel 工作簿 (.xlsx)")
+    raise FileInvalid(f"unsupported file type {suffix or filename!r}: use .xlsx, .csv, .geojson, .kml or .gpkg")
+
+
+def station_id_for_name(name: str) -> str:
+    """A stable id for a row that has none: the same name always gives the same id."""
+    return "n-" + hashlib.sha256(name.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def _read_xlsx(data: bytes) -> Iterable[tuple[int, dict[str, Any]]]:
+    from locator.formats import read_xlsx_rows
+
+    return read_xlsx_rows(data)
+
+
+def _read_kml(data: bytes) -> Iterable[tuple[int, dict[str, Any]]]:
+    from locator.formats import read_kml_rows
+
+    return read_kml_rows(data)
+
+
+def _read_gpkg(data: bytes) -> Iterable[tuple[int, dict[str, Any]]]:
+    from locator.formats import read_gpkg_rows
+
+    return read_gpkg_rows(data)
 
 
 READERS: dict[str, Callable[[bytes], Iterable[tuple[int, dict[str, Any]]]]] = {
     "csv": read_csv_rows,
     "geojson": read_geojson_rows,
+    "xlsx": _read_xlsx,
+    "kml": _read_kml,
+    "gpkg": _read_gpkg,
 }
 
 
@@ -236,13 +291,17 @@ def plan_import(
         if plan.rows > MAX_ROWS:
             raise FileInvalid(f"the file has more than {MAX_ROWS} rows")
         if "__error__" in raw:
-            plan.errors.append(FieldError("geometry", raw["__error__"], row=number))
+            plan.errors.append(FieldError(raw.get("__field__", "geometry"), raw["__error__"], row=number))
             continue
         row, _unknown = _canonical_row(raw)
         if isinstance(row.get("district"), str) and row["district"] in names_to_code:
             row["district"] = names_to_code[row["district"]]
         if isinstance(row.get("status"), str) and row["status"] in status_labels:
             row["status"] = status_labels[row["status"]]
+        if not row.get("id") and isinstance(row.get("name"), str) and row["name"].strip():
+            # A row without an id gets one derived from its name: importing the file again
+            # matches the same stations instead of adding copies.
+            row["id"] = station_id_for_name(row["name"])
         x, y = _float_or_none(row.get("lng")), _float_or_none(row.get("lat"))
         if x is not None and y is not None and crs is not CRS.WGS84 and -180 <= x <= 180 and -90 <= y <= 90:
             row["lng"], row["lat"] = to_wgs84(x, y, crs)
@@ -251,9 +310,13 @@ def plan_import(
         except StationInvalid as exc:
             plan.errors.extend(exc.errors)
             continue
-        if station.id in seen and row.get("id"):
+        if station.id in seen:
             plan.errors.append(
-                FieldError("id", f"duplicate id {station.id!r} (first on row {seen[station.id]})", row=number)
+                FieldError(
+                    "id",
+                    f"duplicate station {station.id!r} ({station.name}): first on row {seen[station.id]}",
+                    row=number,
+                )
             )
             continue
         seen[station.id] = number

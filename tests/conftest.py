@@ -232,3 +232,48 @@ def make_store(store_kind, tmp_path):
 def store(make_store):
     """A fresh, migrated, empty store (SQLite and PostGIS)."""
     return make_store()
+
+
+# -- organizer admin (issue 6) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(app):
+    """Create an account: make_user(name, role, districts=(), password='password123') -> User."""
+    from locator.accounts import hash_password
+
+    def make(name, role, districts=(), password="password123"):
+        return app.extensions["accounts"].create_user(name, role, tuple(districts), hash_password(password))
+
+    return make
+
+
+@pytest.fixture
+def login(app):
+    """A logged-in test client: login(name, password='password123') -> client with .csrf set."""
+
+    def do(name, password="password123"):
+        client = app.test_client()
+        client.get("/admin/login")
+        with client.session_transaction() as sess:
+            token = sess["csrf"]
+        resp = client.post("/admin/login", data={"name": name, "password": password, "csrf_token": token})
+        assert resp.status_code == 302, resp.data
+        with client.session_transaction() as sess:
+            client.csrf = sess["csrf"]
+        return client
+
+    return do
+
+
+@pytest.fixture
+def api_token(app):
+    """Create an API token for a user name and return the plain token."""
+    from locator.accounts import new_token
+
+    def make(user):
+        plain, digest = new_token()
+        app.extensions["accounts"].create_token(user.id, "test", digest)
+        return plain
+
+    return make

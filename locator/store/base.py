@@ -162,6 +162,10 @@ class StationStore(ABC):
     def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
         """The audit trail, newest first, for one station or all."""
 
+    def audit_record(self, record_id: int) -> AuditRecord | None:
+        """One audit record by id (stores may override this scan with a direct lookup)."""
+        return next((r for r in self.audit(limit=10_000_000) if r.id == record_id), None)
+
     @abstractmethod
     def ping(self) -> None:
         """Raise if the database cannot answer."""

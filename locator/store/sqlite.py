@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -66,12 +68,42 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_station ON audit(station_id, id);
     """,
+    # 2: organizer accounts and API tokens (locator/store/accounts.py)
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        districts TEXT NOT NULL DEFAULT '[]',
+        password_hash TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        label TEXT NOT NULL DEFAULT '',
+        digest TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+    );
+    """,
 ]
 
 COLUMNS = (
     "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, "
     "closed_until, provenance, approximate, note, created_at, updated_at, version"
 )
+
+
+def _test_pause_in_transaction() -> None:
+    """Test hook: with LOCATOR_TEST_PAUSE_IN_TRANSACTION=PATH, touch PATH and sleep inside the open
+    transaction, so a test can kill the process mid-commit (tests/test_admin_import.py)."""
+    marker = os.environ.get("LOCATOR_TEST_PAUSE_IN_TRANSACTION")
+    if marker:
+        Path(marker).write_text("in transaction")
+        time.sleep(60)
 
 
 def _now() -> datetime:
@@ -398,15 +430,25 @@ class SQLiteStore(StationStore):
                 conn.execute("DELETE FROM stations WHERE id = ?", (old.id,))
                 self._audit(conn, old.id, "delete", actor, via, at, old, None)
                 summary.removed.append(old.id)
+            _test_pause_in_transaction()
             if summary.added or summary.changed or summary.removed:
                 self._bump(conn)
         return summary
 
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+    def audit_record(self, record_id: int) -> AuditRecord | None:
+        """One audit record by id."""
+        return next(iter(self.audit(limit=1, record_id=record_id)), None)
+
+    def audit(
+        self, station_id: str | None = None, limit: int = 1000, record_id: int | None = None
+    ) -> list[AuditRecord]:
         """The audit trail, newest first."""
         sql = "SELECT id, station_id, action, actor, via, at, before, after FROM audit"
         params: list[Any] = []
-        if station_id is not None:
+        if record_id is not None:
+            sql += " WHERE id = ?"
+            params.append(record_id)
+        elif station_id is not None:
             sql += " WHERE station_id = ?"
             params.append(station_id)
         sql += " ORDER BY id DESC LIMIT ?"

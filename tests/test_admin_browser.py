@@ -1,0 +1,34 @@
+"""The import page in real headless Chromium: log in, upload an XLSX, preview, commit."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_admin_import import rows_for, xlsx_bytes
+
+
+@pytest.mark.browser
+def test_import_page_upload_preview_commit(browser_page, make_user, roster, tmp_path):
+    """An organizer logs in on a phone-sized page, uploads a roster, sees the preview and commits it."""
+    make_user("boss", "city_admin")
+    path = tmp_path / "名册.xlsx"
+    path.write_bytes(xlsx_bytes(rows_for(3)))
+    page = browser_page.page
+    page.goto(browser_page.base_url + "/admin/login?next=/admin/import")
+    page.fill("input[name=name]", "boss")
+    page.fill("input[name=password]", "password123")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/admin/import")
+    page.set_input_files("#file", str(path))
+    page.select_option("#crs", "wgs84")
+    page.click("#preview-button")
+    page.wait_for_selector("#preview")
+    assert page.text_content("#n-added") == "3"
+    assert roster.store.count() == 200
+    browser_page.screenshot("admin-import-preview")
+    page.click("#commit")
+    page.wait_for_selector("#import-done")
+    assert "新增 3" in page.text_content("#import-done")
+    assert roster.store.count() == 203
+    assert browser_page.foreign_requests == []
+    assert browser_page.console_errors == []
