@@ -73,10 +73,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from locator.web import api, health
+    from locator.web import api, apidocs, health, http, ogc
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(apidocs.bp)
+    app.register_blueprint(ogc.bp)
+    http.init_app(app)
 
 
 def current_roster():

@@ -67,6 +67,14 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
+def parse_non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
 def parse_database_url(text: str) -> str:
     """sqlite:///path (relative paths are under the instance folder) or postgresql://…"""
     value = text.strip()
@@ -118,6 +126,26 @@ SETTINGS: list[Setting] = [
         "must share it); empty: a random one per process.",
     ),
     Setting("LOG_LEVEL", "INFO", parse_choice("debug", "info", "warning", "error"), "Log level."),
+    # -- HTTP API (issue 3) --
+    Setting(
+        "CORS_ORIGINS",
+        "",
+        parse_list,
+        "Origins allowed to call `/api` and `/ogc` from browsers: comma-separated "
+        "(`https://a.example,https://b.example`), `*` for any, empty for none.",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        "16777216",
+        parse_positive_int,
+        "Largest request body in bytes (larger: 413 problem). Flask reads the same key for uploads.",
+    ),
+    Setting(
+        "API_CACHE_MAX_AGE",
+        "60",
+        parse_non_negative_int,
+        "Seconds that caches may keep catalogue, district, vocabulary and OGC answers (Cache-Control max-age).",
+    ),
 ]
 
 
