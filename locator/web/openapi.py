@@ -36,6 +36,7 @@ class Operation:
     path_params: dict[str, str] = field(default_factory=dict)
     cacheable: bool = False
     extra_statuses: dict[int, str] = field(default_factory=dict)
+    extra_responses: dict[int, tuple[str, dict[str, type[BaseModel]]]] = field(default_factory=dict)
 
 
 def operation(
@@ -48,6 +49,7 @@ def operation(
     path_params: dict[str, str] | None = None,
     cacheable: bool = False,
     extra_statuses: dict[int, str] | None = None,
+    extra_responses: dict[int, tuple[str, dict[str, type[BaseModel]]]] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Declare a view for the OpenAPI document (it is not wrapped: behaviour is unchanged)."""
 
@@ -61,6 +63,7 @@ def operation(
             path_params=path_params or {},
             cacheable=cacheable,
             extra_statuses=extra_statuses or {},
+            extra_responses=extra_responses or {},
         )
         return view
 
@@ -73,7 +76,11 @@ def to_oas30(schema: Any) -> Any:
         return [to_oas30(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: to_oas30(v) for k, v in schema.items() if k != "title"}
+    out = {
+        k: ({name: to_oas30(sub) for name, sub in v.items()} if k in ("properties", "$defs") else to_oas30(v))
+        for k, v in schema.items()
+        if k != "title"  # the keyword (a property named title is under "properties")
+    }
     any_of = out.get("anyOf")
     if isinstance(any_of, list) and {"type": "null"} in any_of:
         rest = [s for s in any_of if s != {"type": "null"}]
@@ -128,6 +135,9 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
     for _, _, op in ops:
         for model in op.ok.values():
             models[model.__name__] = model
+        for _, content in op.extra_responses.values():
+            for model in content.values():
+                models[model.__name__] = model
     _, defs = models_json_schema([(m, "serialization") for m in models.values()], ref_template=REF)
     schemas = {name: to_oas30(s) for name, s in defs.get("$defs", {}).items()}
     schemas["Problem"] = schemas.pop("ProblemOut")
@@ -154,6 +164,11 @@ def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         responses["405"] = {"description": "Method not allowed (see the Allow header)", **problem}
         for status, text in op.extra_statuses.items():
             responses[str(status)] = {"description": text, **problem}
+        for status, (text, content) in op.extra_responses.items():
+            responses[str(status)] = {
+                "description": text,
+                "content": {mt: {"schema": ref(m)} for mt, m in content.items()},
+            }
         parameters = [
             {"name": name, "in": "path", "required": True, "description": text, "schema": {"type": "string"}}
             for name, text in op.path_params.items()
