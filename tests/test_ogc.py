@@ -90,7 +90,7 @@ def test_req_core_sfc_md_success(client):
 
 
 def test_req_core_fc_response_counts_timestamp_and_links(client):
-    """/req/core/fc-op, fc-response, fc-links, fc-timeStamp, fc-numberMatched, fc-numberReturned; /req/geojson/content."""
+    """/req/core/fc-op, fc-response, fc-links, fc-timeStamp, fc-numberMatched, fc-numberReturned, geojson/content."""
     resp = client.get("/ogc/collections/stations/items")
     assert resp.status_code == 200 and resp.content_type == GEOJSON
     body = resp.get_json()
