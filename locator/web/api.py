@@ -7,12 +7,13 @@ locator.serialize; the OpenAPI document is generated from the same declarations.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from locator import current_roster
 from locator.catalogue import BadCursor, CatalogueFilter, decode_cursor, district_counts, encode_cursor, matching
@@ -21,6 +22,7 @@ from locator.coords import CRS, to_wgs84
 from locator.nearest import NearestFilter
 from locator.privacy import coarse_point
 from locator.serialize import station_feature, station_json
+from locator.station_fragments import station_json_text
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES, TZ
 from locator.web.http import cacheable
 from locator.web.models import (
@@ -98,16 +100,23 @@ def nearest():
     if not (-180 <= w_lng <= 180 and -90 <= w_lat <= 90):
         raise bad_parameter("lng", "the point is outside the valid range after conversion")
     when = datetime.now(TZ)
-    result = roster.nearest(w_lng, w_lat, args.k, radius_m=args.radius_m, flt=flt, when=when)
+    snap = roster.snapshot()
+    result = roster.nearest(w_lng, w_lat, args.k, radius_m=args.radius_m, flt=flt, when=when, snapshot=snap)
     log.debug("nearest near %s k=%d", coarse_point(w_lng, w_lat), args.k)
     names = roster.districts
 
-    def render(hit):
-        return station_json(
-            hit.station, when=when, crs=crs, distance_m=hit.distance_m, district_name=names.name(hit.station.district)
+    def render(hit) -> str:
+        # Pre-encoded fixed parts (navigation links, labels) + the time-dependent fields: see station_fragments.
+        return station_json_text(
+            snap,
+            hit.station,
+            when=when,
+            crs=crs,
+            distance_m=hit.distance_m,
+            district_name=names.name(hit.station.district),
         )
 
-    body: dict[str, Any] = {
+    head = {
         "query": {
             "coord": crs.value,
             "k": args.k,
@@ -116,13 +125,16 @@ def nearest():
             "at": when.isoformat(),
         },
         "count": len(result.hits),
-        "stations": [render(h) for h in result.hits],
-        "sample_data": roster.is_sample(),
+        "sample_data": snap.sample_count > 0,
     }
+    parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]]
+    parts.append(',"stations":[' + ",".join(render(h) for h in result.hits) + "]")
     if args.radius_m is not None and not result.hits:
-        body["message"] = f"no station within {args.radius_m:g} m"
-        body["nearest_outside_radius"] = render(result.outside_radius) if result.outside_radius else None
-    resp = jsonify(body)
+        message = json.dumps(f"no station within {args.radius_m:g} m")
+        outside = render(result.outside_radius) if result.outside_radius else "null"
+        parts.append(f',"message":{message},"nearest_outside_radius":{outside}')
+    parts.append("}")
+    resp = current_app.response_class("".join(parts), mimetype="application/json")
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
 

@@ -1,0 +1,73 @@
+"""Stations as pre-encoded JSON fragments, for the rider's hot path (the nearest answer). No Flask.
+
+station_json() builds navigation links (URL-encoding, two coordinate conversions) and labels
+for every station on every request: about 0.4 ms a station. Everything in it except the
+time-dependent fields (open_now, next_open, status, status_label) and the distance is fixed
+for a roster version, so it is encoded once per (snapshot, station, coordinate system) and
+spliced into the answer; the result parses to exactly what station_json() returns
+(tests/test_station_fragments.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from datetime import UTC, datetime
+
+from locator.coords import CRS
+from locator.nearest import Snapshot
+from locator.serialize import station_json
+from locator.stations import STATUSES, Station
+
+DYNAMIC_FIELDS = ("open_now", "next_open", "status", "status_label", "distance_m")
+MAX_CACHED = 60_000  # fragments per snapshot (about 2 kB each); the cache restarts beyond it
+_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
+_CACHES: weakref.WeakKeyDictionary[Snapshot, dict[tuple[str, str], str]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _encode(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def static_fragment(snap: Snapshot, station: Station, crs: CRS, district_name: str | None) -> str:
+    """The fixed members of station_json(station) as JSON text without braces, cached per snapshot."""
+    cache = _CACHES.get(snap)
+    if cache is None:
+        with _LOCK:
+            cache = _CACHES.setdefault(snap, {})
+    key = (station.id, crs.value)
+    fragment = cache.get(key)
+    if fragment is None:
+        full = station_json(station, when=_EPOCH, crs=crs, district_name=district_name)
+        for name in DYNAMIC_FIELDS:
+            full.pop(name, None)
+        fragment = _encode(full)[1:-1]
+        if len(cache) >= MAX_CACHED:
+            cache.clear()
+        cache[key] = fragment
+    return fragment
+
+
+def station_json_text(
+    snap: Snapshot,
+    station: Station,
+    *,
+    when: datetime,
+    crs: CRS,
+    distance_m: float | None,
+    district_name: str | None,
+) -> str:
+    """station_json(...) as JSON text, from the cached fixed part plus the fields that depend on `when`."""
+    status = station.effective_status(when)
+    upcoming = station.next_open(when)
+    dynamic = {
+        "open_now": station.open_now(when),
+        "next_open": upcoming.isoformat() if upcoming else None,
+        "status": status,
+        "status_label": STATUSES[status].zh if status in STATUSES else status,
+    }
+    if distance_m is not None:
+        dynamic["distance_m"] = round(distance_m, 1)
+    return "{" + static_fragment(snap, station, crs, district_name) + "," + _encode(dynamic)[1:-1] + "}"
