@@ -235,7 +235,8 @@ def main() -> None:
             r = bench_size(size, args, tmp, script)
             print(
                 f"{r['stations']:>9} stations: healthz {r['healthz_rps']:>6} req/s (p50 {r['healthz_p50_ms']} ms, "
-                f"p99 {r['healthz_p99_ms']} ms); nearest k=5 {r['nearest_rps']:>6} req/s (p50 {r['nearest_p50_ms']} ms, "
+                f"p99 {r['healthz_p99_ms']} ms); nearest k=5 {r['nearest_rps']:>6} req/s "
+                f"(p50 {r['nearest_p50_ms']} ms, "
                 f"p99 {r['nearest_p99_ms']} ms); ratio {r['ratio']:.3f}; non-2xx {r['non2xx']}; "
                 f"db build {r['db_build_s']} s, warm-up {r['warm_s']} s",
                 flush=True,
