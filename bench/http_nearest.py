@@ -228,9 +228,8 @@ def main() -> None:
         tmp = Path(tmpdir)
         script = tmp / "nearest.lua"
         script.write_text(LUA)
-        print(
-            f"gunicorn sync workers={args.workers}, wrk -t2 -c{args.connections} -d{args.duration}s, cpus={os.cpu_count()}"
-        )
+        setup = f"wrk -t2 -c{args.connections} -d{args.duration}s"
+        print(f"gunicorn sync workers={args.workers}, {setup}, cpus={os.cpu_count()}")
         for size in (int(s) for s in args.sizes.split(",")):
             r = bench_size(size, args, tmp, script)
             print(
