@@ -61,13 +61,19 @@ def station_json_text(
 ) -> str:
     """station_json(...) as JSON text, from the cached fixed part plus the fields that depend on `when`."""
     status = station.effective_status(when)
-    upcoming = station.next_open(when)
-    dynamic = {
-        "open_now": station.open_now(when),
-        "next_open": upcoming.isoformat() if upcoming else None,
-        "status": status,
-        "status_label": STATUSES[status].zh if status in STATUSES else status,
-    }
+    is_open = status == "open" and station.opening_hours.is_open(when)  # = station.open_now(when)
+    upcoming = None if is_open else station.next_open(when)
+    tail = _STATUS_TEXT.get(status) or _encode({"status": status, "status_label": status})[1:-1]
+    text = (
+        "{"
+        + static_fragment(snap, station, crs, district_name)
+        + (',"open_now":true' if is_open else ',"open_now":false')
+        + (f',"next_open":"{upcoming.isoformat()}",' if upcoming else ',"next_open":null,')
+        + tail
+    )
     if distance_m is not None:
-        dynamic["distance_m"] = round(distance_m, 1)
-    return "{" + static_fragment(snap, station, crs, district_name) + "," + _encode(dynamic)[1:-1] + "}"
+        text += f',"distance_m":{round(distance_m, 1)!r}'
+    return text + "}"
+
+
+_STATUS_TEXT = {key: _encode({"status": key, "status_label": term.zh})[1:-1] for key, term in STATUSES.items()}

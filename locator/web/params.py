@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TypeVar, get_origin
 
 from flask import request
@@ -115,6 +116,11 @@ def get_bbox(name: str = "bbox") -> tuple[float, float, float, float] | None:
     return (x0, y0, x1, y1)
 
 
+@lru_cache(maxsize=64)
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name, f in model.model_fields.items() if get_origin(f.annotation) is list)
+
+
 def parse_query(model: type[QueryModel]) -> QueryModel:
     """Validate the query string against a pydantic model; 400 naming the first parameter at fault.
 
@@ -122,10 +128,12 @@ def parse_query(model: type[QueryModel]) -> QueryModel:
     Parameters the model does not declare are refused (400), so typos never pass silently.
     """
     data: dict[str, object] = {}
+    fields = model.model_fields
+    list_fields = _list_fields(model)
     for name in request.args:
         values = [v.strip() for v in request.args.getlist(name)]
-        field = model.model_fields.get(name)
-        if field is not None and get_origin(field.annotation) is list:
+        field = fields.get(name)
+        if name in list_fields:
             parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
             if parts:
                 data[name] = list(dict.fromkeys(parts))
