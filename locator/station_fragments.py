@@ -60,20 +60,35 @@ def station_json_text(
     district_name: str | None,
 ) -> str:
     """station_json(...) as JSON text, from the cached fixed part plus the fields that depend on `when`."""
-    status = station.effective_status(when)
-    is_open = status == "open" and station.opening_hours.is_open(when)  # = station.open_now(when)
-    upcoming = None if is_open else station.next_open(when)
-    tail = _STATUS_TEXT.get(status) or _encode({"status": status, "status_label": status})[1:-1]
-    text = (
-        "{"
-        + static_fragment(snap, station, crs, district_name)
-        + (',"open_now":true' if is_open else ',"open_now":false')
-        + (f',"next_open":"{upcoming.isoformat()}",' if upcoming else ',"next_open":null,')
-        + tail
-    )
+    text = "{" + static_fragment(snap, station, crs, district_name) + _dynamic_fragment(snap, station, when)
     if distance_m is not None:
         text += f',"distance_m":{round(distance_m, 1)!r}'
     return text + "}"
 
 
+def _dynamic_fragment(snap: Snapshot, station: Station, when: datetime) -> str:
+    """open_now, next_open, status, status_label at `when`; cached per snapshot for the current minute."""
+    minute = when.replace(second=0, microsecond=0)
+    per_minute = _DYNAMIC.get(snap)
+    if per_minute is None or per_minute[0] != minute:
+        per_minute = (minute, {})
+        _DYNAMIC[snap] = per_minute
+    parts = per_minute[1]
+    text = parts.get(station.id)
+    if text is None:
+        # Evaluated at the minute's start, as station_json(when=minute) would: fresh to the minute.
+        status = station.effective_status(minute)
+        is_open = status == "open" and station.opening_hours.is_open(minute)  # = station.open_now(minute)
+        upcoming = None if is_open else station.next_open(minute)
+        text = (
+            (',"open_now":true' if is_open else ',"open_now":false')
+            + (f',"next_open":"{upcoming.isoformat()}",' if upcoming else ',"next_open":null,')
+            + (_STATUS_TEXT.get(status) or _encode({"status": status, "status_label": status})[1:-1])
+        )
+        if len(parts) < MAX_CACHED:
+            parts[station.id] = text
+    return text
+
+
+_DYNAMIC: weakref.WeakKeyDictionary[Snapshot, tuple[datetime, dict[str, str]]] = weakref.WeakKeyDictionary()
 _STATUS_TEXT = {key: _encode({"status": key, "status_label": term.zh})[1:-1] for key, term in STATUSES.items()}
