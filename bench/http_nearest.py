@@ -136,13 +136,16 @@ def start_gunicorn(db: Path, port: int, workers: int, instance: Path) -> subproc
         f"127.0.0.1:{port}",
         "--log-level",
         "warning",
-        "locator:create_app()",
+        "--preload",
+        "--chdir",
+        str(ROOT),
+        "bench.wsgi_preloaded:app",
     ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def warm(port: int, workers: int, deadline_s: float = 900) -> float:
-    """Wait until every worker has built its snapshot (a nearest query answers fast repeatedly)."""
+def warm(port: int, workers: int, deadline_s: float = 1800) -> float:
+    """Wait until the server answers nearest queries fast, repeatedly (the snapshot is built before forking)."""
     t0 = time.perf_counter()
     url = f"http://127.0.0.1:{port}/api/v1/stations/nearest?lat=28.0&lng=120.7&k=5"
     fast_in_a_row = 0
@@ -195,7 +198,11 @@ def bench_size(size: int, args, tmp: Path, script: Path) -> dict:
             runs["nearest"].append(run_wrk(base + "/", args.duration, args.connections, script))
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
     def mean(kind: str, key: str) -> float:
         return sum(r[key] for r in runs[kind]) / len(runs[kind])
