@@ -79,16 +79,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from locator.web import api, health, pages, wechat
+    from locator.web import admin, api, apidocs, health, http, ogc, pages, wechat
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(apidocs.bp)
+    app.register_blueprint(ogc.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(wechat.bp)
-
-    from locator.web import admin
-
     admin.init_app(app)
+    http.init_app(app)
 
 
 def current_roster():

@@ -68,6 +68,14 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
+def parse_non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
 def parse_database_url(text: str) -> str:
     """sqlite:///path (relative paths are under the instance folder) or postgresql://…"""
     value = text.strip()
@@ -84,14 +92,6 @@ def parse_public_url(text: str) -> str:
     if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
         raise ValueError("use an absolute http(s) URL without query or fragment, e.g. https://example.cn/")
     return value if value.endswith("/") else value + "/"
-
-
-def parse_non_negative_int(text: str) -> int:
-    """A whole number >= 0."""
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be a whole number of 0 or more")
-    return value
 
 
 def parse_schema_name(text: str) -> str:
@@ -251,13 +251,27 @@ SETTINGS: list[Setting] = [
         "MAX_UPLOAD_MB",
         "20",
         parse_positive_int,
-        "Largest roster upload in MB; bigger requests get 413.",
+        "Largest request body (roster uploads, API bodies) in MB; bigger requests get 413 problem+json.",
     ),
     Setting(
         "SECURE_COOKIES",
         "false",
         parse_bool,
         "Send the admin session cookie only over HTTPS (set true behind TLS).",
+    ),
+    # -- HTTP API (issue 3) --
+    Setting(
+        "CORS_ORIGINS",
+        "",
+        parse_list,
+        "Origins allowed to call `/api` and `/ogc` from browsers: comma-separated "
+        "(`https://a.example,https://b.example`), `*` for any, empty for none.",
+    ),
+    Setting(
+        "API_CACHE_MAX_AGE",
+        "60",
+        parse_non_negative_int,
+        "Seconds that caches may keep catalogue, district, vocabulary and OGC answers (Cache-Control max-age).",
     ),
 ]
 

@@ -124,10 +124,13 @@ class Snapshot:
         self.schedules = [parse_hours(s) for s in schedules]
         self.sample_count = sum(1 for s in self.stations if s.provenance == "sample") if self.stations else 0
         self.tree = KDTree(unit_vectors(self.lng, self.lat), leafsize=16) if n else None
-        # The default filter hides closed stations; when none is closed it narrows nothing, and
-        # skipping it keeps the plain query free of O(n) mask work (about 1 ms at 1M stations).
-        self._not_closed = self.status != _STATUS_CLOSED
-        self._none_closed = bool(self._not_closed.all())
+        # The default filter (hide permanently closed stations) is asked on nearly every request:
+        # its mask is built once, and is None when no station is closed (the unmasked tree path).
+        closed = self.status == _STATUS_CLOSED
+        self._live_mask: np.ndarray | None = ~closed if closed.any() else None
+        self._closed_mask = closed
+        self._live_count = int(n - np.count_nonzero(closed))
+        self._all_indices = np.arange(n)
         self._open_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._lock = threading.Lock()
 
@@ -191,8 +194,8 @@ class Snapshot:
             nonlocal mask
             mask = m if mask is None else (mask & m)
 
-        if not flt.include_closed and not self._none_closed:
-            narrow(self._not_closed)
+        if not flt.include_closed and self._live_mask is not None:
+            narrow(self._live_mask)
         if flt.types:
             narrow(np.isin(self.type_code, [_TYPE_CODE[t] for t in flt.types if t in _TYPE_CODE]))
         if flt.amenities:
@@ -220,12 +223,16 @@ class Snapshot:
             return [], []
         ignore = None
         if mask is not None:
-            allowed = int(np.count_nonzero(mask))
+            live = mask is self._live_mask  # the cached default mask: its count and inverse are known
+            allowed = self._live_count if live else int(np.count_nonzero(mask))
             if allowed == 0:
                 return [], []
             if allowed <= _BRUTE_FORCE_BELOW:
                 return self._rank(lng, lat, np.flatnonzero(mask), k, radius_m)
-            ignore = ~mask
+            ignore = self._closed_mask if live else ~mask
+        elif n <= _BRUTE_FORCE_BELOW:
+            # Small rosters: a vectorised scan is as fast as the tree and bit-identical to brute_force().
+            return self._rank(lng, lat, self._all_indices, k, radius_m)
         q = _unit_vector(lng, lat)
         bound = chord_for_metres(radius_m) * (1 + _TIE_SLACK) + _TIE_ABS if radius_m is not None else None
         fetch = k + 1

@@ -66,10 +66,14 @@ class Roster:
         radius_m: float | None = None,
         flt: NearestFilter = NO_FILTER,
         when: datetime | None = None,
+        snapshot: Snapshot | None = None,
     ) -> NearestResult:
-        """The k nearest stations to a WGS-84 point; if none lie within the radius, the closest outside it."""
+        """The k nearest stations to a WGS-84 point; if none lie within the radius, the closest outside it.
+
+        `snapshot` lets a caller that already holds the current snapshot skip a second version check.
+        """
         when = when or datetime.now(TZ)
-        snap = self.snapshot()
+        snap = snapshot if snapshot is not None else self.snapshot()
         hits = snap.nearest(lng, lat, k, radius_m=radius_m, flt=flt, when=when)
         outside = None
         if not hits and radius_m is not None:

@@ -1,74 +1,334 @@
-"""The JSON API for riders' apps and developers: /api/v1."""
+"""The JSON API for riders' apps and developers: /api/v1.
+
+Nearest search, the catalogue (list, one station, districts, vocabulary). Every view parses
+its query with a pydantic model (web/models.py), asks the roster, and serialises with
+locator.serialize; the OpenAPI document is generated from the same declarations.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
+from typing import Any
 
-from flask import Blueprint, jsonify
+import numpy as np
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from locator import current_roster
-from locator.coords import to_wgs84
+from locator.catalogue import BadCursor, CatalogueFilter, decode_cursor, district_counts, encode_cursor, matching
+from locator.catalogue import page_after as _page_after
+from locator.coords import CRS, to_wgs84
 from locator.nearest import NearestFilter
 from locator.privacy import coarse_point
-from locator.serialize import station_json
-from locator.stations import AMENITIES, STATION_TYPES, TZ
-from locator.web.params import get_bool, get_choices, get_crs, get_float, get_int
-from locator.web.problems import bad_parameter
+from locator.serialize import station_feature, station_json
+from locator.station_fragments import station_json_text
+from locator.stations import AMENITIES, STATION_TYPES, STATUSES, TZ
+from locator.web.http import cacheable
+from locator.web.models import (
+    DistrictsQuery,
+    DistrictsResponse,
+    EmptyQuery,
+    Feature,
+    FeatureCollection,
+    NearestQuery,
+    NearestResponse,
+    StationOut,
+    StationPage,
+    StationQuery,
+    StationsQuery,
+    Vocabulary,
+)
+from locator.web.openapi import GEOJSON, JSON, operation
+from locator.web.params import parse_bbox, parse_query
+from locator.web.problems import Problem, bad_parameter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
-MAX_K = 50
-MAX_RADIUS_M = 200_000
+COORDS = {
+    "wgs84": ("WGS-84（GPS、天地图、OpenStreetMap）", "WGS-84 (GPS, Tianditu, OSM)"),
+    "gcj02": ("GCJ-02（高德、腾讯、微信）", "GCJ-02 (AMap, Tencent, WeChat)"),
+    "bd09": ("BD-09（百度）", "BD-09 (Baidu)"),
+}
+
+
+def _data_version() -> int:
+    return current_roster().snapshot().version
+
+
+def _check_districts(codes: list[str]) -> tuple[str, ...]:
+    known = current_roster().districts.codes
+    for code in codes:
+        if code not in known:
+            raise bad_parameter("district", f"unknown district code {code!r}; allowed: {', '.join(sorted(known))}")
+    return tuple(codes)
+
+
+def negotiated_format(param: str | None = None) -> str:
+    """'geojson' or 'json': the f parameter wins, then the Accept header."""
+    value = param if param is not None else request.args.get("f")
+    if value:
+        return "geojson" if value.strip() == "geojson" else "json"
+    best = request.accept_mimetypes.best_match([JSON, GEOJSON], default=JSON)
+    return (
+        "geojson" if best == GEOJSON and request.accept_mimetypes[GEOJSON] > request.accept_mimetypes[JSON] else "json"
+    )
 
 
 @bp.get("/stations/nearest")
+@operation(
+    "最近的驿站 Nearest stations",
+    tag="stations",
+    query=NearestQuery,
+    ok=NearestResponse,
+    description="The k nearest stations to a point, nearest first, with great-circle distance, open-now and "
+    "navigation targets. With `radius_m` and nothing inside it, `message` says so and "
+    "`nearest_outside_radius` holds the closest station beyond it. Cache-Control: private, no-store.",
+)
 def nearest():
     """The k nearest stations to a point, nearest first, with distance and navigation targets."""
-    lat = get_float("lat", -90, 90, required=True)
-    lng = get_float("lng", -180, 180, required=True)
-    crs = get_crs("coord")
-    k = get_int("k", 1, MAX_K, default=5)
-    radius_m = get_float("radius_m", 1, MAX_RADIUS_M)
+    args = parse_query(NearestQuery)
     roster = current_roster()
-    districts = get_choices("district", sorted(roster.districts.codes))
+    crs = CRS(args.coord)
     flt = NearestFilter(
-        types=get_choices("type", STATION_TYPES),
-        amenities=get_choices("amenity", AMENITIES),
-        districts=districts,
-        open_now=get_bool("open_now"),
+        types=tuple(args.type),
+        amenities=tuple(args.amenity),
+        districts=_check_districts(args.district),
+        open_now=args.open_now,
     )
-    w_lng, w_lat = to_wgs84(lng, lat, crs)
+    w_lng, w_lat = to_wgs84(args.lng, args.lat, crs)
     if not (-180 <= w_lng <= 180 and -90 <= w_lat <= 90):
         raise bad_parameter("lng", "the point is outside the valid range after conversion")
     when = datetime.now(TZ)
-    result = roster.nearest(w_lng, w_lat, k, radius_m=radius_m, flt=flt, when=when)
-    log.debug("nearest near %s k=%d", coarse_point(w_lng, w_lat), k)
+    snap = roster.snapshot()
+    result = roster.nearest(w_lng, w_lat, args.k, radius_m=args.radius_m, flt=flt, when=when, snapshot=snap)
+    log.debug("nearest near %s k=%d", coarse_point(w_lng, w_lat), args.k)
+    names = roster.districts
 
-    def render(hit):
-        return station_json(
+    def render(hit) -> str:
+        # Pre-encoded fixed parts (navigation links, labels) + the time-dependent fields: see station_fragments.
+        return station_json_text(
+            snap,
             hit.station,
             when=when,
             crs=crs,
             distance_m=hit.distance_m,
-            district_name=roster.districts.name(hit.station.district),
+            district_name=names.name(hit.station.district),
         )
 
-    body = {
+    head = {
         "query": {
             "coord": crs.value,
-            "k": k,
-            "radius_m": radius_m,
+            "k": args.k,
+            "radius_m": args.radius_m,
             "distance": "great-circle (haversine, sphere R=6371008.8 m)",
             "at": when.isoformat(),
         },
         "count": len(result.hits),
-        "stations": [render(h) for h in result.hits],
-        "sample_data": roster.is_sample(),
+        "sample_data": snap.sample_count > 0,
     }
-    if radius_m is not None and not result.hits:
-        body["message"] = f"no station within {radius_m:g} m"
-        body["nearest_outside_radius"] = render(result.outside_radius) if result.outside_radius else None
-    resp = jsonify(body)
+    parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]]
+    parts.append(',"stations":[' + ",".join(render(h) for h in result.hits) + "]")
+    if args.radius_m is not None and not result.hits:
+        message = json.dumps(f"no station within {args.radius_m:g} m")
+        outside = render(result.outside_radius) if result.outside_radius else "null"
+        parts.append(f',"message":{message},"nearest_outside_radius":{outside}')
+    parts.append("}")
+    resp = current_app.response_class("".join(parts), mimetype="application/json")
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
+
+
+def _page_links(endpoint: str, fmt: str, **changes: Any) -> str:
+    args = {k: v for k, v in request.args.lists()}
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [str(value)]
+    return url_for(endpoint, _external=True, **args)
+
+
+@bp.get("/stations")
+@operation(
+    "驿站目录 Station catalogue",
+    tag="stations",
+    query=StationsQuery,
+    ok={JSON: StationPage, GEOJSON: FeatureCollection},
+    cacheable=True,
+    description="Stations in id order, filtered; pages by `limit` + `offset` or by the opaque `cursor` of the "
+    "`next` link. JSON by default; GeoJSON with `f=geojson` or `Accept: application/geo+json`.",
+)
+@cacheable(_data_version, negotiated_format)
+def stations():
+    """One page of the catalogue, as JSON or GeoJSON."""
+    args = parse_query(StationsQuery)
+    if args.cursor is not None and args.offset is not None:
+        raise bad_parameter("cursor", "cannot be combined with offset; use one way of paging")
+    roster = current_roster()
+    snap = roster.snapshot()
+    crs = CRS(args.coord)
+    fmt = negotiated_format(args.f)
+    flt = CatalogueFilter(
+        types=tuple(args.type),
+        amenities=tuple(args.amenity),
+        districts=_check_districts(args.district),
+        statuses=tuple(args.status),
+        open_now=args.open_now,
+        bbox=parse_bbox("bbox", args.bbox),
+        q=args.q.strip() if args.q and args.q.strip() else None,
+    )
+    when = datetime.now(TZ).replace(second=0, microsecond=0)
+    idx = matching(snap, flt, when)
+    if args.cursor is not None:
+        try:
+            start = _page_after(snap, idx, decode_cursor(args.cursor))
+        except BadCursor as exc:
+            raise bad_parameter("cursor", str(exc)) from None
+    else:
+        start = args.offset or 0
+    chosen: np.ndarray = idx[start : start + args.limit]
+    page = [snap.stations[i] for i in chosen.tolist()] if snap.stations else []
+    more = start + len(page) < len(idx)
+    next_url = None
+    if more and page:
+        if args.offset is not None:
+            next_url = _page_links("api.stations", fmt, offset=start + args.limit)
+        else:
+            next_url = _page_links("api.stations", fmt, cursor=encode_cursor(page[-1].id))
+    links = [{"href": _page_links("api.stations", fmt), "rel": "self", "type": GEOJSON if fmt == "geojson" else JSON}]
+    if next_url:
+        links.append({"href": next_url, "rel": "next", "type": GEOJSON if fmt == "geojson" else JSON})
+    if args.offset:
+        prev_offset = max(0, args.offset - args.limit)
+        links.append({"href": _page_links("api.stations", fmt, offset=prev_offset), "rel": "prev"})
+    names = roster.districts
+    if fmt == "geojson":
+        body = {
+            "type": "FeatureCollection",
+            "features": [station_feature(s, when=when, crs=crs, district_name=names.name(s.district)) for s in page],
+            "links": links,
+            "numberMatched": len(idx),
+            "numberReturned": len(page),
+            "timeStamp": datetime.now(TZ).isoformat(timespec="seconds"),
+            "next": next_url,
+            "sample_data": roster.is_sample(),
+        }
+        resp = jsonify(body)
+        resp.mimetype = GEOJSON
+        return resp
+    return jsonify(
+        {
+            "count": len(page),
+            "total": len(idx),
+            "limit": args.limit,
+            "offset": start,
+            "stations": [station_json(s, when=when, crs=crs, district_name=names.name(s.district)) for s in page],
+            "next": next_url,
+            "links": links,
+            "sample_data": roster.is_sample(),
+        }
+    )
+
+
+@bp.get("/stations/<station_id>")
+@operation(
+    "单个驿站 One station",
+    tag="stations",
+    query=StationQuery,
+    ok={JSON: StationOut, GEOJSON: Feature},
+    path_params={"station_id": "站点编号 station id"},
+    cacheable=True,
+)
+@cacheable(_data_version, negotiated_format)
+def station(station_id: str):
+    """One station by id (404 problem if there is none)."""
+    args = parse_query(StationQuery)
+    roster = current_roster()
+    snap = roster.snapshot()
+    i = snap.by_id.get(station_id)
+    if i is None or not snap.stations:
+        raise Problem(404, "Not Found", f"no station with id {station_id!r}")
+    s = snap.stations[i]
+    when = datetime.now(TZ).replace(second=0, microsecond=0)
+    crs = CRS(args.coord)
+    if negotiated_format(args.f) == "geojson":
+        resp = jsonify(station_feature(s, when=when, crs=crs, district_name=roster.districts.name(s.district)))
+        resp.mimetype = GEOJSON
+        return resp
+    return jsonify(station_json(s, when=when, crs=crs, district_name=roster.districts.name(s.district)))
+
+
+def districts_body(with_boundaries: bool) -> tuple[dict[str, Any], bool]:
+    """The districts answer: counts (JSON) or counts + boundaries (GeoJSON); True if GeoJSON."""
+    from shapely.geometry import mapping
+
+    roster = current_roster()
+    counts = district_counts(roster.snapshot())
+    empty = {k: 0 for k in STATION_TYPES}
+    rows = []
+    for d in roster.districts.districts:
+        c = counts.get(d.code)
+        rows.append(
+            {
+                "code": d.code,
+                "name": d.name,
+                "name_en": d.name_en,
+                "stations": c.total if c else 0,
+                "by_type": dict(c.by_type) if c else dict(empty),
+                "bbox": [round(v, 6) for v in d.geometry.bounds],
+            }
+        )
+    outside = sum(c.total for code, c in counts.items() if code not in roster.districts.by_code)
+    if not with_boundaries:
+        body = {"count": len(rows), "districts": rows, "outside_districts": outside, "sample_data": roster.is_sample()}
+        return body, False
+    features = [
+        {"type": "Feature", "id": row["code"], "geometry": mapping(d.geometry), "properties": row}
+        for row, d in zip(rows, roster.districts.districts, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features, "sample_data": roster.is_sample()}, True
+
+
+@bp.get("/districts")
+@operation(
+    "区县及站点数 Districts with station counts",
+    tag="districts",
+    query=DistrictsQuery,
+    ok={JSON: DistrictsResponse, GEOJSON: FeatureCollection},
+    cacheable=True,
+    description="Wenzhou's 12 county-level districts with station counts per type (permanently closed stations "
+    "not counted). With `boundaries=true` the answer is a GeoJSON FeatureCollection of WGS-84 boundaries.",
+)
+@cacheable(_data_version)
+def districts():
+    """Districts with station counts per type; boundaries as GeoJSON on request."""
+    args = parse_query(DistrictsQuery)
+    body, is_geojson = districts_body(args.boundaries)
+    resp = jsonify(body)
+    if is_geojson:
+        resp.mimetype = GEOJSON
+    return resp
+
+
+@bp.get("/vocabulary")
+@operation(
+    "词表 Vocabulary",
+    tag="vocabulary",
+    query=EmptyQuery,
+    ok=Vocabulary,
+    cacheable=True,
+    description="Station types, amenities, statuses and coordinate systems, each with Chinese and English labels.",
+)
+@cacheable(lambda: 0)
+def vocabulary():
+    """Station types, amenities, statuses and coordinate systems with zh/en labels."""
+    parse_query(EmptyQuery)
+    return jsonify(
+        {
+            "types": [t.as_json() for t in STATION_TYPES.values()],
+            "amenities": [t.as_json() for t in AMENITIES.values()],
+            "statuses": [t.as_json() for t in STATUSES.values()],
+            "coords": [{"key": k, "zh": zh, "en": en, "icon": ""} for k, (zh, en) in COORDS.items()],
+        }
+    )

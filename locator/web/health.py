@@ -5,17 +5,27 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from locator import current_roster
+from locator.web.models import EmptyQuery, Health, Ready
+from locator.web.openapi import PROBLEM, operation
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@operation("存活检查 Liveness", tag="health", ok=Health, query=EmptyQuery)
 def healthz():
     """Liveness: the process answers."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@operation(
+    "就绪检查 Readiness",
+    tag="health",
+    ok=Ready,
+    query=EmptyQuery,
+    extra_responses={503: ("Not ready: the store does not answer", {PROBLEM: Ready})},
+)
 def readyz():
     """Readiness: the store answers and the roster snapshot is built."""
     roster = current_roster()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import TypeVar, get_origin
 
 from flask import request
+from pydantic import BaseModel, ValidationError
 
 from locator.coords import CRS
 from locator.web.problems import bad_parameter
+
+QueryModel = TypeVar("QueryModel", bound=BaseModel)
 
 
 def _raw(name: str) -> str | None:
@@ -104,6 +109,70 @@ def get_bbox(name: str = "bbox") -> tuple[float, float, float, float] | None:
         raise bad_parameter(name, "needs four numbers: minLng,minLat,maxLng,maxLat") from None
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
         raise bad_parameter(name, "must be finite numbers")
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        raise bad_parameter(name, "longitudes must lie in -180..180 and latitudes in -90..90")
+    if x0 > x1 or y0 > y1:
+        raise bad_parameter(name, "is inverted: the minimum exceeds the maximum")
+    return (x0, y0, x1, y1)
+
+
+@lru_cache(maxsize=64)
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name, f in model.model_fields.items() if get_origin(f.annotation) is list)
+
+
+def parse_query(model: type[QueryModel]) -> QueryModel:
+    """Validate the query string against a pydantic model; 400 naming the first parameter at fault.
+
+    Empty values count as absent; list fields take repeated and comma-separated values.
+    Parameters the model does not declare are refused (400), so typos never pass silently.
+    """
+    data: dict[str, object] = {}
+    fields = model.model_fields
+    list_fields = _list_fields(model)
+    for name in request.args:
+        values = [v.strip() for v in request.args.getlist(name)]
+        field = fields.get(name)
+        if name in list_fields:
+            parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+            if parts:
+                data[name] = list(dict.fromkeys(parts))
+        else:
+            present = [v for v in values if v]
+            if len(present) > 1:
+                raise bad_parameter(name, "may be given only once")
+            if present or field is None:
+                data[name] = present[0] if present else ""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        name = str(err["loc"][0]) if err["loc"] else "query"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(model.model_fields)
+            raise bad_parameter(name, f"unknown parameter; this operation accepts: {allowed}") from None
+        raise bad_parameter(name, err["msg"]) from None
+
+
+def parse_bbox(name: str, raw: str | None) -> tuple[float, float, float, float] | None:
+    """minLng,minLat,maxLng,maxLat (or with min/max heights: 6 numbers, heights ignored)."""
+    if raw is None or not raw.strip():
+        return None
+    parts = raw.split(",")
+    if len(parts) not in (4, 6):
+        raise bad_parameter(name, "needs four numbers: minLng,minLat,maxLng,maxLat")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise bad_parameter(name, "needs four numbers: minLng,minLat,maxLng,maxLat") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise bad_parameter(name, "must be finite numbers")
+    if len(numbers) == 6:
+        x0, y0, z0, x1, y1, z1 = numbers
+        if z0 > z1:
+            raise bad_parameter(name, "is inverted: the minimum height exceeds the maximum")
+    else:
+        x0, y0, x1, y1 = numbers
     if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
         raise bad_parameter(name, "longitudes must lie in -180..180 and latitudes in -90..90")
     if x0 > x1 or y0 > y1:

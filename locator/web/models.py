@@ -1,0 +1,373 @@
+"""Pydantic models of the API's query parameters and responses.
+
+The query models validate every request (web/params.parse_query) and, with the response
+models, generate the OpenAPI document (web/openapi.py): one source, no drift.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from locator.stations import AMENITIES, STATION_TYPES, STATUSES
+
+TypeKey = Literal[tuple(STATION_TYPES)]  # type: ignore[valid-type]
+AmenityKey = Literal[tuple(AMENITIES)]  # type: ignore[valid-type]
+StatusKey = Literal[tuple(STATUSES)]  # type: ignore[valid-type]
+Coord = Literal["wgs84", "gcj02", "bd09"]
+DistrictCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="行政区划代码 (6 digits)")]
+Finite = {"allow_inf_nan": False}
+
+MAX_K = 50
+MAX_RADIUS_M = 200_000
+MAX_PAGE = 1000
+OGC_MAX_LIMIT = 10_000
+
+
+class Query(BaseModel):
+    """Base of query-parameter models: unknown parameters are refused (400)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FilterQuery(Query):
+    """Filters shared by the nearest search and the catalogue."""
+
+    type: list[TypeKey] = Field(
+        default_factory=list, description="站点类型 station type; repeatable or comma-separated (any of)"
+    )
+    amenity: list[AmenityKey] = Field(
+        default_factory=list, description="服务设施 amenity; repeatable or comma-separated (all required)"
+    )
+    district: list[DistrictCode] = Field(
+        default_factory=list, description="区县代码 district code; repeatable or comma-separated (any of)"
+    )
+    open_now: bool = Field(False, description="只看现在开放的 only stations open now (Asia/Shanghai)")
+    coord: Coord = Field("wgs84", description="坐标系 coordinate system of `lat`/`lng` and of returned locations")
+
+
+class NearestQuery(FilterQuery):
+    """GET /api/v1/stations/nearest."""
+
+    lat: float = Field(..., ge=-90, le=90, description="纬度 latitude, in the system named by `coord`", **Finite)
+    lng: float = Field(..., ge=-180, le=180, description="经度 longitude, in the system named by `coord`", **Finite)
+    k: int = Field(5, ge=1, le=MAX_K, description="返回数量 how many stations")
+    radius_m: float | None = Field(
+        None, ge=1, le=MAX_RADIUS_M, description="搜索半径（米） search radius in metres", **Finite
+    )
+
+
+BBOX_DESCRIPTION = "范围 bounding box `minLng,minLat,maxLng,maxLat` (WGS-84; 6 numbers with heights also accepted)"
+
+
+class StationsQuery(FilterQuery):
+    """GET /api/v1/stations."""
+
+    bbox: str | None = Field(None, description=BBOX_DESCRIPTION, pattern=r"^[^,]*(,[^,]*){3}(,[^,]*){0,2}$")
+    q: str | None = Field(None, max_length=100, description="搜索名称或地址 search in name and address")
+    status: list[StatusKey] = Field(default_factory=list, description="状态 status; repeatable (default: all)")
+    limit: int = Field(50, ge=1, le=MAX_PAGE, description="每页数量 page size")
+    offset: int | None = Field(None, ge=0, le=2**31, description="跳过条数 skip this many (exclusive with `cursor`)")
+    cursor: str | None = Field(None, max_length=200, description="翻页游标 opaque cursor from a `next` link")
+    f: Literal["json", "geojson"] | None = Field(
+        None, description="格式 format: json (default) or geojson (also via Accept: application/geo+json)"
+    )
+
+
+class DistrictsQuery(Query):
+    """GET /api/v1/districts."""
+
+    boundaries: bool = Field(False, description="附带边界 include boundaries (the answer is then GeoJSON)")
+
+
+class EmptyQuery(Query):
+    """Operations without query parameters (still refusing unknown ones)."""
+
+
+class FormatQuery(Query):
+    """OGC resources: f=json only."""
+
+    f: Literal["json"] | None = Field(None, description="格式 format (JSON only)")
+
+
+class ItemsQuery(Query):
+    """GET /ogc/collections/{collectionId}/items."""
+
+    bbox: str | None = Field(None, description=BBOX_DESCRIPTION, pattern=r"^[^,]*(,[^,]*){3}(,[^,]*){0,2}$")
+    limit: int = Field(10, ge=1, le=2**31, description=f"每页数量 page size; values above {OGC_MAX_LIMIT} are clamped")
+    offset: int = Field(0, ge=0, le=2**31, description="跳过条数 skip this many")
+    f: Literal["json", "geojson"] | None = Field(None, description="格式 format")
+
+
+# -- responses ---------------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    """Base of response models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Label(Out):
+    """Chinese and English labels."""
+
+    zh: str
+    en: str
+
+
+class Term(Out):
+    """A vocabulary entry."""
+
+    key: str
+    zh: str
+    en: str
+    icon: str
+
+
+class Location(Out):
+    """A point in the requested coordinate system."""
+
+    lng: float
+    lat: float
+    crs: Coord
+
+
+class LocationWGS84(Out):
+    """A point in WGS-84."""
+
+    lng: float
+    lat: float
+
+
+class WeChatOpenLocation(Out):
+    """Parameters for wx.openLocation (GCJ-02)."""
+
+    latitude: float
+    longitude: float
+    name: str
+    address: str
+    scale: int
+    crs: Literal["gcj02"]
+
+
+class Navigation(Out):
+    """One-tap navigation targets."""
+
+    wechat_open_location: WeChatOpenLocation
+    amap: str = Field(description="AMap URI (GCJ-02)")
+    baidu: str = Field(description="Baidu URI (BD-09, coord_type=bd09ll)")
+    tencent: str = Field(description="Tencent URI (GCJ-02)")
+
+
+class StationOut(Out):
+    """A station as the API returns it (locator.serialize.station_json)."""
+
+    id: str
+    name: str
+    type: str
+    type_label: Label | None
+    district: str | None
+    district_name: str | None
+    address: str
+    location: Location
+    location_wgs84: LocationWGS84
+    amenities: list[Term]
+    hours: str
+    hours_text: str
+    open_now: bool
+    next_open: str | None = Field(description="ISO 8601 date-time of the next opening while closed")
+    status: StatusKey
+    status_label: str
+    closed_until: str | None
+    contact: str | None
+    operator: str | None
+    provenance: str
+    approximate: bool
+    note: str | None
+    updated_at: str | None
+    version: int
+    distance_m: float | None = Field(None, description="great-circle distance in metres (nearest search only)")
+    navigation: Navigation | None = None
+
+
+class NearestEcho(Out):
+    """The query as understood."""
+
+    coord: Coord
+    k: int
+    radius_m: float | None
+    distance: str
+    at: str
+
+
+class NearestResponse(Out):
+    """Stations ordered by distance."""
+
+    query: NearestEcho
+    count: int
+    stations: list[StationOut]
+    sample_data: bool
+    message: str | None = Field(None, description="present when nothing lies within `radius_m`")
+    nearest_outside_radius: StationOut | None = None
+
+
+class Link(Out):
+    """A web link (OGC / RFC 8288 style)."""
+
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class StationPage(Out):
+    """One page of the catalogue."""
+
+    count: int = Field(description="stations on this page")
+    total: int = Field(description="stations matching the filters")
+    limit: int
+    offset: int
+    stations: list[StationOut]
+    next: str | None = Field(description="URL of the next page (cursor), null on the last page")
+    links: list[Link]
+    sample_data: bool
+
+
+class PointGeometry(Out):
+    """A GeoJSON Point."""
+
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=3)
+
+
+class AreaGeometry(Out):
+    """A GeoJSON Polygon or MultiPolygon."""
+
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any]
+
+
+class Feature(Out):
+    """A GeoJSON Feature."""
+
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry | AreaGeometry | None
+    properties: dict[str, Any]
+    links: list[Link] | None = None
+
+
+class FeatureCollection(Out):
+    """A GeoJSON FeatureCollection (with OGC paging members)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+    links: list[Link] | None = None
+    numberMatched: int | None = None
+    numberReturned: int | None = None
+    timeStamp: str | None = None
+    next: str | None = None
+    sample_data: bool | None = None
+
+
+class DistrictOut(Out):
+    """A district with its station counts."""
+
+    code: str
+    name: str
+    name_en: str
+    stations: int
+    by_type: dict[str, int]
+    bbox: list[float] = Field(min_length=4, max_length=4)
+
+
+class DistrictsResponse(Out):
+    """Districts and counts."""
+
+    count: int
+    districts: list[DistrictOut]
+    outside_districts: int = Field(description="stations outside every district")
+    sample_data: bool
+
+
+class Vocabulary(Out):
+    """Controlled vocabularies with labels."""
+
+    types: list[Term]
+    amenities: list[Term]
+    statuses: list[Term]
+    coords: list[Term]
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    parameter: str | None = Field(None, description="the query parameter at fault")
+
+
+class Health(Out):
+    """Liveness."""
+
+    status: str
+
+
+class Ready(BaseModel):
+    """Readiness."""
+
+    status: str
+    stations: int | None = None
+    data_version: int | None = None
+    detail: str | None = None
+
+
+class Landing(Out):
+    """OGC landing page."""
+
+    title: str
+    description: str
+    links: list[Link]
+
+
+class Conformance(Out):
+    """OGC conformance declaration."""
+
+    conformsTo: list[str]
+
+
+class Extent(Out):
+    """OGC collection extent."""
+
+    spatial: dict[str, Any]
+
+
+class Collection(Out):
+    """OGC collection description."""
+
+    id: str
+    title: str
+    description: str
+    links: list[Link]
+    extent: Extent
+    itemType: Literal["feature"]
+    crs: list[str]
+
+
+class Collections(Out):
+    """OGC collections."""
+
+    links: list[Link]
+    collections: list[Collection]
+
+
+class StationQuery(Query):
+    """GET /api/v1/stations/{id}."""
+
+    coord: Coord = Field("wgs84", description="坐标系 coordinate system of the returned location")
+    f: Literal["json", "geojson"] | None = Field(None, description="格式 format: json (default) or geojson")
