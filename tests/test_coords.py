@@ -87,7 +87,11 @@ def test_vectorised_equals_scalar():
     lat = np.array([27.5, 28.0, 28.4])
     x, y = wgs84_to_gcj02(lng, lat)
     for i in range(3):
-        assert (x[i], y[i]) == wgs84_to_gcj02(float(lng[i]), float(lat[i]))
+        # floats run on math, arrays on numpy: they agree to rounding (1e-12 degrees is 0.1 micrometre)
+        assert wgs84_to_gcj02(float(lng[i]), float(lat[i])) == pytest.approx((x[i], y[i]), abs=1e-12)
+        assert bd09_to_wgs84(float(lng[i]), float(lat[i])) == pytest.approx(
+            tuple(a[i] for a in bd09_to_wgs84(lng, lat)), abs=1e-9
+        )
 
 
 @pytest.mark.parametrize("name", ["wgs84", "gcj02", "bd09"])
