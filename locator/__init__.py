@@ -74,9 +74,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from locator.web import api, health
+    from locator.web import maps as maps_pages
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(maps_pages.bp)
 
 
 def current_roster():
