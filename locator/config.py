@@ -155,6 +155,7 @@ def check_overrides(overrides: Mapping[str, Any]) -> None:
     if problems:
         raise ConfigError("bad configuration:\n  " + "\n  ".join(problems))
 
+
 # -- maps (issue 4) -------------------------------------------------------------------------------
 SETTINGS += [
     Setting(

@@ -96,7 +96,9 @@ def basemap(key: str, *, tianditu_key: str = "", amap_approval: str = "") -> Bas
         return Basemap("amap", "高德地图", CRS.GCJ02, (TileSource(AMAP_TILES, "1234", attribution),))
     if key == "tianditu":
         if not tianditu_key:
-            raise BasemapUnavailable("天地图需要密钥 tk：请设置 LOCATOR_TIANDITU_KEY (the Tianditu basemap needs a key)")
+            raise BasemapUnavailable(
+                "天地图需要密钥 tk：请设置 LOCATOR_TIANDITU_KEY (the Tianditu basemap needs a key)"
+            )
         layers = tuple(
             TileSource(TIANDITU_TILES.replace("{layer}", name).replace("{key}", tianditu_key), "01234567", "© 天地图")
             for name in ("vec", "cva")
@@ -438,8 +440,6 @@ def _scale_bar(ax) -> None:
     ax.plot([x, x + deg], [y, y], color="black", linewidth=3, solid_capstyle="butt", zorder=4)
     label = f"{length // 1000} 公里" if length >= 1000 else f"{length} 米"
     ax.text(x + deg / 2, y + (y1 - y0) * 0.015, label, ha="center", fontsize=10, zorder=4)
-
-
 
 
 class VersionedCache:

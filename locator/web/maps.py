@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from markupsafe import escape
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.security import safe_join
 
@@ -205,8 +206,16 @@ def _map_parts(snapshot, base, flt, *, embed: bool, center, zoom: int, with_dist
 def _problem(exc: Problem):
     """Bad parameters: problem+json for API clients, a page that names the parameter for people."""
     if wants_json(request) or request.path.endswith((".json", ".png")):
-        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
-    html = render_template("maps/error.html", status=exc.status, detail=exc.detail, parameter=exc.extra.get("parameter"))
+        if wants_json(request):
+            return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+        body = {"type": "about:blank", "title": exc.title, "status": exc.status, "detail": exc.detail, **exc.extra}
+        resp = current_app.json.response(body)
+        resp.status_code = exc.status
+        resp.mimetype = "application/problem+json"
+        return resp
+    html = render_template(
+        "maps/error.html", status=exc.status, detail=exc.detail, parameter=exc.extra.get("parameter")
+    )
     return Response(html, status=exc.status, mimetype="text/html")
 
 
@@ -253,9 +262,7 @@ def embed():
 
     def build(snapshot):
         parts = _map_parts(snapshot, base, flt, embed=True, center=center, zoom=zoom, with_districts=False)
-        return render_template(
-            "maps/embed.html", parts=parts, basemap=base, sample_data=snapshot.sample_count > 0
-        )
+        return render_template("maps/embed.html", parts=parts, basemap=base, sample_data=snapshot.sample_count > 0)
 
     return _page_response("embed", (base.key, flt.key(), center, zoom), build)
 
@@ -273,7 +280,7 @@ def builder():
         args["zoom"] = str(zoom)
     src = url_for("maps.embed", _external=True) + "?" + urlencode(args)
     snippet = (
-        f'<iframe src="{src}" width="100%" height="480" style="border:0" '
+        f'<iframe src="{escape(src)}" width="100%" height="480" style="border:0" '
         'loading="lazy" allowfullscreen referrerpolicy="no-referrer-when-downgrade"></iframe>'
     )
     return render_template(
@@ -325,9 +332,7 @@ def station(station_id: str):
     if i is None:
         raise Problem(404, "Not Found", f"no station with id {station_id!r}")
     s = snapshot.stations[i]
-    body = station_json(
-        s, when=datetime.now(TZ), district_name=_roster().districts.name(s.district), navigation=False
-    )
+    body = station_json(s, when=datetime.now(TZ), district_name=_roster().districts.name(s.district), navigation=False)
     resp = current_app.json.response(body)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -344,10 +349,7 @@ def coverage_png():
     def make():
         from locator import maps
 
-        return maps.coverage_png(
-            snapshot, _roster().districts, district=flt.district, sample=snapshot.sample_count > 0
-        )
+        return maps.coverage_png(snapshot, _roster().districts, district=flt.district, sample=snapshot.sample_count > 0)
 
     png = _cache().get(snapshot.version, ("png", flt.district), make)
     return _send_bytes(png, None, "image/png", "no-cache", f"png-{snapshot.version}-{flt.district}")
-
