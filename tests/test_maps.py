@@ -264,7 +264,6 @@ def test_station_detail_for_popups(client, roster):
 
 
 def test_maps_are_built_once_per_data_version(app, client, roster):
-    cache = app.extensions.setdefault("maps_cache", None)
     client.get("/map")
     cache = app.extensions["maps_cache"]
     builds = cache.builds
