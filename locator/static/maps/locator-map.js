@@ -71,6 +71,7 @@
   function init(map, cfg) {
     var container = map.getContainer();
     container.setAttribute("data-state", "loading");
+    window.LocatorMap.last = map;  // for scripts and tests that drive the page
     var types = cfg.types;
     var groups = [], markers = [], rows = [];
     var icons = types.map(function (t) {
@@ -245,6 +246,7 @@
       return r.json();
     }).then(function (data) {
       rows = data.stations;
+      map.locatorRows = rows;
       var perType = types.map(function () { return []; });
       for (var i = 0; i < rows.length; i++) {
         var row = rows[i];
