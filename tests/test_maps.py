@@ -178,6 +178,7 @@ def test_tianditu_parameter_without_key_is_refused_clearly(client):
         ("center=95,120", "center"),
         ("center=27.9,nan", "center"),
         ("zoom=25", "zoom"),
+        ("zoom=3", "zoom"),
         ("zoom=x", "zoom"),
     ],
 )

@@ -129,7 +129,14 @@ def test_station_text_shows_as_text_and_runs_nothing(app, browser_page):
     roster = app.extensions["roster"]
     station = roster.store.create(
         roster.validate(
-            {"name": XSS_NAME, "type": "rider_station", "lng": 120.70, "lat": 28.0, "address": XSS_ADDRESS, "hours": "24/7"}
+            {
+                "name": XSS_NAME,
+                "type": "rider_station",
+                "lng": 120.70,
+                "lat": 28.0,
+                "address": XSS_ADDRESS,
+                "hours": "24/7",
+            }
         ),
         actor="test",
         via="test",

@@ -19,6 +19,7 @@ from markupsafe import escape
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.security import safe_join
 
+from locator.maps import MAX_ZOOM, MIN_ZOOM
 from locator.stations import AMENITIES, STATION_TYPES, TZ
 from locator.web.params import get_choices, get_int
 from locator.web.problems import Problem, bad_parameter, problem_response, wants_json
@@ -227,7 +228,7 @@ def coverage_map():
     """The organizers' coverage map: every station, layers per type, districts, rings, table."""
     base = _basemap()
     center = _center()
-    zoom = get_int("zoom", 3, 18, default=9)
+    zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=9)
 
     def build(snapshot):
         from locator import maps
@@ -258,7 +259,7 @@ def embed():
     base = _basemap()
     flt = _filter()
     center = _center()
-    zoom = get_int("zoom", 3, 18, default=11 if center else 10)
+    zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=11 if center else 10)
 
     def build(snapshot):
         parts = _map_parts(snapshot, base, flt, embed=True, center=center, zoom=zoom, with_districts=False)
@@ -273,7 +274,7 @@ def builder():
     base = _basemap()
     flt = _filter()
     center = _center()
-    zoom = get_int("zoom", 3, 18, default=11) if center else None
+    zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=11) if center else None
     args = {"basemap": base.key, **_filter_args(flt)}
     if center:
         args["center"] = f"{center[0]},{center[1]}"

@@ -77,13 +77,13 @@
     var icons = types.map(function (t) {
       return L.divIcon({
         className: "lm-marker lm-type-" + t.key,
-        html: '<span style="background:' + t.color + '">' + t.icon + "</span>",
+        html: '<span style="background:' + t.color + '">' + t.icon + "</span>",  // our vocabulary, not station text
         iconSize: [26, 26], iconAnchor: [13, 13], popupAnchor: [0, -12]
       });
     });
     types.forEach(function (t) {
       groups.push(L.markerClusterGroup({
-        chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50,
+        chunkedLoading: false, showCoverageOnHover: false, maxClusterRadius: 50, disableClusteringAtZoom: 17,
         iconCreateFunction: function (cluster) {
           var n = cluster.getChildCount();
           var span = el("span", null, n);
@@ -117,23 +117,25 @@
       control.addOverlay(districtLayer, "区县站点数（分级着色）");
     }
 
-    function popupFor(marker, row) {
-      marker.bindPopup(el("div", "lm-popup", "加载中…"), { maxWidth: 260 });
-      marker.on("popupopen", function () {
-        var url = cfg.detailUrl.replace("__ID__", encodeURIComponent(row[4]));
-        fetch(url, { credentials: "same-origin" }).then(function (r) {
-          if (!r.ok) throw new Error(r.status);
-          return r.json();
-        }).then(function (s) {
-          marker.setPopupContent(popupContent(s, types));
-        }).catch(function () {
-          var box = el("div", "lm-popup");
-          box.appendChild(el("strong", "lm-name", row[3]));
-          box.appendChild(el("div", "lm-note", "详情暂时无法加载"));
-          marker.setPopupContent(box);
-        });
+    // One popup handler per group, not one bound popup per marker: 100,000 markers stay cheap.
+    function openPopup(marker) {
+      var row = rows[marker.options.row];
+      if (!marker.getPopup()) marker.bindPopup(el("div", "lm-popup", "加载中…"), { maxWidth: 260 });
+      marker.openPopup();
+      var url = cfg.detailUrl.replace("__ID__", encodeURIComponent(row[4]));
+      fetch(url, { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      }).then(function (s) {
+        marker.setPopupContent(popupContent(s, types));
+      }).catch(function () {
+        var box = el("div", "lm-popup");
+        box.appendChild(el("strong", "lm-name", row[3]));
+        box.appendChild(el("div", "lm-note", "详情暂时无法加载"));
+        marker.setPopupContent(box);
       });
     }
+    groups.forEach(function (g) { g.on("click", function (e) { openPopup(e.layer); }); });
 
     // Service rings, drawn for the stations in view (all of them would be too many at 100,000).
     var canvas = L.canvas({ padding: 0.2 });
@@ -190,7 +192,7 @@
           map.setView(p, Math.max(map.getZoom(), 14));
         }, function () { b.title = "无法获取位置"; }, { enableHighAccuracy: true, timeout: 10000 });
       });
-      button(box, "⛶", "全屏", function () {
+      button(box, "全屏", "全屏", function () {
         var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
         if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
         var req = container.requestFullscreen || container.webkitRequestFullscreen;
@@ -228,7 +230,7 @@
             b.addEventListener("click", function () {
               var g = groups[rows[i][2]];
               if (!map.hasLayer(g)) map.addLayer(g);
-              g.zoomToShowLayer(markers[i], function () { markers[i].openPopup(); });
+              g.zoomToShowLayer(markers[i], function () { openPopup(markers[i]); });
               while (list.firstChild) list.removeChild(list.firstChild);
             });
             li.appendChild(b);
@@ -247,13 +249,21 @@
     }).then(function (data) {
       rows = data.stations;
       map.locatorRows = rows;
+      var t0 = performance.now();
       var perType = types.map(function () { return []; });
+      var south = 90, west = 180, north = -90, east = -180;
       for (var i = 0; i < rows.length; i++) {
         var row = rows[i];
-        var m = L.marker([row[0], row[1]], { icon: icons[row[2]], title: row[3], keyboard: false });
-        popupFor(m, row);
+        var m = L.marker([row[0], row[1]], { icon: icons[row[2]], title: row[3], keyboard: false, row: i });
         markers.push(m);
         perType[row[2]].push(m);
+        if (row[0] < south) south = row[0];
+        if (row[0] > north) north = row[0];
+        if (row[1] < west) west = row[1];
+        if (row[1] > east) east = row[1];
+      }
+      if (cfg.fitData && rows.length) {
+        map.fitBounds([[south, west], [north, east]], { padding: [20, 20], maxZoom: 15 });
       }
       types.forEach(function (t, k) {
         groups[k].addLayers(perType[k]);
@@ -261,10 +271,8 @@
         var label = el("span", null, t.icon + " " + t.label + "（" + perType[k].length + "）");
         control.addOverlay(groups[k], label.outerHTML);
       });
-      if (cfg.fitData && rows.length) {
-        map.fitBounds(L.latLngBounds(rows.map(function (r) { return [r[0], r[1]]; })), { padding: [20, 20], maxZoom: 15 });
-      }
       container.setAttribute("data-stations", String(rows.length));
+      container.setAttribute("data-draw-ms", String(Math.round(performance.now() - t0)));
       container.setAttribute("data-state", "ready");
     }).catch(function (err) {
       container.setAttribute("data-state", "error");
