@@ -47,24 +47,6 @@ TILE_PNG = bytes.fromhex(
     "9c63f8ffff3f0005fe02fe0def46b80000000049454e44ae426082"
 )
 
-# folium 0.20's default CDN files for a Map + MarkerCluster, as npm package files.
-FOLIUM_DEFAULT_FILES = [
-    ("leaflet@1.9.3", "dist/leaflet.js"),
-    ("jquery@3.7.1", "dist/jquery.min.js"),
-    ("bootstrap@5.2.2", "dist/js/bootstrap.bundle.min.js"),
-    ("drmonty-leaflet-awesome-markers@2.0.2", "js/leaflet.awesome-markers.js"),
-    ("leaflet@1.9.3", "dist/leaflet.css"),
-    ("bootstrap@5.2.2", "dist/css/bootstrap.min.css"),
-    ("@fortawesome/fontawesome-free@6.2.0", "css/all.min.css"),
-    ("drmonty-leaflet-awesome-markers@2.0.2", "css/leaflet.awesome-markers.css"),
-    ("leaflet.markercluster@1.1.0", "dist/leaflet.markercluster.js"),
-    ("leaflet.markercluster@1.1.0", "dist/MarkerCluster.css"),
-    ("leaflet.markercluster@1.1.0", "dist/MarkerCluster.Default.css"),
-    # Leaflet's default marker images, which folium.Marker shows (from the CDN's images/ folder).
-    ("leaflet@1.9.3", "dist/images/marker-icon.png"),
-    ("leaflet@1.9.3", "dist/images/marker-shadow.png"),
-]
-
 
 def gz(data: bytes) -> int:
     """Bytes after gzip level 6 (what a CDN or our server sends)."""
@@ -91,21 +73,100 @@ def make_app(tmp: Path, **config):
 
 
 def folium_default_html(roster) -> bytes:
-    """The same map as folium's defaults make it: CDN assets, one Marker with a popup per station."""
+    """The same map as folium's defaults make it: CDN assets, a layer per type with its own marker
+    (folium.Icon, folium's way of giving each type its own marker), clustered, a popup per station."""
     import folium
     from folium.plugins import MarkerCluster
 
+    from locator.stations import STATION_TYPES
+
+    colors = {"rider_station": "red", "party_home": "purple", "demo_site": "orange", "finance_station": "blue"}
+    icons = {"rider_station": "motorcycle", "party_home": "house", "demo_site": "star", "finance_station": "yen-sign"}
     m = folium.Map(location=[27.9938, 120.6994], zoom_start=10)
-    cluster = MarkerCluster().add_to(m)
+    clusters = {
+        key: MarkerCluster(name=t.zh).add_to(folium.FeatureGroup(name=t.zh).add_to(m))
+        for key, t in STATION_TYPES.items()
+    }
     for s in roster.snapshot().stations:
         text = f"<b>{html.escape(s.name)}</b><br>{html.escape(s.address or '')}<br>{html.escape(s.hours)}"
-        folium.Marker([s.lat, s.lng], popup=folium.Popup(text, max_width=260), tooltip=html.escape(s.name)).add_to(
-            cluster
-        )
+        folium.Marker(
+            [s.lat, s.lng],
+            popup=folium.Popup(text, max_width=260),
+            tooltip=html.escape(s.name),
+            icon=folium.Icon(color=colors.get(s.type, "gray"), icon=icons.get(s.type, "circle"), prefix="fa"),
+        ).add_to(clusters[s.type])
+    folium.LayerControl().add_to(m)
     return m.get_root().render().encode("utf-8")
 
 
-def browse(chromium, url: str, ready_selector: str):
+def cdn_to_npm(url: str) -> tuple[str, str] | None:
+    """(npm spec, file path) holding the same file as one of folium's CDN URLs, or None."""
+    if url.startswith("https://cdn.jsdelivr.net/npm/"):
+        rest = url.removeprefix("https://cdn.jsdelivr.net/npm/")
+        parts = rest.split("/")
+        n = 2 if rest.startswith("@") else 1
+        return "/".join(parts[:n]), "/".join(parts[n:])
+    if url.startswith("https://code.jquery.com/jquery-"):
+        version = url.removeprefix("https://code.jquery.com/jquery-").removesuffix(".min.js")
+        return f"jquery@{version}", "dist/jquery.min.js"
+    prefix = "https://cdnjs.cloudflare.com/ajax/libs/"
+    if url.startswith(prefix + "Leaflet.awesome-markers/2.0.2/"):
+        name = url.rsplit("/2.0.2/", 1)[1]
+        folder = "js/" if name.endswith(".js") else "css/"
+        return "drmonty-leaflet-awesome-markers@2.0.2", folder + name
+    if url.startswith(prefix + "leaflet.markercluster/"):
+        version, name = url.removeprefix(prefix + "leaflet.markercluster/").split("/", 1)
+        return f"leaflet.markercluster@{version}", "dist/" + name
+    return None
+
+
+def transfer_size(path: str, body: bytes) -> int:
+    """gzip-6 size for text, the file itself for already-compressed images and fonts."""
+    if path.rsplit(".", 1)[-1].split("?")[0] in ("png", "woff2", "woff", "ttf", "eot", "jpg", "gif"):
+        return len(body)
+    return gz(body)
+
+
+def browse_folium(chromium, page_html: bytes) -> dict[str, int]:
+    """Load folium's page in Chromium with every CDN URL answered from the npm package; sizes per file."""
+    context = chromium.new_context(viewport={"width": 375, "height": 667})
+    page = context.new_page()
+    sizes: dict[str, int] = {"(folium HTML)": gz(page_html)}
+
+    def route(r):
+        url = r.request.url
+        if url == "http://folium.test/":
+            r.fulfill(status=200, content_type="text/html; charset=utf-8", body=page_html)
+            return
+        if "tile.openstreetmap.org" in url:
+            r.fulfill(status=200, content_type="image/png", body=TILE_PNG)
+            return
+        target = cdn_to_npm(url.split("?")[0])
+        try:
+            body = npm_file(*target) if target else None
+        except (FileNotFoundError, subprocess.CalledProcessError):
+            body = None
+        if body is None:
+            sizes[f"(not on npm, counted 0) {url}"] = 0
+            r.fulfill(status=404, body=b"")
+            return
+        sizes[f"{target[0]}/{target[1]}"] = transfer_size(target[1], body)
+        ctype = "text/css" if target[1].endswith(".css") else "application/javascript"
+        if target[1].endswith(".png"):
+            ctype = "image/png"
+        elif target[1].endswith((".woff2", ".woff", ".ttf")):
+            ctype = "font/" + target[1].rsplit(".", 1)[1]
+        r.fulfill(status=200, content_type=ctype, body=body)
+
+    context.route("**/*", route)
+    page.goto("http://folium.test/", wait_until="load")
+    page.wait_for_selector(".marker-cluster", timeout=30000)
+    page.wait_for_timeout(1000)
+    context.close()
+    return sizes
+
+
+def browse(chromium, url: str, ready_selector: str, read: str | None = None):
     """Open url at 375x667; returns (responses [(url, transferred bytes)], seconds to ready_selector)."""
     context = chromium.new_context(viewport={"width": 375, "height": 667})
     page = context.new_page()
@@ -124,8 +185,9 @@ def browse(chromium, url: str, ready_selector: str):
     page.wait_for_selector(ready_selector, timeout=60000)
     elapsed = time.perf_counter() - t0
     page.wait_for_load_state("load")
+    extra = page.locator(".folium-map").get_attribute(read) if read else None
     context.close()
-    return seen, elapsed
+    return (seen, elapsed, extra) if read else (seen, elapsed)
 
 
 def transferred(client, url: str) -> int:
@@ -135,7 +197,7 @@ def transferred(client, url: str) -> int:
 
 
 def weight(chromium, tmp: Path) -> dict:
-    """Part 1: /embed with the sample roster vs folium's default output."""
+    """Part 1: /embed with the sample roster vs folium's default output, both loaded in Chromium."""
     app = make_app(tmp / "w")
     server = LiveServer(app).start()
     try:
@@ -145,11 +207,7 @@ def weight(chromium, tmp: Path) -> dict:
         ours = {u.split("127.0.0.1", 1)[1].split("/", 1)[1]: transferred(client, u) for u in dict.fromkeys(urls)}
     finally:
         server.stop()
-    folium_html = folium_default_html(app.extensions["roster"])
-    theirs = {"(folium HTML)": gz(folium_html)}
-    for spec, path in FOLIUM_DEFAULT_FILES:
-        body = npm_file(spec, path)
-        theirs[f"{spec}/{path}"] = len(body) if path.endswith(".png") else gz(body)
+    theirs = browse_folium(chromium, folium_default_html(app.extensions["roster"]))
     app.extensions["roster"].store.close()
     return {"ours": ours, "folium": theirs}
 
@@ -196,7 +254,7 @@ def large_roster(chromium, tmp: Path, n: int) -> dict:
     server = LiveServer(app).start()
     try:
         _, render = browse(chromium, server.url + "/map", ".lm-cluster")
-        _, render2 = browse(chromium, server.url + "/map", ".lm-cluster")
+        _, render2, draw_ms = browse(chromium, server.url + "/map", ".lm-cluster", read="data-draw-ms")
     finally:
         server.stop()
     roster.store.close()
@@ -208,6 +266,7 @@ def large_roster(chromium, tmp: Path, n: int) -> dict:
         "data_gzip_bytes": len(data_gz),
         "first_render_s": render,
         "second_render_s": render2,
+        "draw_ms": draw_ms,
         "first_build_ms": first_build * 1000,
         "cached_median_ms": statistics.median(times) * 1000,
     }
@@ -241,7 +300,8 @@ def main() -> None:
     print(f"  HTML {big['html_bytes'] / 1024:.1f} KB ({big['html_gzip_bytes'] / 1024:.1f} KB gzip)")
     print(f"  station data {big['data_bytes'] / 1e6:.2f} MB ({big['data_gzip_bytes'] / 1e6:.2f} MB gzip)")
     print(
-        f"  first render (navigation -> clusters in DOM): {big['first_render_s']:.2f} s, again {big['second_render_s']:.2f} s"
+        f"  first render (navigation -> clusters in DOM): {big['first_render_s']:.2f} s, "
+        f"again {big['second_render_s']:.2f} s; drawing after the data arrived {big['draw_ms']} ms"
     )
     print(
         f"  map HTML: first build {big['first_build_ms']:.0f} ms, from cache median {big['cached_median_ms']:.2f} ms "
