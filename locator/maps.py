@@ -3,8 +3,9 @@
 Every map is a `folium.Map` whose asset lists point at this service's vendored copies (set
 per map object, never on folium's shared class lists), so a page makes no request to a CDN.
 Stations are not folium Markers: the map loads them as one compact JSON array (see
-`station_rows`) and `locator/static/maps/locator-map.js` builds clustered markers from it,
-so 100,000 stations cost one small HTML page and one gzip-compressed data file.
+`station_rows`) and `locator/static/maps/locator-map.js` clusters it with supercluster and
+draws only the clusters and markers in view, so 100,000 stations cost one small HTML page, one
+gzip-compressed data file and a few hundred DOM markers.
 
 Coordinates: the roster is WGS-84. AMap tiles are GCJ-02, so for the AMap basemap every
 station, ring centre and boundary is shifted once, here, with `wgs84_to_gcj02`; Tianditu
@@ -29,7 +30,7 @@ from locator.nearest import NearestFilter, Snapshot
 from locator.stations import STATION_TYPES
 
 LEAFLET = "leaflet-1.9.4"
-MARKERCLUSTER = "leaflet.markercluster-1.5.3"
+SUPERCLUSTER = "supercluster-8.0.1"
 WENZHOU_CENTER = (27.9938, 120.6994)  # WGS-84, lat/lng: 温州市政府 area
 RING_RADII_M = (500, 1000, 3000)
 MIN_ZOOM, MAX_ZOOM = 7, 18
@@ -242,10 +243,10 @@ class MapAssets:
     own_css: str
 
     def js(self) -> list[tuple[str, str]]:
-        """folium's default_js for our maps: Leaflet, markercluster, our code. No jQuery/Bootstrap."""
+        """folium's default_js for our maps: Leaflet, supercluster, our code. No jQuery/Bootstrap."""
         return [
             ("leaflet", f"{self.vendor_base}/{LEAFLET}/leaflet.js"),
-            ("markercluster", f"{self.vendor_base}/{MARKERCLUSTER}/leaflet.markercluster.js"),
+            ("supercluster", f"{self.vendor_base}/{SUPERCLUSTER}/supercluster.min.js"),
             ("locator_map", self.own_js),
         ]
 
@@ -253,7 +254,6 @@ class MapAssets:
         """folium's default_css for our maps."""
         return [
             ("leaflet_css", f"{self.vendor_base}/{LEAFLET}/leaflet.css"),
-            ("markercluster_css", f"{self.vendor_base}/{MARKERCLUSTER}/MarkerCluster.css"),
             ("locator_map_css", self.own_css),
         ]
 
@@ -330,8 +330,7 @@ def build_map(
     m = folium.Map(
         location=[round(float(y), 6), round(float(x), 6)],
         zoom_start=zoom,
-        # Markercluster clusters every marker at every zoom level from max to min: a city map
-        # needs no world view, and fewer levels make 100,000 stations cluster about twice as fast.
+        # A city map needs no world view; fewer zoom levels also mean a smaller cluster index.
         min_zoom=MIN_ZOOM,
         tiles=None,
         control_scale=True,

@@ -75,7 +75,7 @@ def test_folium_class_asset_lists_stay_untouched(client):
     [
         "/static/vendor/leaflet-1.9.4/leaflet.js",
         "/static/vendor/leaflet-1.9.4/leaflet.css",
-        "/static/vendor/leaflet.markercluster-1.5.3/leaflet.markercluster.js",
+        "/static/vendor/supercluster-8.0.1/supercluster.min.js",
     ],
 )
 def test_vendored_assets_are_gzipped_and_immutable(client, path):
@@ -91,7 +91,7 @@ def test_vendored_assets_are_gzipped_and_immutable(client, path):
 
 def test_vendored_licences_are_kept(client):
     assert client.get("/static/vendor/leaflet-1.9.4/LICENSE").status_code == 200
-    assert client.get("/static/vendor/leaflet.markercluster-1.5.3/MIT-LICENCE.txt").status_code == 200
+    assert client.get("/static/vendor/supercluster-8.0.1/LICENSE").status_code == 200
 
 
 @pytest.mark.parametrize(

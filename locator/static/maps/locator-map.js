@@ -68,12 +68,14 @@
     return box;
   }
 
+  var CLUSTER_MAX_ZOOM = 16;  // from zoom 17 on, every station is drawn on its own
+
   function init(map, cfg) {
     var container = map.getContainer();
     container.setAttribute("data-state", "loading");
     window.LocatorMap.last = map;  // for scripts and tests that drive the page
     var types = cfg.types;
-    var groups = [], markers = [], rows = [];
+    var groups = [], rows = [];
     var icons = types.map(function (t) {
       return L.divIcon({
         className: "lm-marker lm-type-" + t.key,
@@ -81,19 +83,38 @@
         iconSize: [26, 26], iconAnchor: [13, 13], popupAnchor: [0, -12]
       });
     });
-    types.forEach(function (t) {
-      groups.push(L.markerClusterGroup({
-        chunkedLoading: false, showCoverageOnHover: false, maxClusterRadius: 50, disableClusteringAtZoom: 17,
-        iconCreateFunction: function (cluster) {
-          var n = cluster.getChildCount();
-          var span = el("span", null, n);
-          span.style.background = t.color;
-          var wrap = el("div");
-          wrap.appendChild(span);
-          return L.divIcon({ html: wrap.innerHTML, className: "lm-cluster", iconSize: [36, 36] });
+    var indices = [];
+    types.forEach(function () { groups.push(L.layerGroup()); indices.push(null); });
+    function clusterIcon(t, n) {
+      var wrap = el("div");
+      var span = el("span", null, n);
+      span.style.background = t.color;
+      wrap.appendChild(span);
+      var size = n < 100 ? 34 : n < 1000 ? 40 : 46;
+      return L.divIcon({ html: wrap.innerHTML, className: "lm-cluster", iconSize: [size, size] });
+    }
+    // Draw only what is in view: clusters from the type's index, single stations when zoomed in.
+    function drawType(k) {
+      var g = groups[k], index = indices[k];
+      g.clearLayers();
+      if (!index || !map.hasLayer(g)) return;
+      var b = map.getBounds().pad(0.05), z = Math.round(map.getZoom());
+      var items = index.getClusters([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], z);
+      for (var j = 0; j < items.length; j++) {
+        var f = items[j], c = f.geometry.coordinates, m;
+        if (f.properties.cluster) {
+          m = L.marker([c[1], c[0]], { icon: clusterIcon(types[k], f.properties.point_count), keyboard: false,
+            clusterId: f.properties.cluster_id, typeIndex: k });
+        } else {
+          var i = f.properties.i;
+          m = L.marker([c[1], c[0]], { icon: icons[k], title: rows[i][3], keyboard: false, row: i });
         }
-      }));
-    });
+        g.addLayer(m);
+      }
+    }
+    function drawAll() { for (var k = 0; k < groups.length; k++) drawType(k); }
+    map.on("moveend", drawAll);
+    groups.forEach(function (g, k) { g.on("add", function () { drawType(k); }); });
 
     var overlays = {};
     var control = L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(map);
@@ -117,25 +138,37 @@
       control.addOverlay(districtLayer, "区县站点数（分级着色）");
     }
 
-    // One popup handler per group, not one bound popup per marker: 100,000 markers stay cheap.
-    function openPopup(marker) {
-      var row = rows[marker.options.row];
-      if (!marker.getPopup()) marker.bindPopup(el("div", "lm-popup", "加载中…"), { maxWidth: 260 });
-      marker.openPopup();
+    // One map-level popup, not one per marker: markers are redrawn on every move (and a popup's
+    // own auto-pan moves the map), so the popup must not belong to a marker.
+    function openPopup(i) {
+      var row = rows[i];
+      var popup = L.popup({ maxWidth: 260, offset: [0, -10] })
+        .setLatLng([row[0], row[1]])
+        .setContent(el("div", "lm-popup", "加载中…"))
+        .openOn(map);
       var url = cfg.detailUrl.replace("__ID__", encodeURIComponent(row[4]));
       fetch(url, { credentials: "same-origin" }).then(function (r) {
         if (!r.ok) throw new Error(r.status);
         return r.json();
       }).then(function (s) {
-        marker.setPopupContent(popupContent(s, types));
+        popup.setContent(popupContent(s, types));
       }).catch(function () {
         var box = el("div", "lm-popup");
         box.appendChild(el("strong", "lm-name", row[3]));
         box.appendChild(el("div", "lm-note", "详情暂时无法加载"));
-        marker.setPopupContent(box);
+        popup.setContent(box);
       });
     }
-    groups.forEach(function (g) { g.on("click", function (e) { openPopup(e.layer); }); });
+    groups.forEach(function (g, k) {
+      g.on("click", function (e) {
+        var o = e.layer.options;
+        if (o.clusterId !== undefined) {
+          map.setView(e.layer.getLatLng(), Math.min(indices[k].getClusterExpansionZoom(o.clusterId), 18));
+        } else {
+          openPopup(o.row);
+        }
+      });
+    });
 
     // Service rings, drawn for the stations in view (all of them would be too many at 100,000).
     var canvas = L.canvas({ padding: 0.2 });
@@ -230,7 +263,10 @@
             b.addEventListener("click", function () {
               var g = groups[rows[i][2]];
               if (!map.hasLayer(g)) map.addLayer(g);
-              g.zoomToShowLayer(markers[i], function () { openPopup(markers[i]); });
+              map.setView([rows[i][0], rows[i][1]], Math.max(map.getZoom(), CLUSTER_MAX_ZOOM + 1), { animate: false });
+              drawAll();
+              // After this click has finished: the same click reaching the map would close it.
+              setTimeout(function () { openPopup(i); }, 0);
               while (list.firstChild) list.removeChild(list.firstChild);
             });
             li.appendChild(b);
@@ -254,19 +290,17 @@
       var south = 90, west = 180, north = -90, east = -180;
       for (var i = 0; i < rows.length; i++) {
         var row = rows[i];
-        var m = L.marker([row[0], row[1]], { icon: icons[row[2]], title: row[3], keyboard: false, row: i });
-        markers.push(m);
-        perType[row[2]].push(m);
+        perType[row[2]].push({ type: "Feature", properties: { i: i }, geometry: { type: "Point", coordinates: [row[1], row[0]] } });
         if (row[0] < south) south = row[0];
         if (row[0] > north) north = row[0];
         if (row[1] < west) west = row[1];
         if (row[1] > east) east = row[1];
       }
       if (cfg.fitData && rows.length) {
-        map.fitBounds([[south, west], [north, east]], { padding: [20, 20], maxZoom: 15 });
+        map.fitBounds([[south, west], [north, east]], { padding: [20, 20], maxZoom: 15, animate: false });
       }
       types.forEach(function (t, k) {
-        groups[k].addLayers(perType[k]);
+        indices[k] = new Supercluster({ radius: 60, minZoom: 7, maxZoom: CLUSTER_MAX_ZOOM }).load(perType[k]);
         groups[k].addTo(map);
         var label = el("span", null, t.icon + " " + t.label + "（" + perType[k].length + "）");
         control.addOverlay(groups[k], label.outerHTML);
