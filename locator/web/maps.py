@@ -200,7 +200,8 @@ def _map_parts(snapshot, base, flt, *, embed: bool, center, zoom: int, with_dist
         own_css=own_asset_url("locator-map.css"),
     )
     m = maps.build_map(base, assets, config, center=center, zoom=zoom)
-    return maps.map_parts(m)
+    # The page preloads the station data so it downloads while the scripts do.
+    return {**maps.map_parts(m), "data_url": data_url}
 
 
 @bp.errorhandler(Problem)
