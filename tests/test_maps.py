@@ -89,6 +89,13 @@ def test_vendored_assets_are_gzipped_and_immutable(client, path):
     assert len(resp.data) < len(body) / 2
 
 
+def test_own_assets_need_their_current_digest(client):
+    html = client.get("/embed").get_data(as_text=True)
+    url = next(a for a in page_assets(html) if a.endswith("locator-map.js"))
+    assert client.get(url).headers["Cache-Control"].endswith("immutable")
+    assert client.get("/maps/assets/0000000000000000/locator-map.js").status_code == 404
+
+
 def test_vendored_licences_are_kept(client):
     assert client.get("/static/vendor/leaflet-1.9.4/LICENSE").status_code == 200
     assert client.get("/static/vendor/supercluster-8.0.1/LICENSE").status_code == 200

@@ -56,11 +56,13 @@ def _send_bytes(raw: bytes, gz: bytes | None, mimetype: str, cache_control: str,
     return resp
 
 
-def _send_static(root: Path, filename: str) -> Response:
+def _send_static(root: Path, filename: str, expect_digest: str | None = None) -> Response:
     path = safe_join(str(root), filename)
     if path is None or not Path(path).is_file():
         raise HTTPNotFound()
     raw, gz, digest = _compressed(path, Path(path).stat().st_mtime)
+    if expect_digest is not None and expect_digest != digest:
+        raise HTTPNotFound()  # an old digest must not cache today's file for a year under its name
     mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
     if mimetype.startswith(("text/", "application/javascript")):
         mimetype += "; charset=utf-8"
@@ -77,7 +79,7 @@ def vendor(filename: str):
 @bp.get("/maps/assets/<digest>/<path:filename>")
 def asset(digest: str, filename: str):
     """Our own map script and stylesheet, under a content digest so they can be cached immutably."""
-    return _send_static(OWN, filename)
+    return _send_static(OWN, filename, expect_digest=digest)
 
 
 def own_asset_url(filename: str) -> str:
