@@ -6,12 +6,15 @@ import gzip
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 
 from locator.coords import wgs84_to_gcj02
+
+ROOT = Path(__file__).resolve().parent.parent
 
 XSS_NAME = "<script>window.__xss=1</script>"
 XSS_ADDRESS = '<img src=x onerror="window.__xss=1">'
@@ -338,3 +341,18 @@ def test_data_json_is_compact_columns(client):
     assert data["columns"] == ["lat", "lng", "type", "name", "id"]
     assert all(len(r) == 5 for r in data["stations"])
     json.dumps(data)
+
+
+def test_map_libraries_stay_off_the_riders_path(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from locator import create_app\n"
+        f"app = create_app({{'TESTING': True, 'DATABASE_URL': 'sqlite:///{tmp_path}/x.sqlite3', 'SECRET_KEY': 'x'}})\n"
+        "app.test_client().get('/api/v1/stations/nearest?lng=120.7&lat=28.0')\n"
+        "print(sorted(m for m in ('folium', 'geopandas', 'matplotlib', 'branca') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
