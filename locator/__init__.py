@@ -80,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from locator.web import admin, api, apidocs, health, http, ogc, pages, wechat
+    from locator.web import maps as maps_pages
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
@@ -87,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ogc.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(wechat.bp)
+    app.register_blueprint(maps_pages.bp)
     admin.init_app(app)
     http.init_app(app)
 

@@ -309,3 +309,22 @@ def check_overrides(overrides: Mapping[str, Any]) -> None:
                 problems.append(f"{key}={value!r}: {exc}")
     if problems:
         raise ConfigError("bad configuration:\n  " + "\n  ".join(problems))
+
+
+# -- maps (issue 4) -------------------------------------------------------------------------------
+SETTINGS += [
+    Setting(
+        "BASEMAP",
+        "amap",
+        parse_choice("amap", "tianditu", "osm"),
+        "Default basemap of /map and /embed: `amap` (高德, GCJ-02; stations are shifted to fit), "
+        "`tianditu` (天地图, needs LOCATOR_TIANDITU_KEY; falls back to `osm` without one) or `osm`.",
+    ),
+    Setting("TIANDITU_KEY", "", str, "Tianditu (天地图) `tk` key; without it the tianditu basemap is refused."),
+    Setting(
+        "AMAP_APPROVAL",
+        "",
+        str,
+        "审图号 text shown in the AMap attribution, e.g. `GS(2024)1234号`; empty: a pointer to AMap's site.",
+    ),
+]

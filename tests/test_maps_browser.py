@@ -1,0 +1,207 @@
+"""Maps in headless Chromium: no foreign requests, markers and clusters drawn, station text inert, screenshots."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from locator.maps import basemap
+
+# A 1x1 light-grey PNG served in place of real tiles (the tests run offline).
+TILE_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+)
+XSS_NAME = "<script>window.__xss=1</script>"
+XSS_ADDRESS = '<img src=x onerror="window.__xss=1">'
+
+
+def allow_tiles(bp, key: str, **options) -> list[str]:
+    """Allow the basemap's tile hosts and answer them with a grey tile; returns the list of tile requests."""
+    hosts = basemap(key, **options).hosts
+    bp.allowed_hosts |= set(hosts)
+    seen: list[str] = []
+
+    def fulfil(route):
+        seen.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=TILE_PNG)
+
+    for host in hosts:
+        bp.page.route(f"https://{host}/**", fulfil)
+    return seen
+
+
+def open_map(bp, path: str) -> None:
+    """Navigate and wait until the station data has been drawn."""
+    bp.page.goto(bp.base_url + path, wait_until="load")
+    bp.page.wait_for_selector(".folium-map[data-state=ready]", timeout=15000)
+
+
+def assert_not_blank(path) -> None:
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    assert pixels.shape[1] == 750  # 375 css px at device scale 2
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "screenshot is (nearly) one colour"
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [("/map", "amap"), ("/embed", "amap"), ("/embed?basemap=osm", "osm"), ("/embed/builder", "amap")],
+)
+def test_pages_make_no_foreign_requests(browser_page, path, key):
+    tiles = allow_tiles(browser_page, key)
+    if path == "/embed/builder":
+        browser_page.page.goto(browser_page.base_url + path, wait_until="load")
+        browser_page.page.frame_locator("iframe").locator(".folium-map[data-state=ready]").wait_for(timeout=15000)
+    else:
+        open_map(browser_page, path)
+    assert browser_page.foreign_requests == []
+    assert tiles, "the basemap's tiles were requested"
+    assert all(any(h in url for h in basemap(key).hosts) for url in tiles)
+    assert browser_page.console_errors == []
+
+
+def test_coverage_map_shows_markers_and_clusters(browser_page, roster):
+    allow_tiles(browser_page, "amap")
+    open_map(browser_page, "/map")
+    page = browser_page.page
+    total = len(roster.snapshot())
+    assert page.locator(".folium-map").get_attribute("data-stations") == str(total)
+    clusters = page.locator(".lm-cluster").count()
+    markers = page.locator(".lm-marker").count()
+    assert clusters > 0, "at city zoom the stations are clustered"
+    shown = sum(int(t) for t in page.locator(".lm-cluster span").all_inner_texts()) + markers
+    assert shown == total
+    # Districts with a choropleth, the per-district table, legend and controls.
+    assert page.locator("path.leaflet-interactive").count() >= 12
+    assert page.locator("table.lm-districts tbody tr").count() == 12
+    assert page.locator(".lm-legend-row").count() == 4
+    assert page.locator(".sample-notice").is_visible()
+    for title in ("定位到我的位置", "全屏"):
+        assert page.locator(f"button[title='{title}']").count() == 1
+    labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert any("服务半径 500 米" in t for t in labels) and any("3 公里" in t for t in labels)
+    assert sum("骑手驿站" in t for t in labels) == 1
+    path = browser_page.screenshot("maps-coverage-375x667")
+    assert_not_blank(path)
+
+
+def test_zooming_in_breaks_clusters_into_markers(browser_page):
+    allow_tiles(browser_page, "osm")
+    open_map(browser_page, "/embed?basemap=osm&type=rider_station&district=330302")
+    page = browser_page.page
+    page.evaluate("() => { const m = LocatorMap.last, r = m.locatorRows[0]; m.setView([r[0], r[1]], 18); }")
+    page.wait_for_timeout(800)
+    assert page.locator(".lm-marker").count() >= 1
+
+
+def test_type_layers_and_rings_toggle(browser_page):
+    allow_tiles(browser_page, "amap")
+    open_map(browser_page, "/map")
+    page = browser_page.page
+    before = page.locator(".lm-cluster, .lm-marker").count()
+    page.locator(".leaflet-control-layers").hover()
+    page.locator(".leaflet-control-layers-overlays label", has_text="骑手驿站").locator("input").uncheck()
+    after = page.locator(".lm-cluster, .lm-marker").count()
+    assert after < before
+    page.locator(".leaflet-control-layers-overlays label", has_text="服务半径 3 公里").locator("input").check()
+    page.wait_for_timeout(300)
+    assert page.locator("canvas").count() >= 1
+
+
+def test_search_finds_a_station_and_opens_its_popup(browser_page, roster):
+    station = roster.snapshot().stations[0]
+    allow_tiles(browser_page, "amap")
+    open_map(browser_page, "/map")
+    page = browser_page.page
+    page.fill(".lm-search input", station.name[:6])
+    page.locator(".lm-result", has_text=station.name).first.click()
+    page.wait_for_selector(".lm-popup .lm-hours", timeout=10000)
+    popup = page.locator(".leaflet-popup-content")
+    assert station.name in popup.inner_text()
+    assert page.locator(".lm-popup .lm-open").count() == 1
+
+
+def test_station_text_shows_as_text_and_runs_nothing(app, browser_page):
+    roster = app.extensions["roster"]
+    station = roster.store.create(
+        roster.validate(
+            {
+                "name": XSS_NAME,
+                "type": "rider_station",
+                "lng": 120.70,
+                "lat": 28.0,
+                "address": XSS_ADDRESS,
+                "hours": "24/7",
+            }
+        ),
+        actor="test",
+        via="test",
+    )
+    allow_tiles(browser_page, "amap")
+    open_map(browser_page, f"/embed?center=28.0,120.70&zoom=12&district={station.district}")
+    page = browser_page.page
+    page.fill(".lm-search input", "<script>")
+    page.locator(".lm-result").first.click()
+    page.wait_for_selector(".lm-popup .lm-address", timeout=10000)
+    assert page.locator(".lm-popup .lm-name").inner_text() == XSS_NAME
+    assert page.locator(".lm-popup .lm-address").inner_text() == XSS_ADDRESS
+    assert page.locator(".lm-popup img, .lm-popup script").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+    browser_page.screenshot("maps-xss-popup-375x667")
+
+
+def test_embed_is_usable_at_phone_width(browser_page):
+    allow_tiles(browser_page, "amap")
+    open_map(browser_page, "/embed")
+    page = browser_page.page
+    box = page.locator(".folium-map").bounding_box()
+    assert box["width"] == pytest.approx(375, abs=1) and box["height"] >= 600
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+    assert page.locator(".lm-notice-embed").is_visible()
+    assert_not_blank(browser_page.screenshot("maps-embed-375x667"))
+
+
+def test_tianditu_draws_both_layers(app_factory, chromium):
+    from tests.conftest import LiveServer
+
+    app = app_factory(TIANDITU_KEY="k-test")
+    server = LiveServer(app).start()
+    context = chromium.new_context(viewport={"width": 375, "height": 667})
+    try:
+        page = context.new_page()
+        foreign: list[str] = []
+        tiles: list[str] = []
+        hosts = basemap("tianditu", tianditu_key="k").hosts
+
+        def route(r):
+            host = r.request.url.split("/")[2].split(":")[0]
+            if host == "127.0.0.1":
+                r.continue_()
+            elif host in hosts:
+                tiles.append(r.request.url)
+                r.fulfill(status=200, content_type="image/png", body=TILE_PNG)
+            else:
+                foreign.append(r.request.url)
+                r.abort()
+
+        context.route("**/*", route)
+        page.goto(server.url + "/embed?basemap=tianditu", wait_until="load")
+        page.wait_for_selector(".folium-map[data-state=ready]", timeout=15000)
+        assert foreign == []
+        assert any("vec_w" in t for t in tiles) and any("cva_w" in t for t in tiles)
+        assert all("tk=k-test" in t for t in tiles)
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_png_screenshot_helper_rejects_blank_images(tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (750, 1334), "white").save(blank)
+    with pytest.raises(AssertionError):
+        assert_not_blank(blank)
