@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-PER_OPERATION = 110
+PER_OPERATION = 150  # operations with few parameters exhaust their space in a handful of cases
 MIN_CASES = 1000
 
 
@@ -43,8 +43,10 @@ def test_generated_requests_conform_to_the_openapi_document(app):
         def run(case):
             counts[case.operation.label] = counts.get(case.operation.label, 0) + 1
             # The WSGI transport does not inflate gzip; compression is tested in test_api_http.py.
-            case.call_and_validate(checks=CHECKS, headers={"Accept-Encoding": "identity"})
+            # WeChat is not configured here: its documented answer is 503 (or 400 for a bad url).
+            checks = CHECKS[1:] if "wechat" in case.operation.label else CHECKS
+            case.call_and_validate(checks=checks, headers={"Accept-Encoding": "identity"})
 
         run()
-    assert sum(counts.values()) >= MIN_CASES, counts
+    assert sum(counts.values()) >= MIN_CASES, str(sorted(counts.items()))
     assert set(counts) == {op.label for op in operations}

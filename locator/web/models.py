@@ -371,3 +371,24 @@ class StationQuery(Query):
 
     coord: Coord = Field("wgs84", description="坐标系 coordinate system of the returned location")
     f: Literal["json", "geojson"] | None = Field(None, description="格式 format: json (default) or geojson")
+
+
+class JssdkConfigQuery(Query):
+    """Query of the WeChat JS-SDK configuration endpoint."""
+
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=2048,
+        description="页面地址 the page's own URL (http/https, this site's host; any #fragment is removed)",
+    )
+
+
+class JssdkConfig(Out):
+    """The parameters of wx.config()."""
+
+    appId: str
+    timestamp: int
+    nonceStr: str
+    signature: str
+    url: str

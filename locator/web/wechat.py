@@ -6,6 +6,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
+from locator.web.models import JssdkConfig, JssdkConfigQuery
+from locator.web.openapi import operation
+from locator.web.params import parse_query
 from locator.web.problems import Problem, bad_parameter
 from locator.wechat import TicketCache, WeChatError, find_verify_file
 
@@ -50,9 +53,16 @@ def _page_url(raw: str | None) -> str:
 
 
 @bp.get("/api/v1/wechat/jssdk-config")
+@operation(
+    "微信 JS-SDK 配置 WeChat JS-SDK configuration",
+    tag="wechat",
+    query=JssdkConfigQuery,
+    ok=JssdkConfig,
+    extra_statuses={502: "WeChat did not issue a jsapi_ticket", 503: "the JS-SDK is not configured"},
+)
 def jssdk_config():
     """wx.config() parameters (appId, timestamp, nonceStr, signature) for the page at ?url=."""
-    url = _page_url(request.args.get("url"))
+    url = _page_url(parse_query(JssdkConfigQuery).url)
     if not wechat_configured():
         raise Problem(503, "WeChat JS-SDK not configured", "set LOCATOR_WECHAT_APPID and LOCATOR_WECHAT_SECRET")
     try:
