@@ -7,7 +7,7 @@ WeChat, AMap and Tencent; BD-09 for Baidu (declared with coord_type=bd09ll).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from locator.coords import wgs84_to_bd09, wgs84_to_gcj02
 
@@ -22,24 +22,22 @@ def navigation_targets(lng: float, lat: float, name: str, address: str = "") -> 
     """WeChat openLocation parameters and AMap/Baidu/Tencent links for a WGS-84 point."""
     g_lng, g_lat = (_r(v) for v in wgs84_to_gcj02(lng, lat))
     b_lng, b_lat = (_r(v) for v in wgs84_to_bd09(lng, lat))
-    amap = "https://uri.amap.com/navigation?" + urlencode(
-        {"to": f"{g_lng},{g_lat},{name}", "mode": "ride", "coordinate": "gaode", "callnative": 1, "src": APP_SOURCE},
-        quote_via=quote,
+    # Each text is percent-encoded once and spliced in: urlencode() re-quoted every value and
+    # was the largest cost of a nearest answer. Separators (, ; :) stay literal, as the
+    # providers' URI documentation writes them.
+    q_name = quote(name, safe="")
+    q_addr = quote(address or name, safe="")
+    amap = (
+        f"https://uri.amap.com/navigation?to={g_lng},{g_lat},{q_name}&mode=ride&coordinate=gaode"
+        f"&callnative=1&src={APP_SOURCE}"
     )
-    baidu = "https://api.map.baidu.com/marker?" + urlencode(
-        {
-            "location": f"{b_lat},{b_lng}",
-            "title": name,
-            "content": address or name,
-            "coord_type": "bd09ll",
-            "output": "html",
-            "src": APP_SOURCE,
-        },
-        quote_via=quote,
+    baidu = (
+        f"https://api.map.baidu.com/marker?location={b_lat},{b_lng}&title={q_name}&content={q_addr}"
+        f"&coord_type=bd09ll&output=html&src={APP_SOURCE}"
     )
-    tencent = "https://apis.map.qq.com/uri/v1/marker?" + urlencode(
-        {"marker": f"coord:{g_lat},{g_lng};title:{name};addr:{address or name}", "referer": APP_SOURCE},
-        quote_via=quote,
+    tencent = (
+        f"https://apis.map.qq.com/uri/v1/marker?marker=coord:{g_lat},{g_lng};title:{q_name};addr:{q_addr}"
+        f"&referer={APP_SOURCE}"
     )
     return {
         "wechat_open_location": {
