@@ -63,6 +63,13 @@ def test_pages_make_no_foreign_requests(browser_page, path, key):
     assert browser_page.console_errors == []
 
 
+def test_attribution_names_leaflet_without_a_flag(browser_page):
+    open_map(browser_page, "/map")
+    attribution = browser_page.page.locator(".leaflet-control-attribution")
+    assert "Leaflet" in attribution.inner_text()
+    assert attribution.locator("svg").count() == 0
+
+
 def test_coverage_map_shows_markers_and_clusters(browser_page, roster):
     allow_tiles(browser_page, "amap")
     open_map(browser_page, "/map")

@@ -2,6 +2,8 @@
 (function () {
   var el = document.getElementById("picker");
   if (!el || !window.L) return;
+  // Leaflet 1.9's default attribution prefix carries a national flag; our maps name Leaflet plainly.
+  if (window.L) L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
   var lng = document.getElementById("lng");
   var lat = document.getElementById("lat");
   var crs = document.getElementById("crs");

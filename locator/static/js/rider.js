@@ -243,7 +243,11 @@
       document.head.appendChild(css);
       var s = document.createElement("script");
       s.src = base + "leaflet.js";
-      s.onload = function () { resolve(window.L); };
+      s.onload = function () {
+        // Leaflet 1.9's default attribution prefix carries a national flag; name Leaflet plainly.
+        window.L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
+        resolve(window.L);
+      };
       s.onerror = reject;
       document.head.appendChild(s);
     });

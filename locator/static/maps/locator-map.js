@@ -3,6 +3,8 @@
  * come from organizers' spreadsheets and must not run as markup. */
 (function () {
   "use strict";
+  // Leaflet 1.9's default attribution prefix carries a national flag; our maps name Leaflet plainly.
+  if (window.L) L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
