@@ -223,7 +223,7 @@ BAD_FILES = [
     (
         "dup.csv",
         CSV_HEAD + GOOD_ROW + GOOD_ROW.replace("驿站", "另一个"),
-        ["row 3: id: duplicate id 'ok-1' (first on row 2)"],
+        ["row 3: id: duplicate station 'ok-1'", "first on row 2"],
     ),
     ("district.csv", CSV_HEAD + GOOD_ROW + "b-1,驿站,rider_station,330999,120.6,27.9,\n", ["row 3: district"]),
     (
@@ -241,7 +241,8 @@ BAD_FILES = [
         CSV_HEAD + "b-1,,teahouse,,120.6,27.9,\nb-2,驿站,rider_station,,120.6,abc,\n",
         ["row 2: name: is required", "row 2: type: unknown type", "row 3: lat:"],
     ),
-    ("file.txt.xlsx", "x", ["unsupported file type"]),
+    ("file.txt.xlsx", "x", ["not a readable .xlsx workbook"]),
+    ("file.docx", "x", ["unsupported file type"]),
 ]
 
 
