@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from locator.stations import EDITABLE_FIELDS, Station
@@ -184,3 +185,112 @@ class StationStore(ABC):
             seen.add(s.id)
         if dupes:
             raise Invalid(f"duplicate ids: {', '.join(sorted(set(dupes))[:10])}")
+
+
+def now_ms() -> datetime:
+    """Now in UTC at millisecond precision, the same in every backend."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def stamped_new(station: Station, at: datetime) -> Station:
+    """A station as first stored: version 1, created and updated at `at`."""
+    return Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+
+
+def stamped_replacement(old: Station, new: Station, at: datetime) -> Station:
+    """`new` stored over `old`: the next version, created when `old` was."""
+    return Station(**{**new.__dict__, "created_at": old.created_at, "updated_at": at, "version": old.version + 1})
+
+
+class SQLStationStore(StationStore):
+    """The single-station writes, once for every SQL store: each is one transaction that checks
+    the version, writes the row, leaves an audit record and bumps the data version.
+
+    Implementations supply the transaction and the dialect's statements.
+    """
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Any]:
+        """A write transaction (serialised against other writers), yielding the connection."""
+
+    @abstractmethod
+    def _get_in(self, conn: Any, station_id: str) -> Station | None:
+        """The station inside the transaction, or None."""
+
+    @abstractmethod
+    def _insert(self, conn: Any, station: Station, at: datetime) -> Station:
+        """Insert a new row; return it as stored."""
+
+    @abstractmethod
+    def _replace_row(self, conn: Any, old: Station, new: Station, at: datetime) -> Station:
+        """Overwrite `old`'s row with `new`; return it as stored."""
+
+    @abstractmethod
+    def _delete_row(self, conn: Any, station_id: str) -> None:
+        """Remove the row."""
+
+    @abstractmethod
+    def _audit(
+        self,
+        conn: Any,
+        station_id: str,
+        action: str,
+        actor: str,
+        via: str,
+        at: datetime,
+        before: Station | None,
+        after: Station | None,
+    ) -> None:
+        """Add an audit record."""
+
+    @abstractmethod
+    def _bump(self, conn: Any) -> None:
+        """Move the data version on."""
+
+    @staticmethod
+    def _now() -> datetime:
+        return now_ms()
+
+    def _locked_current(self, conn: Any, station_id: str, expected_version: int | None) -> Station:
+        old = self._get_in(conn, station_id)
+        if old is None:
+            raise NotFound(station_id)
+        if expected_version is not None and old.version != expected_version:
+            raise Conflict(
+                f"station {station_id!r} is at version {old.version}, not {expected_version}: "
+                "someone else changed it; reload and apply your edit again",
+                current=old,
+            )
+        return old
+
+    def create(self, station: Station, *, actor: str, via: str) -> Station:
+        """Insert a new station; Conflict if the id is taken."""
+        at = self._now()
+        with self._write() as conn:
+            if self._get_in(conn, station.id) is not None:
+                raise Conflict(f"a station with id {station.id!r} already exists")
+            stored = self._insert(conn, station, at)
+            self._audit(conn, station.id, "create", actor, via, at, None, stored)
+            self._bump(conn)
+        return stored
+
+    def update(self, station: Station, *, expected_version: int, actor: str, via: str) -> Station:
+        """Replace the fields of a station whose stored version is `expected_version`."""
+        at = self._now()
+        with self._write() as conn:
+            old = self._locked_current(conn, station.id, expected_version)
+            stored = self._replace_row(conn, old, station, at)
+            self._audit(conn, station.id, "update", actor, via, at, old, stored)
+            self._bump(conn)
+        return stored
+
+    def delete(self, station_id: str, *, expected_version: int | None, actor: str, via: str) -> Station:
+        """Delete a station (its last values stay in the audit trail)."""
+        at = self._now()
+        with self._write() as conn:
+            old = self._locked_current(conn, station_id, expected_version)
+            self._delete_row(conn, station_id)
+            self._audit(conn, station_id, "delete", actor, via, at, old, None)
+            self._bump(conn)
+        return old

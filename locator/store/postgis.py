@@ -31,11 +31,16 @@ from locator.store.base import (
     Conflict,
     NotFound,
     ReplaceSummary,
+    SQLStationStore,
     StationQuery,
-    StationStore,
     dumps,
     same_content,
+    stamped_new,
+    stamped_replacement,
     station_fields_json,
+)
+from locator.store.base import (
+    now_ms as _now,
 )
 from locator.store.sqlite import where_clause
 
@@ -93,11 +98,6 @@ _ASCII_LOWER = _ASCII_UPPER.lower()
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _TIE_REL = 1e-9  # candidates within this (relative) of the k-th distance are re-ranked together
 _TIE_ABS_M = 1e-3  # and within a millimetre: covers PostGIS's own rounding of `<->`
-
-
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=(now.microsecond // 1000) * 1000)
 
 
 def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
@@ -174,7 +174,7 @@ def pg_where(query: StationQuery) -> tuple[str, list[Any]]:
     return where, params
 
 
-class PostGISStore(StationStore):
+class PostGISStore(SQLStationStore):
     """Stations in PostgreSQL+PostGIS, in `schema`; one connection per thread (autocommit reads)."""
 
     def __init__(self, url: str, schema: str = "public", *, version_check_interval: float = 0.0):
@@ -371,7 +371,7 @@ class PostGISStore(StationStore):
         )
 
     def _insert(self, conn: psycopg.Connection, station: Station, at: datetime) -> Station:
-        stored = Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+        stored = stamped_new(station, at)
         conn.execute(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join(['%s'] * 19)})", _station_params(stored))
         return stored
 
@@ -381,55 +381,13 @@ class PostGISStore(StationStore):
         "created_at=%s, updated_at=%s, version=%s WHERE id=%s"
     )
 
-    @staticmethod
-    def _replaced(old: Station, new: Station, at: datetime) -> Station:
-        return Station(**{**new.__dict__, "created_at": old.created_at, "updated_at": at, "version": old.version + 1})
-
-    def create(self, station: Station, *, actor: str, via: str) -> Station:
-        """Insert a new station; Conflict if the id is taken."""
-        at = _now()
-        with self._write() as conn:
-            if self._get_in(conn, station.id) is not None:
-                raise Conflict(f"a station with id {station.id!r} already exists")
-            stored = self._insert(conn, station, at)
-            self._audit(conn, station.id, "create", actor, via, at, None, stored)
-            self._bump(conn)
+    def _replace_row(self, conn: psycopg.Connection, old: Station, new: Station, at: datetime) -> Station:
+        stored = stamped_replacement(old, new, at)
+        conn.execute(self._UPDATE, _station_params(stored)[1:] + (stored.id,))
         return stored
 
-    def update(self, station: Station, *, expected_version: int, actor: str, via: str) -> Station:
-        """Replace the fields of a station whose stored version is `expected_version`."""
-        at = _now()
-        with self._write() as conn:
-            old = self._get_in(conn, station.id)
-            if old is None:
-                raise NotFound(station.id)
-            if old.version != expected_version:
-                raise Conflict(
-                    f"station {station.id!r} is at version {old.version}, not {expected_version}: "
-                    "someone else changed it; reload and apply your edit again",
-                    current=old,
-                )
-            stored = self._replaced(old, station, at)
-            conn.execute(self._UPDATE, _station_params(stored)[1:] + (stored.id,))
-            self._audit(conn, station.id, "update", actor, via, at, old, stored)
-            self._bump(conn)
-        return stored
-
-    def delete(self, station_id: str, *, expected_version: int | None, actor: str, via: str) -> Station:
-        """Delete a station (its last values stay in the audit trail)."""
-        at = _now()
-        with self._write() as conn:
-            old = self._get_in(conn, station_id)
-            if old is None:
-                raise NotFound(station_id)
-            if expected_version is not None and old.version != expected_version:
-                raise Conflict(
-                    f"station {station_id!r} is at version {old.version}, not {expected_version}", current=old
-                )
-            conn.execute("DELETE FROM stations WHERE id = %s", (station_id,))
-            self._audit(conn, station_id, "delete", actor, via, at, old, None)
-            self._bump(conn)
-        return old
+    def _delete_row(self, conn: psycopg.Connection, station_id: str) -> None:
+        conn.execute("DELETE FROM stations WHERE id = %s", (station_id,))
 
     def replace_all(
         self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
@@ -458,14 +416,14 @@ class PostGISStore(StationStore):
             for station in stations:
                 old = existing.pop(station.id, None)
                 if old is None:
-                    stored = Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+                    stored = stamped_new(station, at)
                     inserts.append(stored)
                     audits.append(self._audit_row(station.id, "create", actor, via, at, None, stored))
                     summary.added.append(station.id)
                 elif same_content(old, station):
                     summary.unchanged.append(station.id)
                 else:
-                    stored = self._replaced(old, station, at)
+                    stored = stamped_replacement(old, station, at)
                     updates.append(stored)
                     audits.append(self._audit_row(station.id, "update", actor, via, at, old, stored))
                     summary.changed.append(station.id)

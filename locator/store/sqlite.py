@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,16 @@ from locator.store.base import (
     Conflict,
     NotFound,
     ReplaceSummary,
+    SQLStationStore,
     StationQuery,
-    StationStore,
     dumps,
     same_content,
+    stamped_new,
+    stamped_replacement,
     station_fields_json,
+)
+from locator.store.base import (
+    now_ms as _now,
 )
 
 MIGRATIONS: list[str] = [
@@ -104,11 +109,6 @@ def _test_pause_in_transaction() -> None:
     if marker:
         Path(marker).write_text("in transaction")
         time.sleep(60)
-
-
-def _now() -> datetime:
-    now = datetime.now(UTC)  # millisecond precision, the same in every backend
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _row_to_station(row: Sequence[Any]) -> Station:
@@ -213,7 +213,7 @@ def where_clause(
     return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 
-class SQLiteStore(StationStore):
+class SQLiteStore(SQLStationStore):
     """Stations in one SQLite file; a connection per thread; writes are BEGIN IMMEDIATE transactions."""
 
     def __init__(self, path: str | Path):
@@ -341,12 +341,15 @@ class SQLiteStore(StationStore):
         )
 
     def _insert(self, conn, station: Station, at: datetime) -> Station:
-        stored = Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+        stored = stamped_new(station, at)
         conn.execute(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join('?' * 19)})", _station_params(stored))
         return stored
 
+    def _delete_row(self, conn, station_id: str) -> None:
+        conn.execute("DELETE FROM stations WHERE id = ?", (station_id,))
+
     def _replace_row(self, conn, old: Station, new: Station, at: datetime) -> Station:
-        stored = Station(**{**new.__dict__, "created_at": old.created_at, "updated_at": at, "version": old.version + 1})
+        stored = stamped_replacement(old, new, at)
         conn.execute(
             "UPDATE stations SET name=?, type=?, district=?, address=?, lng=?, lat=?, amenities=?, hours=?, "
             "contact=?, operator=?, status=?, closed_until=?, provenance=?, approximate=?, note=?, "
@@ -354,51 +357,6 @@ class SQLiteStore(StationStore):
             _station_params(stored)[1:] + (stored.id,),
         )
         return stored
-
-    def create(self, station: Station, *, actor: str, via: str) -> Station:
-        """Insert a new station; Conflict if the id is taken."""
-        at = _now()
-        with self._write() as conn:
-            if self._get_in(conn, station.id) is not None:
-                raise Conflict(f"a station with id {station.id!r} already exists")
-            stored = self._insert(conn, station, at)
-            self._audit(conn, station.id, "create", actor, via, at, None, stored)
-            self._bump(conn)
-        return stored
-
-    def update(self, station: Station, *, expected_version: int, actor: str, via: str) -> Station:
-        """Replace the fields of a station whose stored version is `expected_version`."""
-        at = _now()
-        with self._write() as conn:
-            old = self._get_in(conn, station.id)
-            if old is None:
-                raise NotFound(station.id)
-            if old.version != expected_version:
-                raise Conflict(
-                    f"station {station.id!r} is at version {old.version}, not {expected_version}: "
-                    "someone else changed it; reload and apply your edit again",
-                    current=old,
-                )
-            stored = self._replace_row(conn, old, station, at)
-            self._audit(conn, station.id, "update", actor, via, at, old, stored)
-            self._bump(conn)
-        return stored
-
-    def delete(self, station_id: str, *, expected_version: int | None, actor: str, via: str) -> Station:
-        """Delete a station (its last values stay in the audit trail)."""
-        at = _now()
-        with self._write() as conn:
-            old = self._get_in(conn, station_id)
-            if old is None:
-                raise NotFound(station_id)
-            if expected_version is not None and old.version != expected_version:
-                raise Conflict(
-                    f"station {station_id!r} is at version {old.version}, not {expected_version}", current=old
-                )
-            conn.execute("DELETE FROM stations WHERE id = ?", (station_id,))
-            self._audit(conn, station_id, "delete", actor, via, at, old, None)
-            self._bump(conn)
-        return old
 
     def replace_all(
         self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
