@@ -19,7 +19,7 @@ from locator.coords import CRS
 from locator.io import FileInvalid, ImportPlan, plan_import
 from locator.roster import Roster
 from locator.stations import FieldError, Station
-from locator.store.base import ReplaceSummary, StationQuery, station_fields_json
+from locator.store.base import Conflict, ReplaceSummary, StationQuery, station_fields_json
 
 
 class StaleImport(Exception):
@@ -199,4 +199,15 @@ def commit(
     assert checked.plan is not None
     stations = checked.plan.stations
     scope = _scope(user, tuple(s.id for s in stations), replace)
-    return roster.store.replace_all(stations, actor=user.name, via="import", scope=scope)
+    try:
+        return roster.store.replace_all(
+            stations,
+            actor=user.name,
+            via="import",
+            scope=scope,
+            # Checked inside the write transaction: a save landing after the check above still
+            # makes the commit refuse rather than overwrite it.
+            expected_data_version=checked.data_version if token is not None else None,
+        )
+    except Conflict as exc:
+        raise StaleImport(str(exc)) from None

@@ -165,6 +165,19 @@ def test_replace_all_reports_added_changed_removed_unchanged(filled):
     assert filled.get("st-001").version == 1
 
 
+def test_replace_all_refuses_when_the_data_version_moved(filled):
+    seen = filled.data_version()
+    before = filled.list()
+    filled.update(replace(filled.get("st-001"), name="别人先改了"), expected_version=1, actor="other", via="edit")
+    with pytest.raises(Conflict, match="data version"):
+        filled.replace_all([make(9)], actor="t", via="import", expected_data_version=seen)
+    assert ids(filled.list()) == ids(before)
+    summary = filled.replace_all(
+        [make(9)], actor="t", via="import", scope=StationQuery(ids=("st-009",)), expected_data_version=seen + 1
+    )
+    assert summary.added == ["st-009"]
+
+
 def test_replace_all_within_scope_leaves_the_rest(filled):
     scope = StationQuery(districts=("330302",))
     summary = filled.replace_all(

@@ -155,9 +155,19 @@ class StationStore(ABC):
 
     @abstractmethod
     def replace_all(
-        self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
+        self,
+        stations: Sequence[Station],
+        *,
+        actor: str,
+        via: str,
+        scope: StationQuery | None = None,
+        expected_data_version: int | None = None,
     ) -> ReplaceSummary:
-        """Make the roster (or the part matching `scope`) exactly `stations`, in one transaction."""
+        """Make the roster (or the part matching `scope`) exactly `stations`, in one transaction.
+
+        With `expected_data_version`, Conflict if any write landed since that version was read
+        (checked inside the transaction, so a preview can never be applied over newer data).
+        """
 
     @abstractmethod
     def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
@@ -251,6 +261,15 @@ class SQLStationStore(StationStore):
     @staticmethod
     def _now() -> datetime:
         return now_ms()
+
+    @staticmethod
+    def _check_data_version(conn: Any, expected: int | None) -> None:
+        """Inside a write transaction: Conflict if the data version is no longer `expected`."""
+        if expected is None:
+            return
+        current = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        if current != expected:
+            raise Conflict(f"the roster changed (data version {current}, not {expected}): preview again")
 
     def _locked_current(self, conn: Any, station_id: str, expected_version: int | None) -> Station:
         old = self._get_in(conn, station_id)

@@ -390,13 +390,20 @@ class PostGISStore(SQLStationStore):
         conn.execute("DELETE FROM stations WHERE id = %s", (station_id,))
 
     def replace_all(
-        self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
+        self,
+        stations: Sequence[Station],
+        *,
+        actor: str,
+        via: str,
+        scope: StationQuery | None = None,
+        expected_data_version: int | None = None,
     ) -> ReplaceSummary:
         """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing (COPY for bulk)."""
         self.check_unique_ids(stations)
         at = _now()
         summary = ReplaceSummary()
         with self._write() as conn:
+            self._check_data_version(conn, expected_data_version)
             where, params = pg_where(scope or ALL_STATIONS)
             existing = {
                 s.id: s

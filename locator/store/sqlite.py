@@ -359,13 +359,20 @@ class SQLiteStore(SQLStationStore):
         return stored
 
     def replace_all(
-        self, stations: Sequence[Station], *, actor: str, via: str, scope: StationQuery | None = None
+        self,
+        stations: Sequence[Station],
+        *,
+        actor: str,
+        via: str,
+        scope: StationQuery | None = None,
+        expected_data_version: int | None = None,
     ) -> ReplaceSummary:
         """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing."""
         self.check_unique_ids(stations)
         at = _now()
         summary = ReplaceSummary()
         with self._write() as conn:
+            self._check_data_version(conn, expected_data_version)
             where, params = where_clause(scope or ALL_STATIONS)
             existing = {
                 s.id: s for s in map(_row_to_station, conn.execute(f"SELECT {COLUMNS} FROM stations{where}", params))
