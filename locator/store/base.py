@@ -217,8 +217,53 @@ class SQLStationStore(StationStore):
     """The single-station writes, once for every SQL store: each is one transaction that checks
     the version, writes the row, leaves an audit record and bumps the data version.
 
-    Implementations supply the transaction and the dialect's statements.
+    The reads (count, list, get) are written once too. Implementations supply the connection,
+    the transaction, the placeholder, the WHERE clause and the row mapping of their dialect.
     """
+
+    PLACEHOLDER = "?"
+    COLUMNS = (
+        "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, "
+        "closed_until, provenance, approximate, note, created_at, updated_at, version"
+    )
+
+    @abstractmethod
+    def _conn(self) -> Any:
+        """This thread's connection (reads outside a write transaction)."""
+
+    @abstractmethod
+    def _where(self, query: StationQuery) -> tuple[str, list[Any]]:
+        """' WHERE …' text (or '') and parameters for a query."""
+
+    @staticmethod
+    @abstractmethod
+    def _station(row: Sequence[Any]) -> Station:
+        """A row of COLUMNS as a Station."""
+
+    def count(self, query: StationQuery = ALL_STATIONS) -> int:
+        """How many stations match."""
+        where, params = self._where(query)
+        return self._conn().execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+
+    def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
+        """Stations matching `query`, ordered by id (byte order in every backend)."""
+        where, params = self._where(query)
+        sql = f"SELECT {self.COLUMNS} FROM stations{where} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {self.PLACEHOLDER} OFFSET {self.PLACEHOLDER}"
+            params = [*params, limit, offset]
+        return [self._station(r) for r in self._conn().execute(sql, params)]
+
+    def get(self, station_id: str) -> Station:
+        """One station by id."""
+        row = (
+            self._conn()
+            .execute(f"SELECT {self.COLUMNS} FROM stations WHERE id = {self.PLACEHOLDER}", (station_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(station_id)
+        return self._station(row)
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:

@@ -29,7 +29,6 @@ from locator.store.base import (
     ALL_STATIONS,
     AuditRecord,
     Conflict,
-    NotFound,
     ReplaceSummary,
     SQLStationStore,
     StationQuery,
@@ -89,10 +88,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-COLUMNS = (
-    "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, "
-    "closed_until, provenance, approximate, note, created_at, updated_at, version"
-)
+COLUMNS = SQLStationStore.COLUMNS
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_LOWER = _ASCII_UPPER.lower()
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -282,26 +278,11 @@ class PostGISStore(SQLStationStore):
         return value
 
     # -- reads -------------------------------------------------------------------------
-    def count(self, query: StationQuery = ALL_STATIONS) -> int:
-        """How many stations match."""
-        where, params = pg_where(query)
-        return self._conn().execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+    PLACEHOLDER = "%s"
+    _station = staticmethod(_row_to_station)
 
-    def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
-        """Stations matching `query`, ordered by id (byte order, as SQLite)."""
-        where, params = pg_where(query)
-        text = f"SELECT {COLUMNS} FROM stations{where} ORDER BY id"
-        if limit is not None:
-            text += " LIMIT %s OFFSET %s"
-            params += [limit, offset]
-        return [_row_to_station(r) for r in self._conn().execute(text, params)]
-
-    def get(self, station_id: str) -> Station:
-        """One station by id."""
-        row = self._conn().execute(f"SELECT {COLUMNS} FROM stations WHERE id = %s", (station_id,)).fetchone()
-        if row is None:
-            raise NotFound(station_id)
-        return _row_to_station(row)
+    def _where(self, query: StationQuery) -> tuple[str, list[Any]]:
+        return pg_where(query)
 
     def _get_in(self, conn: psycopg.Connection, station_id: str) -> Station | None:
         row = conn.execute(f"SELECT {COLUMNS} FROM stations WHERE id = %s FOR UPDATE", (station_id,)).fetchone()

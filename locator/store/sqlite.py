@@ -18,7 +18,6 @@ from locator.store.base import (
     ALL_STATIONS,
     AuditRecord,
     Conflict,
-    NotFound,
     ReplaceSummary,
     SQLStationStore,
     StationQuery,
@@ -96,10 +95,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-COLUMNS = (
-    "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, "
-    "closed_until, provenance, approximate, note, created_at, updated_at, version"
-)
+COLUMNS = SQLStationStore.COLUMNS
 
 
 def _test_pause_in_transaction() -> None:
@@ -290,26 +286,10 @@ class SQLiteStore(SQLStationStore):
         return self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
 
     # -- reads -------------------------------------------------------------------------
-    def count(self, query: StationQuery = ALL_STATIONS) -> int:
-        """How many stations match."""
-        where, params = where_clause(query)
-        return self._conn().execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+    _station = staticmethod(_row_to_station)
 
-    def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
-        """Stations matching `query`, ordered by id."""
-        where, params = where_clause(query)
-        sql = f"SELECT {COLUMNS} FROM stations{where} ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [limit, offset]
-        return [_row_to_station(r) for r in self._conn().execute(sql, params)]
-
-    def get(self, station_id: str) -> Station:
-        """One station by id."""
-        row = self._conn().execute(f"SELECT {COLUMNS} FROM stations WHERE id = ?", (station_id,)).fetchone()
-        if row is None:
-            raise NotFound(station_id)
-        return _row_to_station(row)
+    def _where(self, query: StationQuery) -> tuple[str, list[Any]]:
+        return where_clause(query)
 
     def _get_in(self, conn: sqlite3.Connection, station_id: str) -> Station | None:
         row = conn.execute(f"SELECT {COLUMNS} FROM stations WHERE id = ?", (station_id,)).fetchone()
