@@ -197,6 +197,69 @@ class StationStore(ABC):
             raise Invalid(f"duplicate ids: {', '.join(sorted(set(dupes))[:10])}")
 
 
+def audit_values(
+    station_id: str, action: str, actor: str, via: str, at: Any, before: Station | None, after: Station | None
+) -> tuple[Any, ...]:
+    """The columns of one audit record (station_id, action, actor, via, at, before, after)."""
+    return (
+        station_id,
+        action,
+        actor,
+        via,
+        at,
+        dumps(station_fields_json(before)) if before else None,
+        dumps(station_fields_json(after)) if after else None,
+    )
+
+
+@dataclass
+class ReplacePlan:
+    """What replace_all must write: decided once here, executed by each backend its own way."""
+
+    inserts: list[Station] = field(default_factory=list)  # stamped, version 1
+    updates: list[tuple[Station, Station]] = field(default_factory=list)  # (stored, stamped replacement)
+    removals: list[Station] = field(default_factory=list)
+    events: list[tuple[str, Station | None, Station | None]] = field(default_factory=list)  # audit order
+    summary: ReplaceSummary = field(default_factory=ReplaceSummary)
+
+    @property
+    def changes_anything(self) -> bool:
+        """False for a no-op (the data version must then stay put)."""
+        return bool(self.inserts or self.updates or self.removals)
+
+    def audit_rows(self, actor: str, via: str, at: Any) -> list[tuple[Any, ...]]:
+        """One audit record per added, changed and removed station."""
+        return [
+            audit_values((after or before).id, action, actor, via, at, before, after)  # type: ignore[union-attr]
+            for action, before, after in self.events
+        ]
+
+
+def plan_replacement(existing: dict[str, Station], stations: Sequence[Station], at: datetime) -> ReplacePlan:
+    """Compare the stored stations in scope with the wanted ones: added, changed, unchanged, removed."""
+    plan = ReplacePlan()
+    remaining = dict(existing)
+    for station in stations:
+        old = remaining.pop(station.id, None)
+        if old is None:
+            stored = stamped_new(station, at)
+            plan.inserts.append(stored)
+            plan.events.append(("create", None, stored))
+            plan.summary.added.append(station.id)
+        elif same_content(old, station):
+            plan.summary.unchanged.append(station.id)
+        else:
+            stored = stamped_replacement(old, station, at)
+            plan.updates.append((old, stored))
+            plan.events.append(("update", old, stored))
+            plan.summary.changed.append(station.id)
+    for old in remaining.values():
+        plan.removals.append(old)
+        plan.events.append(("delete", old, None))
+        plan.summary.removed.append(old.id)
+    return plan
+
+
 def now_ms() -> datetime:
     """Now in UTC at millisecond precision, the same in every backend."""
     now = datetime.now(UTC)
@@ -273,17 +336,39 @@ class SQLStationStore(StationStore):
     def _get_in(self, conn: Any, station_id: str) -> Station | None:
         """The station inside the transaction, or None."""
 
+    @staticmethod
     @abstractmethod
+    def _params(station: Station) -> tuple[Any, ...]:
+        """A station as the dialect's parameters, in COLUMNS order."""
+
+    @property
+    def _insert_sql(self) -> str:
+        return f"INSERT INTO stations ({self.COLUMNS}) VALUES ({', '.join([self.PLACEHOLDER] * 19)})"
+
+    @property
+    def _update_sql(self) -> str:
+        columns = [c.strip() for c in self.COLUMNS.split(",")][1:]  # all but id
+        sets = ", ".join(f"{c}={self.PLACEHOLDER}" for c in columns)
+        return f"UPDATE stations SET {sets} WHERE id={self.PLACEHOLDER}"
+
+    def _update_params(self, stored: Station) -> tuple[Any, ...]:
+        return self._params(stored)[1:] + (stored.id,)
+
     def _insert(self, conn: Any, station: Station, at: datetime) -> Station:
         """Insert a new row; return it as stored."""
+        stored = stamped_new(station, at)
+        conn.execute(self._insert_sql, self._params(stored))
+        return stored
 
-    @abstractmethod
     def _replace_row(self, conn: Any, old: Station, new: Station, at: datetime) -> Station:
         """Overwrite `old`'s row with `new`; return it as stored."""
+        stored = stamped_replacement(old, new, at)
+        conn.execute(self._update_sql, self._update_params(stored))
+        return stored
 
-    @abstractmethod
     def _delete_row(self, conn: Any, station_id: str) -> None:
         """Remove the row."""
+        conn.execute(f"DELETE FROM stations WHERE id = {self.PLACEHOLDER}", (station_id,))
 
     @abstractmethod
     def _audit(

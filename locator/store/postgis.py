@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -32,11 +32,8 @@ from locator.store.base import (
     ReplaceSummary,
     SQLStationStore,
     StationQuery,
-    dumps,
-    same_content,
-    stamped_new,
-    stamped_replacement,
-    station_fields_json,
+    audit_values,
+    plan_replacement,
 )
 from locator.store.base import (
     now_ms as _now,
@@ -330,45 +327,14 @@ class PostGISStore(SQLStationStore):
         return [i for _, i in ranked], [d for d, _ in ranked]
 
     # -- writes ------------------------------------------------------------------------
-    @staticmethod
-    def _audit_row(
-        station_id: str, action: str, actor: str, via: str, at: datetime, before: Station | None, after: Station | None
-    ) -> tuple[Any, ...]:
-        return (
-            station_id,
-            action,
-            actor,
-            via,
-            at,
-            dumps(station_fields_json(before)) if before else None,
-            dumps(station_fields_json(after)) if after else None,
-        )
-
     def _audit(self, conn: psycopg.Connection, *row_args: Any) -> None:
         conn.execute(
             "INSERT INTO audit (station_id, action, actor, via, at, before, after) "
             "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)",
-            self._audit_row(*row_args),
+            audit_values(*row_args),
         )
 
-    def _insert(self, conn: psycopg.Connection, station: Station, at: datetime) -> Station:
-        stored = stamped_new(station, at)
-        conn.execute(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join(['%s'] * 19)})", _station_params(stored))
-        return stored
-
-    _UPDATE = (
-        "UPDATE stations SET name=%s, type=%s, district=%s, address=%s, lng=%s, lat=%s, amenities=%s, hours=%s, "
-        "contact=%s, operator=%s, status=%s, closed_until=%s, provenance=%s, approximate=%s, note=%s, "
-        "created_at=%s, updated_at=%s, version=%s WHERE id=%s"
-    )
-
-    def _replace_row(self, conn: psycopg.Connection, old: Station, new: Station, at: datetime) -> Station:
-        stored = stamped_replacement(old, new, at)
-        conn.execute(self._UPDATE, _station_params(stored)[1:] + (stored.id,))
-        return stored
-
-    def _delete_row(self, conn: psycopg.Connection, station_id: str) -> None:
-        conn.execute("DELETE FROM stations WHERE id = %s", (station_id,))
+    _params = staticmethod(_station_params)
 
     def replace_all(
         self,
@@ -382,7 +348,6 @@ class PostGISStore(SQLStationStore):
         """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing (COPY for bulk)."""
         self.check_unique_ids(stations)
         at = _now()
-        summary = ReplaceSummary()
         with self._write() as conn:
             self._check_data_version(conn, expected_data_version)
             where, params = pg_where(scope or ALL_STATIONS)
@@ -398,45 +363,26 @@ class PostGISStore(SQLStationStore):
                 row = taken.fetchone()
                 if row is not None:
                     raise Conflict(f"station {row[0]!r} exists outside the scope of this import")
-            inserts: list[Station] = []
-            updates: list[Station] = []
-            audits: list[tuple[Any, ...]] = []
-            for station in stations:
-                old = existing.pop(station.id, None)
-                if old is None:
-                    stored = stamped_new(station, at)
-                    inserts.append(stored)
-                    audits.append(self._audit_row(station.id, "create", actor, via, at, None, stored))
-                    summary.added.append(station.id)
-                elif same_content(old, station):
-                    summary.unchanged.append(station.id)
-                else:
-                    stored = stamped_replacement(old, station, at)
-                    updates.append(stored)
-                    audits.append(self._audit_row(station.id, "update", actor, via, at, old, stored))
-                    summary.changed.append(station.id)
-            for old in existing.values():
-                audits.append(self._audit_row(old.id, "delete", actor, via, at, old, None))
-                summary.removed.append(old.id)
-            if summary.removed:
-                conn.execute("DELETE FROM stations WHERE id = ANY(%s)", (summary.removed,))
-            if updates:
+            plan = plan_replacement(existing, stations, at)
+            if plan.removals:
+                conn.execute("DELETE FROM stations WHERE id = ANY(%s)", ([old.id for old in plan.removals],))
+            if plan.updates:
                 with conn.cursor() as cur:
-                    cur.executemany(self._UPDATE, [_station_params(s)[1:] + (s.id,) for s in updates])
-            if inserts:
+                    cur.executemany(self._update_sql, [self._update_params(new) for _, new in plan.updates])
+            if plan.inserts:
                 with conn.cursor() as cur, cur.copy(f"COPY stations ({COLUMNS}) FROM STDIN") as copy:
-                    for s in inserts:
-                        copy.write_row(_station_params(s))
-            if audits:
+                    for stored in plan.inserts:
+                        copy.write_row(_station_params(stored))
+            if plan.events:
                 with (
                     conn.cursor() as cur,
                     cur.copy("COPY audit (station_id, action, actor, via, at, before, after) FROM STDIN") as copy,
                 ):
-                    for row in audits:
+                    for row in plan.audit_rows(actor, via, at):
                         copy.write_row(row)
-            if summary.added or summary.changed or summary.removed:
+            if plan.changes_anything:
                 self._bump(conn)
-        return summary
+        return plan.summary
 
     def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
         """The audit trail, newest first."""

@@ -21,11 +21,9 @@ from locator.store.base import (
     ReplaceSummary,
     SQLStationStore,
     StationQuery,
+    audit_values,
     dumps,
-    same_content,
-    stamped_new,
-    stamped_replacement,
-    station_fields_json,
+    plan_replacement,
 )
 from locator.store.base import (
     now_ms as _now,
@@ -96,6 +94,9 @@ MIGRATIONS: list[str] = [
 ]
 
 COLUMNS = SQLStationStore.COLUMNS
+
+
+_AUDIT_SQL = "INSERT INTO audit (station_id, action, actor, via, at, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def _test_pause_in_transaction() -> None:
@@ -307,36 +308,9 @@ class SQLiteStore(SQLStationStore):
         before: Station | None,
         after: Station | None,
     ) -> None:
-        conn.execute(
-            "INSERT INTO audit (station_id, action, actor, via, at, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                station_id,
-                action,
-                actor,
-                via,
-                at.isoformat(),
-                dumps(station_fields_json(before)) if before else None,
-                dumps(station_fields_json(after)) if after else None,
-            ),
-        )
+        conn.execute(_AUDIT_SQL, audit_values(station_id, action, actor, via, at.isoformat(), before, after))
 
-    def _insert(self, conn, station: Station, at: datetime) -> Station:
-        stored = stamped_new(station, at)
-        conn.execute(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join('?' * 19)})", _station_params(stored))
-        return stored
-
-    def _delete_row(self, conn, station_id: str) -> None:
-        conn.execute("DELETE FROM stations WHERE id = ?", (station_id,))
-
-    def _replace_row(self, conn, old: Station, new: Station, at: datetime) -> Station:
-        stored = stamped_replacement(old, new, at)
-        conn.execute(
-            "UPDATE stations SET name=?, type=?, district=?, address=?, lng=?, lat=?, amenities=?, hours=?, "
-            "contact=?, operator=?, status=?, closed_until=?, provenance=?, approximate=?, note=?, "
-            "created_at=?, updated_at=?, version=? WHERE id=?",
-            _station_params(stored)[1:] + (stored.id,),
-        )
-        return stored
+    _params = staticmethod(_station_params)
 
     def replace_all(
         self,
@@ -350,35 +324,24 @@ class SQLiteStore(SQLStationStore):
         """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing."""
         self.check_unique_ids(stations)
         at = _now()
-        summary = ReplaceSummary()
         with self._write() as conn:
             self._check_data_version(conn, expected_data_version)
             where, params = where_clause(scope or ALL_STATIONS)
             existing = {
                 s.id: s for s in map(_row_to_station, conn.execute(f"SELECT {COLUMNS} FROM stations{where}", params))
             }
-            for station in stations:
-                old = existing.pop(station.id, None)
-                if old is None:
-                    if self._get_in(conn, station.id) is not None:
-                        raise Conflict(f"station {station.id!r} exists outside the scope of this import")
-                    stored = self._insert(conn, station, at)
-                    self._audit(conn, station.id, "create", actor, via, at, None, stored)
-                    summary.added.append(station.id)
-                elif same_content(old, station):
-                    summary.unchanged.append(station.id)
-                else:
-                    stored = self._replace_row(conn, old, station, at)
-                    self._audit(conn, station.id, "update", actor, via, at, old, stored)
-                    summary.changed.append(station.id)
-            for old in existing.values():
-                conn.execute("DELETE FROM stations WHERE id = ?", (old.id,))
-                self._audit(conn, old.id, "delete", actor, via, at, old, None)
-                summary.removed.append(old.id)
+            plan = plan_replacement(existing, stations, at)
+            for stored in plan.inserts:
+                if self._get_in(conn, stored.id) is not None:
+                    raise Conflict(f"station {stored.id!r} exists outside the scope of this import")
+                conn.execute(self._insert_sql, _station_params(stored))
+            conn.executemany(self._update_sql, [self._update_params(new) for _, new in plan.updates])
+            conn.executemany("DELETE FROM stations WHERE id = ?", [(old.id,) for old in plan.removals])
+            conn.executemany(_AUDIT_SQL, plan.audit_rows(actor, via, at.isoformat()))
             _test_pause_in_transaction()
-            if summary.added or summary.changed or summary.removed:
+            if plan.changes_anything:
                 self._bump(conn)
-        return summary
+        return plan.summary
 
     def audit_record(self, record_id: int) -> AuditRecord | None:
         """One audit record by id."""
