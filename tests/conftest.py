@@ -187,44 +187,62 @@ def browser_page(chromium, live_server):
 POSTGRES_URL = os.environ.get("LOCATOR_TEST_POSTGRES_URL", "")
 
 
-@pytest.fixture(params=["sqlite", "postgis"])
-def store_kind(request):
-    """Each store test runs on SQLite and on PostGIS (the latter skips without a database)."""
-    if request.param == "postgis":
-        if not POSTGRES_URL:
-            skip_or_fail(
-                "PostGIS tests need LOCATOR_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB "
-                "(a database where CREATE EXTENSION postgis works); .ci/run starts one",
-                "LOCATOR_REQUIRE_POSTGIS",
-            )
-    return request.param
+@pytest.fixture
+def postgres_url():
+    """The PostGIS test database (skips with instructions, or fails where LOCATOR_REQUIRE_POSTGIS=1)."""
+    if not POSTGRES_URL:
+        skip_or_fail(
+            "PostGIS tests need LOCATOR_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB "
+            "(a database where CREATE EXTENSION postgis works); .ci/run starts one",
+            "LOCATOR_REQUIRE_POSTGIS",
+        )
+    return POSTGRES_URL
+
+
+def fresh_schema() -> str:
+    """A schema name of its own for one test's PostGIS tables."""
+    import uuid
+
+    return f"test_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
-def make_store(store_kind, tmp_path):
-    """Build fresh, migrated stores of the parametrised kind; each PostGIS one gets its own schema."""
-    import uuid
+def make_pg_store(postgres_url):
+    """Build migrated PostGISStores, each in a schema of its own (dropped afterwards)."""
+    from locator.store.postgis import PostGISStore
 
     made = []
 
     def make():
-        if store_kind == "sqlite":
-            from locator.store.sqlite import SQLiteStore
-
-            store = SQLiteStore(tmp_path / f"store-{len(made)}.sqlite3")
-        else:
-            from locator.store.postgis import PostGISStore
-
-            store = PostGISStore(POSTGRES_URL, schema=f"test_{uuid.uuid4().hex[:12]}")
+        store = PostGISStore(postgres_url, schema=fresh_schema())
         store.init_schema()
         made.append(store)
         return store
 
     yield make
     for store in made:
-        drop = getattr(store, "drop_schema", None)
-        if drop is not None:
-            drop()
+        store.drop_schema()
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def make_store(request, tmp_path):
+    """Build fresh, migrated stores: each store test runs on SQLite and on PostGIS."""
+    if request.param == "postgis":
+        yield request.getfixturevalue("make_pg_store")
+        return
+    from locator.store.sqlite import SQLiteStore
+
+    made = []
+
+    def make():
+        store = SQLiteStore(tmp_path / f"store-{len(made)}.sqlite3")
+        store.init_schema()
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
         store.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from dataclasses import replace
@@ -17,31 +16,12 @@ from locator.store.base import Conflict, StationQuery
 from locator.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.postgis
-POSTGRES_URL = os.environ.get("LOCATOR_TEST_POSTGRES_URL", "")
-
-
-def _need_postgres() -> None:
-    """Skip with instructions (or fail where LOCATOR_REQUIRE_POSTGIS=1, as in CI) without a database."""
-    if not POSTGRES_URL:
-        if os.environ.get("LOCATOR_REQUIRE_POSTGIS") == "1":
-            pytest.fail("LOCATOR_TEST_POSTGRES_URL is not set (required here because LOCATOR_REQUIRE_POSTGIS=1)")
-        pytest.skip(
-            "PostGIS tests need LOCATOR_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB "
-            "(a database where CREATE EXTENSION postgis works); .ci/run starts one"
-        )
 
 
 @pytest.fixture
-def pg_store():
+def pg_store(make_pg_store):
     """A migrated PostGISStore in a schema of its own (dropped afterwards)."""
-    _need_postgres()
-    from locator.store.postgis import PostGISStore
-
-    store = PostGISStore(POSTGRES_URL, schema=f"test_{uuid.uuid4().hex[:12]}")
-    store.init_schema()
-    yield store
-    store.drop_schema()
-    store.close()
+    return make_pg_store()
 
 
 @pytest.fixture
@@ -227,30 +207,19 @@ def test_failed_replace_leaves_nothing_written(pg_store):
 
 
 @pytest.fixture
-def pg_apps():
+def pg_apps(app_factory, postgres_url):
     """Build apps over one PostGIS schema (like several app servers over one database)."""
-    _need_postgres()
     schema = f"test_{uuid.uuid4().hex[:12]}"
     made = []
 
     def make(**overrides):
-        config = {
-            "TESTING": True,
-            "DATABASE_URL": POSTGRES_URL,
-            "DATABASE_SCHEMA": schema,
-            "SEED_SAMPLE": True,
-            "SECRET_KEY": "test",
-        }
-        config.update(overrides)
-        app = create_app(config)
+        app = app_factory(DATABASE_URL=postgres_url, DATABASE_SCHEMA=schema, **overrides)
         made.append(app)
         return app
 
     yield make
-    if made:
+    if made:  # app_factory closes the stores afterwards
         made[0].extensions["roster"].store.drop_schema()
-    for app in made:
-        app.extensions["roster"].store.close()
 
 
 def _nearest_ids(client, lng=120.6, lat=28.3):
@@ -304,12 +273,11 @@ def test_readyz_checks_the_postgis_store(pg_apps):
     app.extensions["roster"].store.init_schema()  # so that teardown finds the schema
 
 
-def test_the_schema_setting_keeps_instances_apart(pg_apps):
+def test_the_schema_setting_keeps_instances_apart(pg_apps, postgres_url):
     seeded = pg_apps()
-    _need_postgres()
     other_schema = f"test_{uuid.uuid4().hex[:12]}"
     empty = create_app(
-        {"TESTING": True, "DATABASE_URL": POSTGRES_URL, "DATABASE_SCHEMA": other_schema, "SEED_SAMPLE": False}
+        {"TESTING": True, "DATABASE_URL": postgres_url, "DATABASE_SCHEMA": other_schema, "SEED_SAMPLE": False}
     )
     try:
         assert seeded.extensions["roster"].store.count() > 0
