@@ -97,10 +97,6 @@ def _check_csrf() -> None:
 
 
 def _guard() -> Response | None:
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit and (request.content_length or 0) > limit:
-        # Refuse before the body is parsed (nothing is spooled to disk).
-        return problem_response(413, "Content Too Large", f"uploads are limited to {limit // (1024 * 1024)} MB")
     user = _authenticate()
     g.user = user
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -724,7 +720,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("SECURE_COOKIES"))
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("MAX_UPLOAD_MB", 20)) * 1024 * 1024
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     admin_cli.init_app(app)

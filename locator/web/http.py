@@ -75,9 +75,11 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _refuse_large_bodies():
+        # Every path (API, admin uploads): refused from the declared length, before the body is
+        # read or spooled to disk. LOCATOR_MAX_UPLOAD_MB sets MAX_CONTENT_LENGTH.
         limit = app.config.get("MAX_CONTENT_LENGTH")
-        if request.path.startswith(API_PREFIXES) and limit and (request.content_length or 0) > limit:
-            raise RequestEntityTooLarge(f"the request body exceeds {limit} bytes")
+        if limit and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge(f"request bodies (uploads) are limited to {limit // (1024 * 1024)} MB")
 
     @app.after_request
     def _http(resp: Response) -> Response:
