@@ -297,20 +297,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return values
 
 
-def check_overrides(overrides: Mapping[str, Any]) -> None:
-    """Reject test/instance overrides of known settings whose value the parser refuses."""
-    known = settings_by_name()
-    problems = []
-    for key, value in overrides.items():
-        if key in known and isinstance(value, str):
-            try:
-                known[key].parse(value)
-            except (ValueError, TypeError) as exc:
-                problems.append(f"{key}={value!r}: {exc}")
-    if problems:
-        raise ConfigError("bad configuration:\n  " + "\n  ".join(problems))
-
-
 # -- maps (issue 4) -------------------------------------------------------------------------------
 SETTINGS += [
     Setting(

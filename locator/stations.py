@@ -11,7 +11,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -525,8 +525,3 @@ def validate_station(
         approximate=approximate,
         note=note,
     )
-
-
-def with_meta(station: Station, **meta: Any) -> Station:
-    """A copy with stored metadata (timestamps, version) set."""
-    return replace(station, **meta)

@@ -10,7 +10,6 @@ from typing import TypeVar, get_origin
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from locator.coords import CRS
 from locator.web.problems import bad_parameter
 
 QueryModel = TypeVar("QueryModel", bound=BaseModel)
@@ -19,24 +18,6 @@ QueryModel = TypeVar("QueryModel", bound=BaseModel)
 def _raw(name: str) -> str | None:
     value = request.args.get(name)
     return None if value is None or value.strip() == "" else value.strip()
-
-
-def get_float(name: str, lo: float, hi: float, *, required: bool = False, default: float | None = None) -> float | None:
-    """A finite number within [lo, hi]."""
-    raw = _raw(name)
-    if raw is None:
-        if required:
-            raise bad_parameter(name, "is required")
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise bad_parameter(name, f"{raw!r} is not a number") from None
-    if not math.isfinite(value):
-        raise bad_parameter(name, "must be a finite number (not NaN or Infinity)")
-    if not lo <= value <= hi:
-        raise bad_parameter(name, f"must be between {lo:g} and {hi:g}")
-    return value
 
 
 def get_int(name: str, lo: int, hi: int, *, default: int, clamp: bool = False) -> int:
@@ -82,38 +63,6 @@ def get_choices(name: str, allowed: Iterable[str]) -> tuple[str, ...]:
             if part not in values:
                 values.append(part)
     return tuple(values)
-
-
-def get_crs(name: str = "coord", default: CRS = CRS.WGS84) -> CRS:
-    """wgs84, gcj02 or bd09."""
-    raw = _raw(name)
-    if raw is None:
-        return default
-    try:
-        return CRS.parse(raw)
-    except ValueError as exc:
-        raise bad_parameter(name, str(exc)) from None
-
-
-def get_bbox(name: str = "bbox") -> tuple[float, float, float, float] | None:
-    """minLng,minLat,maxLng,maxLat (WGS-84); the minimums must not exceed the maximums."""
-    raw = _raw(name)
-    if raw is None:
-        return None
-    parts = raw.split(",")
-    if len(parts) != 4:
-        raise bad_parameter(name, "needs four numbers: minLng,minLat,maxLng,maxLat")
-    try:
-        x0, y0, x1, y1 = (float(p) for p in parts)
-    except ValueError:
-        raise bad_parameter(name, "needs four numbers: minLng,minLat,maxLng,maxLat") from None
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise bad_parameter(name, "must be finite numbers")
-    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise bad_parameter(name, "longitudes must lie in -180..180 and latitudes in -90..90")
-    if x0 > x1 or y0 > y1:
-        raise bad_parameter(name, "is inverted: the minimum exceeds the maximum")
-    return (x0, y0, x1, y1)
 
 
 @lru_cache(maxsize=64)
