@@ -68,7 +68,9 @@ def make_sample_db(path: Path) -> int:
 
 def make_synthetic_db(path: Path, n: int) -> float:
     """n synthetic stations inserted straight into the store's schema; returns seconds taken."""
-    from locator.store.sqlite import COLUMNS, SQLiteStore
+    from locator.store.sqlite import SQLiteStore
+
+    COLUMNS = SQLiteStore.COLUMNS
 
     store = SQLiteStore(path)
     store.init_schema()

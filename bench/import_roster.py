@@ -18,8 +18,8 @@ from test_admin_import import ADMIN, csv_bytes, rows_for, xlsx_bytes  # noqa: E4
 
 from locator import create_app  # noqa: E402
 from locator.coords import CRS  # noqa: E402
-from locator.importer import preview  # noqa: E402
-from locator.io import read_csv_rows  # noqa: E402
+from locator.formats import FORMATS  # noqa: E402
+from locator.importing import preview  # noqa: E402
 
 N = 10_000
 
@@ -38,9 +38,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/b.sqlite3", "SECRET_KEY": "b"})
         roster = app.extensions["roster"]
-        base = timed(lambda: list(read_csv_rows(csv_data)))
-        csv_preview = timed(lambda: preview(roster, csv_data, "csv", CRS.WGS84, user=ADMIN, replace=False))
-        xlsx_preview = timed(lambda: preview(roster, xlsx_data, "xlsx", CRS.WGS84, user=ADMIN, replace=False))
+        csv_format, xlsx_format = FORMATS["csv"], FORMATS["xlsx"]
+        base = timed(lambda: list(csv_format.read_rows(csv_data)))
+        csv_preview = timed(lambda: preview(roster, csv_data, csv_format, CRS.WGS84, user=ADMIN, replace=False))
+        xlsx_preview = timed(lambda: preview(roster, xlsx_data, xlsx_format, CRS.WGS84, user=ADMIN, replace=False))
         roster.store.close()
     print(f"{N} rows: parse CSV only (baseline) {base:.2f} s")
     print(f"preview CSV  {csv_preview:.2f} s  ({csv_preview / base:.1f}x baseline)")

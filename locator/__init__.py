@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from locator.config import SETTINGS, ConfigError, load_settings, settings_by_name
 
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from locator import cli, logs, privacy
     from locator.roster import Roster
     from locator.store import open_store
+    from locator.store.accounts import open_accounts
     from locator.web import limits, problems
 
     privacy.install()
@@ -72,6 +73,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         summary = roster.seed_sample(sample) if sample else roster.seed_sample()
         logging.getLogger(__name__).info("seeded the sample roster: %d stations", len(summary.added))
     app.extensions["roster"] = roster
+    app.extensions["accounts"] = open_accounts(store, app.instance_path)
 
     problems.init_app(app)
     cli.init_app(app)
@@ -81,23 +83,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from locator.web import admin, api, apidocs, health, http, ogc, pages, wechat
-    from locator.web import maps as maps_pages
+    from locator.web import admin, api, apidocs, assets, health, http, map_pages, ogc, pages, wechat
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(apidocs.bp)
-    app.register_blueprint(ogc.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(wechat.bp)
-    app.register_blueprint(maps_pages.bp)
+    for module in (health, api, apidocs, ogc, pages, wechat, map_pages, assets):
+        app.register_blueprint(module.bp)
     admin.init_app(app)
     http.init_app(app)
 
 
-def current_roster():
-    """The Roster of the app handling this request or CLI command."""
-    return current_app.extensions["roster"]
-
-
-__all__ = ["SETTINGS", "create_app", "current_roster"]
+__all__ = ["SETTINGS", "create_app"]

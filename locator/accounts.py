@@ -13,8 +13,6 @@ from datetime import datetime
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from locator.store.base import StationQuery
-
 ROLES = ("city_admin", "district_organizer", "viewer")
 ROLE_LABELS = {"city_admin": "市级管理员", "district_organizer": "区县组织者", "viewer": "只读查看"}
 MIN_PASSWORD = 8
@@ -47,11 +45,10 @@ class User:
             return True
         return self.role == "district_organizer" and district is not None and district in self.districts
 
-    def scope(self) -> StationQuery | None:
-        """The part of the roster this user may replace by import (None: all of it)."""
-        if self.role == "city_admin":
-            return None
-        return StationQuery(districts=self.districts)
+    @property
+    def scope_districts(self) -> tuple[str, ...] | None:
+        """The districts whose stations this user's imports may replace (None: the whole roster)."""
+        return None if self.role == "city_admin" else self.districts
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""The catalogue: filtering, paging and per-district counts over a roster snapshot. No Flask.
+"""The catalogue: matching, paging and the per-district counts over a roster snapshot. No Flask.
 
 The catalogue answers from the same immutable snapshot as the nearest search (numpy arrays
 sorted by station id), so a listing never costs a database round-trip and pages are stable
 within a data version: the id order doubles as the paging order for offsets and cursors.
+`district_counts()` is the one definition of "how many stations a district has": the API, the
+maps, the rider page and the pictures all show it.
 """
 
 from __future__ import annotations
@@ -10,57 +12,30 @@ from __future__ import annotations
 import base64
 import binascii
 from bisect import bisect_right
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
-from locator.nearest import _STATUS_CODE, NearestFilter, Snapshot
-from locator.stations import STATION_TYPES
+from locator.districts import DistrictIndex
+from locator.errors import BadParameter
+from locator.nearest import Snapshot
+from locator.stations import STATION_TYPES, Station
 
 
-class BadCursor(ValueError):
+class BadCursor(BadParameter):
     """A cursor this service did not issue."""
 
-
-@dataclass(frozen=True)
-class CatalogueFilter:
-    """What a catalogue request narrows by; empty fields do not narrow."""
-
-    types: tuple[str, ...] = ()
-    amenities: tuple[str, ...] = ()
-    districts: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    open_now: bool = False
-    bbox: tuple[float, float, float, float] | None = None  # WGS-84 min_lng, min_lat, max_lng, max_lat
-    q: str | None = None
+    def __init__(self) -> None:
+        super().__init__("cursor", "not a cursor issued by this service")
 
 
-def matching(snap: Snapshot, flt: CatalogueFilter, when: datetime) -> np.ndarray:
-    """Indices (ascending, i.e. in id order) of the snapshot's stations that pass the filter."""
-    base = NearestFilter(flt.types, flt.amenities, flt.districts, flt.open_now, include_closed=True)
-    mask = snap.mask(base, when)
-    if mask is None:
-        mask = np.ones(len(snap), dtype=bool)
-    if flt.statuses:
-        mask = mask & np.isin(snap.status, [_STATUS_CODE[s] for s in flt.statuses])
-    if flt.bbox is not None:
-        x0, y0, x1, y1 = flt.bbox
-        mask = mask & (snap.lng >= x0) & (snap.lng <= x1) & (snap.lat >= y0) & (snap.lat <= y1)
-    idx = np.flatnonzero(mask)
-    if flt.q:
-        needle = flt.q.casefold()
-        stations = snap.stations or []
-        idx = np.array(
-            [
-                i
-                for i in idx.tolist()
-                if needle in stations[i].name.casefold() or needle in stations[i].address.casefold()
-            ],
-            dtype=np.int64,
-        )
-    return idx
+def by_name(snap: Snapshot, idx: np.ndarray) -> list[Station]:
+    """The stations at `idx`, ordered by name (then id), as people look through a list."""
+    stations = snap.stations or []
+    return sorted((stations[i] for i in idx.tolist()), key=lambda s: (s.name, s.id))
 
 
 def page_after(snap: Snapshot, idx: np.ndarray, after_id: str) -> int:
@@ -77,37 +52,104 @@ def encode_cursor(after_id: str) -> str:
 def decode_cursor(cursor: str) -> str:
     """The id a cursor points after (BadCursor if it is not one of ours)."""
     if not cursor.startswith("c1") or len(cursor) < 3:
-        raise BadCursor("not a cursor issued by this service")
+        raise BadCursor()
     body = cursor[2:]
     try:
         after = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCursor("not a cursor issued by this service") from None
+        raise BadCursor() from None
     if not after or any(ord(c) < 32 for c in after):
-        raise BadCursor("not a cursor issued by this service")
+        raise BadCursor()
     return after
 
 
 @dataclass(frozen=True)
 class DistrictCount:
-    """Stations in one district (permanently closed ones excluded), in total and per type."""
+    """One district's stations: every station that is not permanently closed.
 
-    code: str | None
+    Temporarily closed stations are counted in `total` and, where a page has room, shown
+    separately as `paused` (暂停).
+    """
+
+    code: str
+    name: str
+    name_en: str
     total: int
+    paused: int
     by_type: dict[str, int]
 
 
-def district_counts(snap: Snapshot) -> dict[str | None, DistrictCount]:
-    """Counts per district code (None: outside every district) and type, closed stations excluded."""
-    live = snap.status != _STATUS_CODE["closed"]
+@dataclass(frozen=True)
+class DistrictCounts:
+    """The counts of every district (code order), and of the whole service area."""
+
+    districts: list[DistrictCount]
+    outside: int  # stations outside every district (a widened service area)
+    total: int  # every station that is not permanently closed, inside a district or not
+    paused: int
+    by_type: dict[str, int]
+
+    def by_code(self) -> dict[str, DistrictCount]:
+        """The districts keyed by code."""
+        return {d.code: d for d in self.districts}
+
+
+def district_counts(snap: Snapshot, districts: DistrictIndex, when: datetime) -> DistrictCounts:
+    """Stations per district and type (permanently closed ones excluded; paused ones counted and noted)."""
+    live = snap.live_mask()
+    paused = snap.paused_mask(when) & live
+    codes = snap.district
     type_keys = list(STATION_TYPES)
-    pairs = Counter(
-        zip(snap.district[live].tolist(), snap.type_code[live].tolist(), strict=True),
-    )
-    out: dict[str | None, DistrictCount] = {}
-    for (code, tcode), n in pairs.items():
-        entry = out.setdefault(code, DistrictCount(code, 0, {k: 0 for k in type_keys}))
-        key = type_keys[tcode] if 0 <= tcode < len(type_keys) else "other"
-        entry.by_type[key] = entry.by_type.get(key, 0) + n
-        out[code] = DistrictCount(code, entry.total + n, entry.by_type)
-    return out
+    rows = []
+    for d in districts.districts:
+        here = live & (codes == d.code)
+        by_type = {key: int(np.count_nonzero(here & (snap.type_code == i))) for i, key in enumerate(type_keys)}
+        rows.append(
+            DistrictCount(
+                d.code,
+                d.name,
+                d.name_en,
+                int(np.count_nonzero(here)),
+                int(np.count_nonzero(paused & (codes == d.code))),
+                by_type,
+            )
+        )
+    total = int(np.count_nonzero(live))
+    city_by_type = {key: int(np.count_nonzero(live & (snap.type_code == i))) for i, key in enumerate(type_keys)}
+    outside = total - sum(r.total for r in rows)
+    return DistrictCounts(rows, outside, total, int(np.count_nonzero(paused)), city_by_type)
+
+
+def districts_body(
+    snap: Snapshot, districts: DistrictIndex, when: datetime, *, boundaries: bool, only: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The districts answer of the API and the OGC feed: counts (JSON), or counts and boundaries (GeoJSON)."""
+    from shapely.geometry import mapping
+
+    counts = district_counts(snap, districts, when)
+    rows = [
+        {
+            "code": c.code,
+            "name": c.name,
+            "name_en": c.name_en,
+            "stations": c.total,
+            "paused": c.paused,
+            "by_type": c.by_type,
+            "bbox": [round(v, 6) for v in districts.by_code[c.code].geometry.bounds],
+        }
+        for c in counts.districts
+        if only is None or c.code in only
+    ]
+    sample = snap.sample_count > 0
+    if not boundaries:
+        return {"count": len(rows), "districts": rows, "outside_districts": counts.outside, "sample_data": sample}
+    features = [
+        {
+            "type": "Feature",
+            "id": row["code"],
+            "geometry": mapping(districts.by_code[row["code"]].geometry),
+            "properties": row,
+        }
+        for row in rows
+    ]
+    return {"type": "FeatureCollection", "features": features, "sample_data": sample}

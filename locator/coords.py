@@ -54,6 +54,14 @@ class CRS(StrEnum):
             raise ValueError(f"unknown coordinate system {value!r}: use wgs84, gcj02 or bd09") from None
 
 
+# How people know each system: where its coordinates come from (Chinese, English).
+CRS_LABELS: dict[CRS, tuple[str, str]] = {
+    CRS.WGS84: ("WGS-84（GPS、天地图、OpenStreetMap）", "WGS-84 (GPS, Tianditu, OSM)"),
+    CRS.GCJ02: ("GCJ-02（高德、腾讯、微信；高德地图坐标拾取器）", "GCJ-02 (AMap, Tencent, WeChat)"),
+    CRS.BD09: ("BD-09（百度地图坐标拾取器）", "BD-09 (Baidu)"),
+}
+
+
 def in_mainland_china(lng, lat):
     """True where the GCJ-02 offset applies (the customary rectangle around China)."""
     lng = np.asarray(lng, dtype=float)

@@ -30,7 +30,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pykdtree.kdtree import KDTree  # noqa: E402 - after the OpenMP default above
 
 from locator.coords import EARTH_RADIUS_M, great_circle_m
-from locator.stations import AMENITIES, STATION_TYPES, TZ, Station, minute_of_week, parse_hours
+from locator.hours import TZ, minute_of_week, parse_hours
+from locator.stations import AMENITIES, STATION_TYPES, Station
 
 _TIE_SLACK = 1e-9  # relative: candidates within this of the k-th chord are re-ranked together
 _TIE_ABS = 1e-12  # absolute (about 6 µm on the ground): covers rounding in the unit vectors
@@ -61,22 +62,24 @@ def chord_for_metres(metres: float) -> float:
 
 
 @dataclass(frozen=True)
-class NearestFilter:
-    """What a rider asks for besides the point: all fields optional."""
+class StationFilter:
+    """Which stations a request wants, the same for the nearest search, the catalogue and the maps.
+
+    Every field is optional; empty fields do not narrow. Permanently closed stations are left out
+    unless `include_closed` (the catalogue includes them and narrows by `statuses` instead).
+    """
 
     types: tuple[str, ...] = ()
     amenities: tuple[str, ...] = ()  # all required
     districts: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # stored status, any of
     open_now: bool = False
-    include_closed: bool = False  # permanently closed stations are hidden unless asked for
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing narrows the search."""
-        return not (self.types or self.amenities or self.districts or self.open_now) and self.include_closed
+    include_closed: bool = False
+    bbox: tuple[float, float, float, float] | None = None  # WGS-84 min_lng, min_lat, max_lng, max_lat
+    q: str | None = None  # text in the name or the address (case-insensitive)
 
 
-NO_FILTER = NearestFilter()
+NO_FILTER = StationFilter()
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,31 @@ class Snapshot:
         """Array index of each station id (built on first use: about 1 s at 1M stations)."""
         return {sid: i for i, sid in enumerate(self.ids.tolist())}
 
+    def get(self, station_id: str) -> Station | None:
+        """The station with this id, or None."""
+        i = self.by_id.get(station_id)
+        return self.stations[i] if i is not None and self.stations is not None else None
+
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """min_lng, min_lat, max_lng, max_lat of every station (None for an empty roster)."""
+        if not len(self):
+            return None
+        return (float(self.lng.min()), float(self.lat.min()), float(self.lng.max()), float(self.lat.max()))
+
+    @cached_property
+    def _search_text(self) -> list[str]:
+        """Name and address of each station, case-folded, for text search (built on first search)."""
+        return [f"{s.name}\n{s.address}".casefold() for s in self.stations or ()]
+
+    def paused_mask(self, when: datetime) -> np.ndarray:
+        """Which stations are temporarily closed at `when` (a closure ends after its until-date)."""
+        today = when.astimezone(TZ).toordinal()
+        return (self.status == _STATUS_TEMP) & ((self.closed_until == 0) | (self.closed_until >= today))
+
+    def live_mask(self) -> np.ndarray:
+        """Which stations are not permanently closed."""
+        return ~self._closed_mask
+
     @classmethod
     def from_stations(cls, stations: Sequence[Station], version: int = 0) -> Snapshot:
         """Build the arrays and the tree from station records."""
@@ -177,16 +205,13 @@ class Snapshot:
         cached = self._open_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        today = local.toordinal()
-        status_ok = (self.status == _STATUS_OPEN) | (
-            (self.status == _STATUS_TEMP) & (self.closed_until > 0) & (self.closed_until < today)
-        )
+        status_ok = (self.status == _STATUS_OPEN) | ((self.status == _STATUS_TEMP) & ~self.paused_mask(local))
         per_schedule = np.array([h.is_open(local) for h in self.schedules], dtype=bool)
         mask = status_ok & per_schedule[self.schedule]
         self._open_cache = (key, mask)
         return mask
 
-    def mask(self, flt: NearestFilter, when: datetime | None = None) -> np.ndarray | None:
+    def mask(self, flt: StationFilter, when: datetime | None = None) -> np.ndarray | None:
         """A boolean mask for the filter, or None when it lets every station through."""
         mask: np.ndarray | None = None
 
@@ -203,9 +228,22 @@ class Snapshot:
             narrow((self.amenity_bits & need) == need)
         if flt.districts:
             narrow(np.isin(self.district, list(flt.districts)))
+        if flt.statuses:
+            narrow(np.isin(self.status, [_STATUS_CODE[s] for s in flt.statuses if s in _STATUS_CODE]))
         if flt.open_now:
             narrow(self.open_mask(when or datetime.now(TZ)))
+        if flt.bbox is not None:
+            x0, y0, x1, y1 = flt.bbox
+            narrow((self.lng >= x0) & (self.lng <= x1) & (self.lat >= y0) & (self.lat <= y1))
+        if flt.q:
+            needle = flt.q.casefold()
+            narrow(np.fromiter((needle in t for t in self._search_text), bool, len(self)))
         return mask
+
+    def matching(self, flt: StationFilter, when: datetime | None = None) -> np.ndarray:
+        """Indices (ascending, i.e. in id order) of the stations that pass the filter."""
+        mask = self.mask(flt, when)
+        return np.arange(len(self)) if mask is None else np.flatnonzero(mask)
 
     # -- queries -------------------------------------------------------------------------
     def nearest_indices(
@@ -285,7 +323,7 @@ class Snapshot:
         k: int = 5,
         *,
         radius_m: float | None = None,
-        flt: NearestFilter = NO_FILTER,
+        flt: StationFilter = NO_FILTER,
         when: datetime | None = None,
     ) -> list[Hit]:
         """The k nearest stations to a WGS-84 point that pass the filter, nearest first."""

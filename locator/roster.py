@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from locator.districts import GEODATA, DistrictIndex, load_districts
-from locator.nearest import NO_FILTER, Hit, NearestFilter, Snapshot, SnapshotCache
-from locator.stations import TZ, ServiceArea, Station, validate_station
+from locator.hours import TZ
+from locator.nearest import NO_FILTER, Hit, Snapshot, SnapshotCache, StationFilter
+from locator.stations import ServiceArea, Station, validate_station
 from locator.store.base import ReplaceSummary, StationStore
 
 SAMPLE_FILE = GEODATA / "sample_stations.geojson"
@@ -64,7 +65,7 @@ class Roster:
         k: int = 5,
         *,
         radius_m: float | None = None,
-        flt: NearestFilter = NO_FILTER,
+        flt: StationFilter = NO_FILTER,
         when: datetime | None = None,
         snapshot: Snapshot | None = None,
     ) -> NearestResult:

@@ -60,9 +60,26 @@ def app_factory(tmp_path):
         app.extensions["roster"].store.close()
 
 
+@pytest.fixture(scope="session")
+def shared_app(tmp_path_factory):
+    """One seeded app for every test marked read_only (datasette's pattern: built once per session).
+
+    At the end its roster must be unchanged: a read_only test that writes fails here.
+    """
+    path = tmp_path_factory.mktemp("shared") / "locator.sqlite3"
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test-secret"})
+    store = app.extensions["roster"].store
+    version = store.data_version()
+    yield app
+    assert store.data_version() == version, "a test marked read_only changed the shared app's roster"
+    store.close()
+
+
 @pytest.fixture
-def app(app_factory):
-    """The app over a fresh SQLite file seeded with the sample roster."""
+def app(request, app_factory):
+    """The app over a fresh SQLite file seeded with the sample roster (the shared one for read_only tests)."""
+    if request.node.get_closest_marker("read_only"):
+        return request.getfixturevalue("shared_app")
     return app_factory()
 
 

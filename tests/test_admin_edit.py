@@ -37,7 +37,7 @@ def test_create_edit_close_reopen_delete_restore(roster, make_user, login):
     new.update(name="新建驿站", address="温州市鹿城区某路1号", lng="120.661195", lat="28.019967", crs="wgs84")
     resp = web.post("/admin/stations/new", data=new)
     assert resp.status_code == 302
-    station = roster.store.list(StationQuery(q="新建驿站"))[0]
+    station = next(s for s in roster.store.list() if s.name == "新建驿站")
     assert station.district == "330302"
 
     edit = _form(web.get(f"/admin/stations/{station.id}").data, "station-form")

@@ -17,8 +17,8 @@ from openpyxl import Workbook
 
 from locator.accounts import User
 from locator.coords import CRS, from_wgs84
-from locator.importer import ImportHasErrors, StaleImport, commit, preview
-from locator.io import FileInvalid
+from locator.formats import FORMATS, FileInvalid
+from locator.importing import ImportHasErrors, StaleImport, commit, preview
 from locator.store.base import StationQuery
 
 HEADERS = ["名称", "类型", "区县", "地址", "经度", "纬度", "开放时间", "联系电话", "服务设施", "运营单位", "状态"]
@@ -74,11 +74,11 @@ def csv_bytes(rows: list[list], encoding: str = "utf-8-sig") -> bytes:
 def test_xlsx_with_chinese_headers_imports(roster):
     """An XLSX with the Chinese template headers previews as 3 additions and commits them."""
     data = xlsx_bytes(rows_for(3))
-    result = preview(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
     assert result.ok, result.errors
     assert [s.name for s in result.added] == ["驿站0", "驿站1", "驿站2"]
     assert result.added[0].district == "330302" and result.added[0].amenities == ("microwave", "water")
-    summary = commit(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=result.token)
+    summary = commit(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=result.token)
     assert len(summary.added) == 3
     audit = roster.store.audit(result.added[0].id)
     assert audit[0].via == "import" and audit[0].actor == "tester"
@@ -87,7 +87,7 @@ def test_xlsx_with_chinese_headers_imports(roster):
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
 def test_csv_in_chinese_encodings_imports(roster, encoding):
     """CSV bytes in GBK, GB18030 and UTF-8 (with or without BOM) all read the same names."""
-    result = preview(roster, csv_bytes(rows_for(2), encoding), "csv", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, csv_bytes(rows_for(2), encoding), FORMATS["csv"], CRS.WGS84, user=ADMIN, replace=False)
     assert result.ok, result.errors
     assert [s.name for s in result.added] == ["驿站0", "驿站1"]
 
@@ -95,11 +95,11 @@ def test_csv_in_chinese_encodings_imports(roster, encoding):
 def test_same_file_twice_changes_nothing(roster):
     """Importing the same file again: all unchanged and the data version stays the same."""
     data = xlsx_bytes(rows_for(5))
-    commit(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=None)
+    commit(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=None)
     version = roster.store.data_version()
-    again = preview(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+    again = preview(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
     assert len(again.unchanged) == 5 and not again.added and not again.changed
-    summary = commit(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=again.token)
+    summary = commit(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=again.token)
     assert len(summary.unchanged) == 5 and not (summary.added or summary.changed or summary.removed)
     assert roster.store.data_version() == version
 
@@ -107,10 +107,10 @@ def test_same_file_twice_changes_nothing(roster):
 def test_preview_lists_changes_with_field_diffs_closures_and_removals(roster):
     """Preview: a changed address shows old → new; a closed station is listed as closed; replace lists removals."""
     rows = rows_for(3)
-    commit(roster, xlsx_bytes(rows), "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=None)
+    commit(roster, xlsx_bytes(rows), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=None)
     rows[0][3] = "新地址1号"
     rows[1][10] = "暂停开放"
-    result = preview(roster, xlsx_bytes(rows[:2]), "xlsx", CRS.WGS84, user=ADMIN, replace=True)
+    result = preview(roster, xlsx_bytes(rows[:2]), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=True)
     assert [c.name for c in result.changed] == ["驿站0"]
     assert result.changed[0].diffs == {"address": ("温州市某路0号", "新地址1号")}
     assert [c.name for c in result.closed] == ["驿站1"]
@@ -122,7 +122,7 @@ def test_gcj02_coordinates_are_converted(roster):
     """Coordinates from AMap's picker (GCJ-02) are stored as WGS-84."""
     gx, gy = from_wgs84(*LUCHENG, CRS.GCJ02)
     rows = rows_for(1, point=(gx, gy))
-    result = preview(roster, xlsx_bytes(rows), "xlsx", CRS.GCJ02, user=ADMIN, replace=False)
+    result = preview(roster, xlsx_bytes(rows), FORMATS["xlsx"], CRS.GCJ02, user=ADMIN, replace=False)
     station = result.added[0]
     assert abs(station.lng - LUCHENG[0]) < 1e-5 and abs(station.lat - LUCHENG[1]) < 1e-5
 
@@ -139,7 +139,7 @@ def test_row_errors_are_listed_with_row_and_column(roster):
     rows[2][8] = "按摩椅"  # unknown amenity
     rows[4][0] = rows[3][0]  # duplicate name
     rows[5][2] = "瓯海区"  # the point lies in 鹿城
-    result = preview(roster, xlsx_bytes(rows), "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, xlsx_bytes(rows), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
     assert not result.ok
     found = _error_rows(result)
     assert (2, "lng") in found
@@ -150,7 +150,7 @@ def test_row_errors_are_listed_with_row_and_column(roster):
     messages = " ".join(e.message for e in result.errors)
     assert "按摩椅" in messages and "outside Wenzhou" in messages and "duplicate" in messages
     with pytest.raises(ImportHasErrors):
-        commit(roster, xlsx_bytes(rows), "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=None)
+        commit(roster, xlsx_bytes(rows), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=None)
     assert roster.store.count() == 200
 
 
@@ -158,7 +158,7 @@ def test_formula_cell_is_an_error_for_its_row(roster):
     """A cell holding a formula makes its row an error naming the column."""
     rows = rows_for(2)
     rows[1][4] = "=120.6+0.01"
-    result = preview(roster, xlsx_bytes(rows), "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, xlsx_bytes(rows), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
     assert [(e.row, e.field) for e in result.errors] == [(3, "经度")]
     assert "formula" in result.errors[0].message
 
@@ -188,28 +188,28 @@ def test_bad_files_get_clear_messages_and_nothing_is_written(roster, data, fmt, 
     """Malformed, empty, encrypted or wrongly encoded files: FileInvalid with a clear message."""
     version = roster.store.data_version()
     with pytest.raises(FileInvalid, match=message):
-        preview(roster, data, fmt, CRS.WGS84, user=ADMIN, replace=False)
+        preview(roster, data, FORMATS[fmt], CRS.WGS84, user=ADMIN, replace=False)
     assert roster.store.data_version() == version
 
 
 def test_empty_sheet_is_refused(roster):
     """A workbook with headers only holds no stations."""
     with pytest.raises(FileInvalid, match="no stations"):
-        preview(roster, xlsx_bytes([]), "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+        preview(roster, xlsx_bytes([]), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
 
 
 def test_district_organizer_import_is_scoped_to_their_districts(roster):
     """A 鹿城 organizer's file with a 瓯海 station is refused; with replace, only 鹿城 stations are removed."""
     organizer = User(5, "lucheng", "district_organizer", ("330302",))
     bad = rows_for(1) + rows_for(1, district="瓯海区", point=OUHAI[0], prefix="瓯海站")
-    result = preview(roster, xlsx_bytes(bad), "xlsx", CRS.WGS84, user=organizer, replace=False)
+    result = preview(roster, xlsx_bytes(bad), FORMATS["xlsx"], CRS.WGS84, user=organizer, replace=False)
     assert any("outside your districts" in e.message for e in result.errors)
     good = xlsx_bytes(rows_for(2))
-    result = preview(roster, good, "xlsx", CRS.WGS84, user=organizer, replace=True)
+    result = preview(roster, good, FORMATS["xlsx"], CRS.WGS84, user=organizer, replace=True)
     assert result.ok
     assert {s.district for s in result.removed} == {"330302"}
     before_other = roster.store.count(StationQuery(districts=("330304",)))
-    commit(roster, good, "xlsx", CRS.WGS84, user=organizer, replace=True, token=result.token)
+    commit(roster, good, FORMATS["xlsx"], CRS.WGS84, user=organizer, replace=True, token=result.token)
     assert roster.store.count(StationQuery(districts=("330302",))) == 2
     assert roster.store.count(StationQuery(districts=("330304",))) == before_other
 
@@ -217,13 +217,15 @@ def test_district_organizer_import_is_scoped_to_their_districts(roster):
 def test_commit_refuses_when_roster_changed_since_preview(roster):
     """A preview token is bound to the data version: an edit in between makes commit refuse."""
     data = xlsx_bytes(rows_for(2))
-    result = preview(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
     first = roster.store.list()[0]
     roster.store.delete(first.id, expected_version=None, actor="someone", via="edit")
     with pytest.raises(StaleImport):
-        commit(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=result.token)
+        commit(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=result.token)
     with pytest.raises(StaleImport):  # a different file under the old token
-        commit(roster, xlsx_bytes(rows_for(3)), "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=result.token)
+        commit(
+            roster, xlsx_bytes(rows_for(3)), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=result.token
+        )
     assert roster.store.count() == 199
 
 
@@ -231,9 +233,9 @@ def test_commit_refuses_when_roster_changed_since_preview(roster):
 def test_ten_thousand_rows_import(roster):
     """A 10,000-row sheet previews and commits (time is measured in bench/, this checks it completes)."""
     data = xlsx_bytes(rows_for(10_000))
-    result = preview(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
     assert result.ok and len(result.added) == 10_000
-    summary = commit(roster, data, "xlsx", CRS.WGS84, user=ADMIN, replace=False, token=result.token)
+    summary = commit(roster, data, FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False, token=result.token)
     assert len(summary.added) == 10_000
     assert roster.store.count() == 10_200
 
@@ -326,6 +328,24 @@ def test_api_import_dry_run_then_commit(app, roster, make_user, api_token):
 
 # -- killed mid-commit --------------------------------------------------------------------------------
 
+# Runs a CLI command in a process of its own that stops inside the write transaction: SQLite's trace
+# callback (set on the store's connection from outside) touches a marker and sleeps when the first
+# audit record is written, so the test can kill the process mid-commit.
+PAUSE_IN_TRANSACTION = """
+import pathlib, sys, time
+from locator import create_app
+app = create_app()
+marker = pathlib.Path(sys.argv[1])
+def pause(statement):
+    if statement.startswith("INSERT INTO audit"):
+        marker.write_text("in transaction")
+        time.sleep(60)
+with app.app_context():
+    app.extensions["roster"].store._conn().set_trace_callback(pause)
+    result = app.test_cli_runner().invoke(args=sys.argv[2:])
+sys.exit(result.exit_code)
+"""
+
 
 def test_killed_import_leaves_previous_roster_intact(tmp_path):
     """SIGKILL the CLI import while its transaction is open: the previous roster is intact afterwards."""
@@ -344,8 +364,8 @@ def test_killed_import_leaves_previous_roster_intact(tmp_path):
     marker = tmp_path / "in-transaction"
     errlog = (tmp_path / "stderr.txt").open("wb")
     proc = subprocess.Popen(
-        [*flask, "import", str(path), "--crs", "wgs84", "--replace"],
-        env=dict(env, LOCATOR_TEST_PAUSE_IN_TRANSACTION=str(marker)),
+        [sys.executable, "-c", PAUSE_IN_TRANSACTION, str(marker), "import", str(path), "--crs", "wgs84", "--replace"],
+        env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=errlog,
@@ -390,7 +410,7 @@ def test_geojson_import_matches_json_of_export(roster):
             }
         ],
     }
-    result = preview(roster, json.dumps(doc).encode(), "geojson", CRS.WGS84, user=ADMIN, replace=False)
+    result = preview(roster, json.dumps(doc).encode(), FORMATS["geojson"], CRS.WGS84, user=ADMIN, replace=False)
     assert result.ok and result.added[0].name == "一号站"
 
 
@@ -408,7 +428,7 @@ def test_downloaded_template_has_chinese_headers_and_imports(roster, make_user, 
     else:
         header = resp.data.decode("utf-8-sig").splitlines()[0].split(",")
     assert list(header) == HEADERS
-    result = preview(roster, resp.data, fmt, CRS.GCJ02, user=ADMIN, replace=False)
+    result = preview(roster, resp.data, FORMATS[fmt], CRS.GCJ02, user=ADMIN, replace=False)
     assert result.ok, result.errors
     assert [s.district for s in result.added] == ["330304"]
 

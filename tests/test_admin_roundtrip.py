@@ -8,10 +8,10 @@ import pytest
 from openpyxl import load_workbook
 
 from locator.coords import CRS
-from locator.formats import EXPORT_FORMATS, export_bytes
-from locator.io import plan_import
+from locator.formats import FORMATS
+from locator.importing import plan
 from locator.stations import Station
-from locator.store.base import StationQuery, station_fields_json
+from locator.store.base import StationQuery
 
 
 def _tricky(roster) -> list[Station]:
@@ -33,16 +33,15 @@ def _tricky(roster) -> list[Station]:
     return [*stations, evil]
 
 
-@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_import_of_export_gives_the_stations_back(roster, fmt):
     """Every export format reads back to the same editable fields, station by station."""
     stations = _tricky(roster)
-    data = export_bytes(stations, fmt)
-    districts = {d.code: d.name for d in roster.districts.districts}
-    plan = plan_import(data, fmt, CRS.WGS84, roster.validate, districts)
-    assert plan.ok, plan.report()[:5]
-    back = {s.id: station_fields_json(s) for s in plan.stations}
-    assert back == {s.id: station_fields_json(s) for s in stations}
+    data = FORMATS[fmt].write(stations, CRS.WGS84)
+    planned = plan(roster, data, FORMATS[fmt], CRS.WGS84)
+    assert not planned.errors, planned.errors[:5]
+    back = {s.id: s.record() for s in planned.stations}
+    assert back == {s.id: s.record() for s in stations}
 
 
 def test_export_filtered_by_district_and_type(roster, make_user, login):
@@ -61,7 +60,7 @@ def test_export_filtered_by_district_and_type(roster, make_user, login):
 
 def test_csv_export_has_bom_and_neutralised_formulas(roster):
     """CSV: UTF-8 with BOM; cells beginning with =, +, -, @ are prefixed with a quote."""
-    data = export_bytes(_tricky(roster), "csv")
+    data = FORMATS["csv"].write(_tricky(roster), CRS.WGS84)
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and "'@admin" in text and "'+1 路" in text
@@ -69,7 +68,7 @@ def test_csv_export_has_bom_and_neutralised_formulas(roster):
 
 def test_xlsx_export_holds_no_formulas(roster):
     """XLSX: a name beginning with = is stored as text, not as a formula."""
-    data = export_bytes(_tricky(roster), "xlsx")
+    data = FORMATS["xlsx"].write(_tricky(roster), CRS.WGS84)
     ws = load_workbook(io.BytesIO(data)).active
     types = {c.data_type for row in ws.iter_rows() for c in row}
     assert "f" not in types

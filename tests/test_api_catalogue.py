@@ -6,6 +6,8 @@ import pytest
 
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES
 
+pytestmark = pytest.mark.read_only
+
 
 def ids_of(body):
     """Station ids of a JSON page."""

@@ -7,6 +7,8 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 
+pytestmark = pytest.mark.read_only
+
 
 @pytest.fixture
 def doc(client):

@@ -135,7 +135,7 @@ def test_unexpected_error_is_a_problem_not_html(app, client, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api, "matching", boom)
+    monkeypatch.setattr(api, "station_json", boom)
     resp = client.get("/api/v1/stations", headers={"Accept": "text/html"})
     assert resp.status_code == 500 and resp.content_type == "application/problem+json"
     assert "boom" not in resp.get_data(as_text=True)

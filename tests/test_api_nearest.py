@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from locator.coords import wgs84_to_gcj02
-from locator.nearest import NearestFilter
+from locator.nearest import StationFilter
+
+pytestmark = pytest.mark.read_only
 
 URL = "/api/v1/stations/nearest"
 CENTRE = (120.6994, 28.0006)  # Wenzhou, WGS-84 (lng, lat)
@@ -74,7 +76,7 @@ def test_nearest_filters_by_district_and_open_now(client, roster):
     assert {s["district"] for s in body["stations"]} == {"330381"}
     body = get(client, lat=CENTRE[1], lng=CENTRE[0], k=5, open_now="true").get_json()
     assert all(s["open_now"] for s in body["stations"])
-    expected = roster.nearest(*CENTRE, 5, flt=NearestFilter(open_now=True)).hits
+    expected = roster.nearest(*CENTRE, 5, flt=StationFilter(open_now=True)).hits
     assert [s["id"] for s in body["stations"]] == [h.station.id for h in expected]
 
 

@@ -7,6 +7,10 @@ import re
 import time
 import urllib.request
 
+import pytest
+
+pytestmark = pytest.mark.read_only
+
 LAT, LNG = "28.012345", "120.654321"
 PRECISE = re.compile(r"28\.01[0-9]*[1-9]|28\.012|120\.654|120\.65[0-9]*[1-9]")
 PATH = f"/api/v1/stations/nearest?lat={LAT}&lng={LNG}&k=3&radius_m=5000"

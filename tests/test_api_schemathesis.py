@@ -17,6 +17,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+pytestmark = pytest.mark.read_only
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 PER_OPERATION = 150  # operations with few parameters exhaust their space in a handful of cases
 MIN_CASES = 1000

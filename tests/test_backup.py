@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from locator.admin_cli import backup_database, check_backup
+from locator.cli.backup import backup_database, check_backup
 from locator.store.sqlite import SQLiteStore
 
 

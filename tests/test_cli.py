@@ -34,7 +34,7 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> str:
 
 def state(app) -> tuple[int, bytes, int]:
     """Everything a failed command must leave untouched: data version, full export, audit length."""
-    from locator.io import export_geojson
+    from locator.formats.geojson_file import write as export_geojson
 
     store = app.extensions["roster"].store
     return store.data_version(), export_geojson(store.list()), len(store.audit(limit=10**6))
@@ -153,8 +153,8 @@ def test_export_import_round_trip(app, runner, empty_app, tmp_path, fmt):
     target = empty_app.test_cli_runner()
     imported = target.invoke(args=["import", str(out), "--crs", "wgs84"])
     assert imported.exit_code == 0, imported.output
-    original = [s.fields() for s in app.extensions["roster"].store.list()]
-    copy = [s.fields() for s in empty_app.extensions["roster"].store.list()]
+    original = [s.record() for s in app.extensions["roster"].store.list()]
+    copy = [s.record() for s in empty_app.extensions["roster"].store.list()]
     assert copy == original
     again = tmp_path / f"again.{fmt}"
     assert target.invoke(args=["export", "-f", fmt, "-o", str(again)]).exit_code == 0
@@ -198,8 +198,8 @@ BAD_FILES = [
     ("bad.geojson", '{"type": "FeatureCollection", "features": [', ["not valid JSON"]),
     ("bad.geojson", '{"type": "Feature"}', ["must be a FeatureCollection"]),
     ("bad.geojson", "[1, 2]", ["must be a FeatureCollection"]),
-    ("empty.geojson", "", ["not valid JSON"]),
-    ("empty.csv", "", ["no header row"]),
+    ("empty.geojson", "", ["the file is empty"]),
+    ("empty.csv", "", ["the file is empty"]),
     ("none.geojson", collection(), ["holds no stations"]),
     (
         "line.geojson",

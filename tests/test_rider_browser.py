@@ -93,9 +93,9 @@ def test_amenity_filter_requery_keeps_only_matching_stations(browser_page, roste
     page.wait_for_function(
         "() => [...document.querySelectorAll('#results li.station')].every(li => li.querySelector('.amenity-toilet'))"
     )
-    from locator.nearest import NearestFilter
+    from locator.nearest import StationFilter
 
-    expected = roster.nearest(HERE["longitude"], HERE["latitude"], k=10, flt=NearestFilter(amenities=("toilet",)))
+    expected = roster.nearest(HERE["longitude"], HERE["latitude"], k=10, flt=StationFilter(amenities=("toilet",)))
     ids = page.eval_on_selector_all("#results li.station", "els => els.map(e => e.dataset.id)")
     assert ids == [h.station.id for h in expected.hits]
 

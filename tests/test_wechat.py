@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from locator.wechat import TicketCache, WeChatError, find_verify_file, is_verify_name, signature
+from locator.wechat_client import TicketCache, WeChatError, find_verify_file, is_verify_name, signature
 
 
 def test_signature_matches_wechat_documented_example():

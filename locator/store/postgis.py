@@ -10,35 +10,21 @@ by id), so it returns what the embedded index returns.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from locator.coords import EARTH_RADIUS_M
-from locator.stations import Station
-from locator.store.base import (
-    ALL_STATIONS,
-    AuditRecord,
-    Conflict,
-    ReplaceSummary,
-    SQLStationStore,
-    StationQuery,
-    audit_values,
-    plan_replacement,
-)
-from locator.store.base import (
-    now_ms as _now,
-)
-from locator.store.sqlite import where_clause
+from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery
+from locator.store.sql import SQLStationStore, where_clause
 
 MIGRATIONS: list[str] = [
     # 1: stations (with a generated geography point), meta (data version), audit
@@ -85,9 +71,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-COLUMNS = SQLStationStore.COLUMNS
-_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_ASCII_LOWER = _ASCII_UPPER.lower()
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _TIE_REL = 1e-9  # candidates within this (relative) of the k-th distance are re-ranked together
 _TIE_ABS_M = 1e-3  # and within a millimetre: covers PostGIS's own rounding of `<->`
@@ -100,75 +83,22 @@ def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
     return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))
 
 
-def _row_to_station(row: Sequence[Any]) -> Station:
-    (sid, name, stype, district, address, lng, lat, amenities, hours, contact, operator, status) = row[:12]
-    (closed_until, provenance, approximate, note, created_at, updated_at, version) = row[12:]
-    return Station(
-        id=sid,
-        name=name,
-        type=stype,
-        district=district,
-        address=address,
-        lng=lng,
-        lat=lat,
-        amenities=tuple(amenities),
-        hours=hours,
-        contact=contact,
-        operator=operator,
-        status=status,
-        closed_until=closed_until,
-        provenance=provenance,
-        approximate=bool(approximate),
-        note=note,
-        created_at=created_at.astimezone(UTC),
-        updated_at=updated_at.astimezone(UTC),
-        version=version,
-    )
-
-
-def _station_params(s: Station) -> tuple[Any, ...]:
-    return (
-        s.id,
-        s.name,
-        s.type,
-        s.district,
-        s.address,
-        float(s.lng),
-        float(s.lat),
-        list(s.amenities),
-        s.hours,
-        s.contact,
-        s.operator,
-        s.status,
-        s.closed_until,
-        s.provenance,
-        bool(s.approximate),
-        s.note,
-        s.created_at,
-        s.updated_at,
-        s.version,
-    )
-
-
 def pg_where(query: StationQuery) -> tuple[str, list[Any]]:
-    """WHERE text and parameters with SQLite's semantics (LIKE folds ASCII case only, as SQLite's does)."""
-    where, params = where_clause(
-        StationQuery(**{**query.__dict__, "q": None}), placeholder="%s", amenity_sql="%s = ANY(amenities)"
-    )
-    if query.q:
-        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        fold = f"'{_ASCII_UPPER}', '{_ASCII_LOWER}'"
-        clause = (
-            f"(translate(name, {fold}) LIKE translate(%s, {fold}) ESCAPE '\\' "
-            f"OR translate(address, {fold}) LIKE translate(%s, {fold}) ESCAPE '\\')"
-        )
-        where = (where + " AND " + clause) if where else " WHERE " + clause
-        params = params + [pattern, pattern]
-    return where, params
+    """WHERE text and parameters in PostgreSQL's dialect, with SQLite's semantics."""
+    return where_clause(query, placeholder="%s", amenity_sql="%s = ANY(amenities)")
 
 
 class PostGISStore(SQLStationStore):
     """Stations in PostgreSQL+PostGIS, in `schema`; one connection per thread (autocommit reads)."""
+
+    PLACEHOLDER = "%s"
+    ENCODE = {"amenities": list, "lng": float, "lat": float, "approximate": bool}
+    DECODE = {
+        "amenities": tuple,
+        "approximate": bool,
+        "created_at": lambda v: v.astimezone(UTC),
+        "updated_at": lambda v: v.astimezone(UTC),
+    }
 
     def __init__(self, url: str, schema: str = "public", *, version_check_interval: float = 0.0):
         if not _SCHEMA_NAME.match(schema):
@@ -205,10 +135,6 @@ class PostGISStore(SQLStationStore):
             conn.execute("SELECT value FROM meta WHERE key = 'data_version' FOR UPDATE")
             yield conn
         self._version_cache = None  # this process sees its own writes at once
-
-    @staticmethod
-    def _bump(conn: psycopg.Connection) -> None:
-        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -257,10 +183,6 @@ class PostGISStore(SQLStationStore):
             raise ValueError("refusing to drop the public schema")
         self._conn().execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
 
-    def ping(self) -> None:
-        """Raise if the database cannot be read."""
-        self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-
     def data_version(self) -> int:
         """The counter that every committed write bumps: one tiny SELECT (or the cached value, if configured)."""
         cached = self._version_cache
@@ -274,16 +196,41 @@ class PostGISStore(SQLStationStore):
         self._version_cache = (time.monotonic(), value)
         return value
 
-    # -- reads -------------------------------------------------------------------------
-    PLACEHOLDER = "%s"
-    _station = staticmethod(_row_to_station)
-
+    # -- dialect -----------------------------------------------------------------------
     def _where(self, query: StationQuery) -> tuple[str, list[Any]]:
         return pg_where(query)
 
-    def _get_in(self, conn: psycopg.Connection, station_id: str) -> Station | None:
-        row = conn.execute(f"SELECT {COLUMNS} FROM stations WHERE id = %s FOR UPDATE", (station_id,)).fetchone()
-        return _row_to_station(row) if row else None
+    def _lock_row_sql(self) -> str:
+        return " FOR UPDATE"
+
+    def _audit_at(self, at: datetime) -> datetime:
+        return at
+
+    def _audit_time(self, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def _first_taken(self, conn: psycopg.Connection, ids: Sequence[str]) -> str | None:
+        row = conn.execute("SELECT id FROM stations WHERE id = ANY(%s) ORDER BY id LIMIT 1", (list(ids),)).fetchone()
+        return row[0] if row else None
+
+    def _write_replacement(self, conn: psycopg.Connection, plan: ReplacePlan, audit_rows: list) -> None:
+        """Bulk writes: one DELETE, executemany UPDATE, COPY for new rows and audit records."""
+        if plan.removals:
+            conn.execute("DELETE FROM stations WHERE id = ANY(%s)", ([old.id for old in plan.removals],))
+        if plan.updates:
+            with conn.cursor() as cur:
+                cur.executemany(self._update_sql, [self._update_params(new) for _, new in plan.updates])
+        if plan.inserts:
+            with conn.cursor() as cur, cur.copy(f"COPY stations ({self.COLUMNS}) FROM STDIN") as copy:
+                for stored in plan.inserts:
+                    copy.write_row(self._params(stored))
+        if audit_rows:
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY audit (station_id, action, actor, via, at, before, after) FROM STDIN") as copy,
+            ):
+                for row in audit_rows:
+                    copy.write_row(row)
 
     def nearest_ids(
         self,
@@ -325,84 +272,3 @@ class PostGISStore(SQLStationStore):
             ranked = [(d, i) for d, i in ranked if d <= radius_m]
         ranked = ranked[:k]
         return [i for _, i in ranked], [d for d, _ in ranked]
-
-    # -- writes ------------------------------------------------------------------------
-    def _audit(self, conn: psycopg.Connection, *row_args: Any) -> None:
-        conn.execute(
-            "INSERT INTO audit (station_id, action, actor, via, at, before, after) "
-            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)",
-            audit_values(*row_args),
-        )
-
-    _params = staticmethod(_station_params)
-
-    def replace_all(
-        self,
-        stations: Sequence[Station],
-        *,
-        actor: str,
-        via: str,
-        scope: StationQuery | None = None,
-        expected_data_version: int | None = None,
-    ) -> ReplaceSummary:
-        """Make the roster (within `scope`) exactly `stations`: one transaction, all or nothing (COPY for bulk)."""
-        self.check_unique_ids(stations)
-        at = _now()
-        with self._write() as conn:
-            self._check_data_version(conn, expected_data_version)
-            where, params = pg_where(scope or ALL_STATIONS)
-            existing = {
-                s.id: s
-                for s in map(
-                    _row_to_station, conn.execute(f"SELECT {COLUMNS} FROM stations{where} ORDER BY id", params)
-                )
-            }
-            new_ids = [s.id for s in stations if s.id not in existing]
-            if new_ids:
-                taken = conn.execute("SELECT id FROM stations WHERE id = ANY(%s) ORDER BY id LIMIT 1", (new_ids,))
-                row = taken.fetchone()
-                if row is not None:
-                    raise Conflict(f"station {row[0]!r} exists outside the scope of this import")
-            plan = plan_replacement(existing, stations, at)
-            if plan.removals:
-                conn.execute("DELETE FROM stations WHERE id = ANY(%s)", ([old.id for old in plan.removals],))
-            if plan.updates:
-                with conn.cursor() as cur:
-                    cur.executemany(self._update_sql, [self._update_params(new) for _, new in plan.updates])
-            if plan.inserts:
-                with conn.cursor() as cur, cur.copy(f"COPY stations ({COLUMNS}) FROM STDIN") as copy:
-                    for stored in plan.inserts:
-                        copy.write_row(_station_params(stored))
-            if plan.events:
-                with (
-                    conn.cursor() as cur,
-                    cur.copy("COPY audit (station_id, action, actor, via, at, before, after) FROM STDIN") as copy,
-                ):
-                    for row in plan.audit_rows(actor, via, at):
-                        copy.write_row(row)
-            if plan.changes_anything:
-                self._bump(conn)
-        return plan.summary
-
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
-        """The audit trail, newest first."""
-        text = "SELECT id, station_id, action, actor, via, at, before::text, after::text FROM audit"
-        params: list[Any] = []
-        if station_id is not None:
-            text += " WHERE station_id = %s"
-            params.append(station_id)
-        text += " ORDER BY id DESC LIMIT %s"
-        params.append(limit)
-        return [
-            AuditRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5].astimezone(UTC),
-                json.loads(r[6]) if r[6] else None,
-                json.loads(r[7]) if r[7] else None,
-            )
-            for r in self._conn().execute(text, params)
-        ]

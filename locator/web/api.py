@@ -15,15 +15,14 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from locator import current_roster
-from locator.catalogue import BadCursor, CatalogueFilter, decode_cursor, district_counts, encode_cursor, matching
-from locator.catalogue import page_after as _page_after
-from locator.coords import CRS, to_wgs84
-from locator.nearest import NearestFilter
+from locator.catalogue import decode_cursor, districts_body, encode_cursor, page_after
+from locator.context import current_roster
+from locator.coords import CRS, CRS_LABELS, to_wgs84
+from locator.hours import TZ
+from locator.nearest import StationFilter
 from locator.privacy import coarse_point
-from locator.serialize import station_feature, station_json
-from locator.station_fragments import station_json_text
-from locator.stations import AMENITIES, STATION_TYPES, STATUSES, TZ
+from locator.serialize import station_feature, station_json, station_json_text
+from locator.stations import AMENITIES, STATION_TYPES, STATUSES
 from locator.web.http import cacheable
 from locator.web.models import (
     DistrictsQuery,
@@ -45,11 +44,6 @@ from locator.web.problems import Problem, bad_parameter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
-COORDS = {
-    "wgs84": ("WGS-84（GPS、天地图、OpenStreetMap）", "WGS-84 (GPS, Tianditu, OSM)"),
-    "gcj02": ("GCJ-02（高德、腾讯、微信）", "GCJ-02 (AMap, Tencent, WeChat)"),
-    "bd09": ("BD-09（百度）", "BD-09 (Baidu)"),
-}
 
 
 def _data_version() -> int:
@@ -90,7 +84,7 @@ def nearest():
     args = parse_query(NearestQuery)
     roster = current_roster()
     crs = CRS(args.coord)
-    flt = NearestFilter(
+    flt = StationFilter(
         types=tuple(args.type),
         amenities=tuple(args.amenity),
         districts=_check_districts(args.district),
@@ -106,7 +100,7 @@ def nearest():
     names = roster.districts
 
     def render(hit) -> str:
-        # Pre-encoded fixed parts (navigation links, labels) + the time-dependent fields: see station_fragments.
+        # Pre-encoded fixed parts (navigation links, labels) + the time-dependent fields: see serialize.
         return station_json_text(
             snap,
             hit.station,
@@ -169,22 +163,20 @@ def stations():
     snap = roster.snapshot()
     crs = CRS(args.coord)
     fmt = negotiated_format(args.f)
-    flt = CatalogueFilter(
+    flt = StationFilter(
         types=tuple(args.type),
         amenities=tuple(args.amenity),
         districts=_check_districts(args.district),
         statuses=tuple(args.status),
         open_now=args.open_now,
+        include_closed=True,
         bbox=parse_bbox("bbox", args.bbox),
         q=args.q.strip() if args.q and args.q.strip() else None,
     )
     when = datetime.now(TZ).replace(second=0, microsecond=0)
-    idx = matching(snap, flt, when)
+    idx = snap.matching(flt, when)
     if args.cursor is not None:
-        try:
-            start = _page_after(snap, idx, decode_cursor(args.cursor))
-        except BadCursor as exc:
-            raise bad_parameter("cursor", str(exc)) from None
+        start = page_after(snap, idx, decode_cursor(args.cursor))
     else:
         start = args.offset or 0
     chosen: np.ndarray = idx[start : start + args.limit]
@@ -245,11 +237,9 @@ def station(station_id: str):
     """One station by id (404 problem if there is none)."""
     args = parse_query(StationQuery)
     roster = current_roster()
-    snap = roster.snapshot()
-    i = snap.by_id.get(station_id)
-    if i is None or not snap.stations:
+    s = roster.snapshot().get(station_id)
+    if s is None:
         raise Problem(404, "Not Found", f"no station with id {station_id!r}")
-    s = snap.stations[i]
     when = datetime.now(TZ).replace(second=0, microsecond=0)
     crs = CRS(args.coord)
     if negotiated_format(args.f) == "geojson":
@@ -257,37 +247,6 @@ def station(station_id: str):
         resp.mimetype = GEOJSON
         return resp
     return jsonify(station_json(s, when=when, crs=crs, district_name=roster.districts.name(s.district)))
-
-
-def districts_body(with_boundaries: bool) -> tuple[dict[str, Any], bool]:
-    """The districts answer: counts (JSON) or counts + boundaries (GeoJSON); True if GeoJSON."""
-    from shapely.geometry import mapping
-
-    roster = current_roster()
-    counts = district_counts(roster.snapshot())
-    empty = {k: 0 for k in STATION_TYPES}
-    rows = []
-    for d in roster.districts.districts:
-        c = counts.get(d.code)
-        rows.append(
-            {
-                "code": d.code,
-                "name": d.name,
-                "name_en": d.name_en,
-                "stations": c.total if c else 0,
-                "by_type": dict(c.by_type) if c else dict(empty),
-                "bbox": [round(v, 6) for v in d.geometry.bounds],
-            }
-        )
-    outside = sum(c.total for code, c in counts.items() if code not in roster.districts.by_code)
-    if not with_boundaries:
-        body = {"count": len(rows), "districts": rows, "outside_districts": outside, "sample_data": roster.is_sample()}
-        return body, False
-    features = [
-        {"type": "Feature", "id": row["code"], "geometry": mapping(d.geometry), "properties": row}
-        for row, d in zip(rows, roster.districts.districts, strict=True)
-    ]
-    return {"type": "FeatureCollection", "features": features, "sample_data": roster.is_sample()}, True
 
 
 @bp.get("/districts")
@@ -304,9 +263,10 @@ def districts_body(with_boundaries: bool) -> tuple[dict[str, Any], bool]:
 def districts():
     """Districts with station counts per type; boundaries as GeoJSON on request."""
     args = parse_query(DistrictsQuery)
-    body, is_geojson = districts_body(args.boundaries)
+    roster = current_roster()
+    body = districts_body(roster.snapshot(), roster.districts, datetime.now(TZ), boundaries=args.boundaries)
     resp = jsonify(body)
-    if is_geojson:
+    if args.boundaries:
         resp.mimetype = GEOJSON
     return resp
 
@@ -329,6 +289,6 @@ def vocabulary():
             "types": [t.as_json() for t in STATION_TYPES.values()],
             "amenities": [t.as_json() for t in AMENITIES.values()],
             "statuses": [t.as_json() for t in STATUSES.values()],
-            "coords": [{"key": k, "zh": zh, "en": en, "icon": ""} for k, (zh, en) in COORDS.items()],
+            "coords": [{"key": c.value, "zh": zh, "en": en, "icon": ""} for c, (zh, en) in CRS_LABELS.items()],
         }
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from locator import current_roster
+from locator.context import current_roster
 from locator.web.models import EmptyQuery, Health, Ready
-from locator.web.openapi import PROBLEM, operation
+from locator.web.openapi import operation
+from locator.web.problems import Problem
 
 bp = Blueprint("health", __name__)
 
@@ -24,7 +25,7 @@ def healthz():
     tag="health",
     ok=Ready,
     query=EmptyQuery,
-    extra_responses={503: ("Not ready: the store does not answer", {PROBLEM: Ready})},
+    extra_statuses={503: "Not ready: the store does not answer"},
 )
 def readyz():
     """Readiness: the store answers and the roster snapshot is built."""
@@ -33,8 +34,5 @@ def readyz():
         roster.store.ping()
         snap = roster.snapshot()
     except Exception as exc:  # any store failure means: not ready
-        resp = jsonify({"status": "unavailable", "detail": type(exc).__name__})
-        resp.status_code = 503
-        resp.mimetype = "application/problem+json"
-        return resp
+        raise Problem(503, "Service Unavailable", f"the store does not answer ({type(exc).__name__})") from None
     return jsonify({"status": "ready", "stations": len(snap), "data_version": snap.version})

@@ -277,7 +277,8 @@ class DistrictOut(Out):
     code: str
     name: str
     name_en: str
-    stations: int
+    stations: int = Field(description="stations not permanently closed (temporarily closed ones included)")
+    paused: int = Field(description="of those, temporarily closed (暂停) today")
     by_type: dict[str, int]
     bbox: list[float] = Field(min_length=4, max_length=4)
 
@@ -318,13 +319,12 @@ class Health(Out):
     status: str
 
 
-class Ready(BaseModel):
+class Ready(Out):
     """Readiness."""
 
     status: str
-    stations: int | None = None
-    data_version: int | None = None
-    detail: str | None = None
+    stations: int
+    data_version: int
 
 
 class Landing(Out):

@@ -12,11 +12,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
 
-from locator import current_roster
-from locator.catalogue import CatalogueFilter, matching
+from locator.catalogue import districts_body
+from locator.context import current_roster
+from locator.hours import TZ
+from locator.nearest import StationFilter
 from locator.serialize import station_feature
-from locator.stations import TZ
-from locator.web.api import districts_body
 from locator.web.http import cacheable
 from locator.web.models import (
     OGC_MAX_LIMIT,
@@ -92,14 +92,8 @@ def conformance():
 def _collection(cid: str) -> dict[str, Any]:
     title, description = COLLECTIONS[cid]
     roster = current_roster()
-    if cid == "stations":
-        snap = roster.snapshot()
-        if len(snap):
-            bbox = [float(snap.lng.min()), float(snap.lat.min()), float(snap.lng.max()), float(snap.lat.max())]
-        else:
-            bbox = list(roster.districts.bounds)
-    else:
-        bbox = list(roster.districts.bounds)
+    bounds = roster.snapshot().bounds() if cid == "stations" else None
+    bbox = list(bounds or roster.districts.bounds)
     return {
         "id": cid,
         "title": title,
@@ -149,8 +143,8 @@ def collection(collection_id: str):
 
 
 def _district_features(bbox) -> list[dict[str, Any]]:
-    body, _ = districts_body(True)
-    features = body["features"]
+    roster = current_roster()
+    features = districts_body(roster.snapshot(), roster.districts, datetime.now(TZ), boundaries=True)["features"]
     if bbox is not None:
         x0, y0, x1, y1 = bbox
         features = [
@@ -188,7 +182,7 @@ def items(collection_id: str):
     when = datetime.now(TZ).replace(second=0, microsecond=0)
     if collection_id == "stations":
         snap = roster.snapshot()
-        idx = matching(snap, CatalogueFilter(bbox=bbox), when)
+        idx = snap.matching(StationFilter(include_closed=True, bbox=bbox), when)
         matched = len(idx)
         chosen = idx[args.offset : args.offset + limit].tolist()
         features = [
@@ -245,12 +239,11 @@ def item(collection_id: str, feature_id: str):
     _known(collection_id)
     roster = current_roster()
     if collection_id == "stations":
-        snap = roster.snapshot()
-        i = snap.by_id.get(feature_id)
-        if i is None or not snap.stations:
+        station = roster.snapshot().get(feature_id)
+        if station is None:
             raise Problem(404, "Not Found", f"no station with id {feature_id!r}")
         when = datetime.now(TZ).replace(second=0, microsecond=0)
-        feature = station_feature(snap.stations[i], when=when, navigation=False)
+        feature = station_feature(station, when=when, navigation=False)
     else:
         found = [f for f in _district_features(None) if f["id"] == feature_id]
         if not found:

@@ -9,16 +9,20 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from locator import current_roster
-from locator.rider import MAX_QUERY_LEN, RIDER_AMENITIES, find_stations
+from locator.catalogue import by_name, district_counts
+from locator.context import current_roster
+from locator.hours import TZ
+from locator.nearest import StationFilter
 from locator.serialize import station_json
-from locator.stations import AMENITIES, TZ, Station
+from locator.stations import AMENITIES, Station
 from locator.web.params import get_bool, get_choices
 from locator.web.problems import bad_parameter
 from locator.web.wechat import wechat_configured
-from locator.wechat import JSSDK_SCRIPT
+from locator.wechat_client import JSSDK_SCRIPT
 
 bp = Blueprint("pages", __name__)
+RIDER_AMENITIES = ("water", "microwave", "charging", "toilet")  # the filters riders need most
+MAX_QUERY_LEN = 60
 
 
 def _station(station: Station, when: datetime) -> dict[str, Any]:
@@ -37,15 +41,11 @@ def _page_context() -> dict[str, Any]:
     }
 
 
-def _districts() -> list[dict[str, Any]]:
-    """Every district with its number of (not permanently closed) stations, in code order."""
-    snap = current_roster().snapshot()
-    counts: dict[str, int] = {}
-    for s in snap.stations or ():
-        if s.status != "closed" and s.district:
-            counts[s.district] = counts.get(s.district, 0) + 1
-    districts = current_roster().districts
-    return [{"code": c, "name": districts.name(c), "count": counts.get(c, 0)} for c in sorted(districts.codes)]
+def _districts(when: datetime) -> list[dict[str, Any]]:
+    """Every district with its station count (catalogue.district_counts), in code order."""
+    roster = current_roster()
+    counts = district_counts(roster.snapshot(), roster.districts, when)
+    return [{"code": c.code, "name": c.name, "count": c.total, "paused": c.paused} for c in counts.districts]
 
 
 @bp.get("/")
@@ -62,19 +62,14 @@ def near_me():
     amenities = get_choices("amenity", AMENITIES)
     open_now = get_bool("open_now")
     listed = None
+    when = datetime.now(TZ)
     if district or q:
-        when = datetime.now(TZ)
-        found = find_stations(
-            roster.snapshot().stations or (),
-            q=q,
-            district=district,
-            amenities=amenities,
-            open_at=when if open_now else None,
-        )
-        listed = [_station(s, when) for s in found]
+        flt = StationFilter(amenities=amenities, districts=(district,) if district else (), open_now=open_now, q=q)
+        snap = roster.snapshot()
+        listed = [_station(s, when) for s in by_name(snap, snap.matching(flt, when))]
     return render_template(
         "pages/near_me.html",
-        districts=_districts(),
+        districts=_districts(when),
         district=district,
         district_name=roster.districts.name(district) if district else None,
         q=q,
@@ -84,12 +79,6 @@ def near_me():
         listed=listed,
         **_page_context(),
     )
-
-
-def _find(station_id: str) -> Station | None:
-    snap = current_roster().snapshot()
-    i = snap.by_id.get(station_id)
-    return snap.stations[i] if i is not None and snap.stations else None
 
 
 def _not_found():
@@ -105,7 +94,7 @@ def station_url(station_id: str) -> str:
 @bp.get("/stations/<station_id>")
 def station_page(station_id: str):
     """Everything about one station, with the navigation button and its printable door QR code."""
-    station = _find(station_id)
+    station = current_roster().snapshot().get(station_id)
     if station is None:
         return _not_found()
     when = datetime.now(TZ)
@@ -122,7 +111,7 @@ def station_qr(station_id: str):
     """The QR code (SVG) that opens the station page, for printing on the station's door."""
     import segno  # only the QR route needs it
 
-    station = _find(station_id)
+    station = current_roster().snapshot().get(station_id)
     if station is None:
         return _not_found()
     buf = io.BytesIO()

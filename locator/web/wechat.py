@@ -10,7 +10,7 @@ from locator.web.models import JssdkConfig, JssdkConfigQuery
 from locator.web.openapi import operation
 from locator.web.params import parse_query
 from locator.web.problems import Problem, bad_parameter
-from locator.wechat import TicketCache, WeChatError, find_verify_file
+from locator.wechat_client import TicketCache, find_verify_file
 
 bp = Blueprint("wechat", __name__)
 MAX_URL_LEN = 2048
@@ -65,12 +65,7 @@ def jssdk_config():
     url = _page_url(parse_query(JssdkConfigQuery).url)
     if not wechat_configured():
         raise Problem(503, "WeChat JS-SDK not configured", "set LOCATOR_WECHAT_APPID and LOCATOR_WECHAT_SECRET")
-    try:
-        body = ticket_cache().config(url)
-    except WeChatError as exc:
-        current_app.logger.warning("WeChat jsapi_ticket fetch failed: %s", exc)
-        raise Problem(502, "Bad Gateway", f"WeChat did not issue a jsapi_ticket: {exc}") from None
-    resp = jsonify(body)
+    resp = jsonify(ticket_cache().config(url))  # WeChatError: 502
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -1,4 +1,4 @@
-"""`flask --app locator …` commands: init-db, seed, import, export."""
+"""Roster commands: init-db, seed, import (plan → preview → commit, as the admin pages do), export."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
 
-from locator import current_roster
+from locator import importing
+from locator.accounts import User
+from locator.context import current_roster
 from locator.coords import CRS
-from locator.io import FORMATS, FileInvalid, detect_format, plan_import
+from locator.formats import FORMATS, FileInvalid, detect_format
 from locator.stations import STATION_TYPES
 from locator.store.base import StationQuery, StoreError
 
 CRS_CHOICE = click.Choice([c.value for c in CRS])
-EXPORT_FORMATS = ("geojson", "csv", "xlsx", "kml", "gpkg")
 
 
 @click.command("init-db")
@@ -59,36 +59,21 @@ def seed(force: bool) -> None:
 def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run: bool, actor: str) -> None:
     """Import stations from an XLSX, CSV, GeoJSON, KML or GeoPackage file: all or nothing, row-by-row errors."""
     roster = current_roster()
+    user = User(0, actor, "city_admin")
     try:
-        plan = plan_import(
-            path.read_bytes(),
-            fmt or detect_format(path.name),
-            CRS(crs),
-            roster.validate,
-            {d.code: d.name for d in roster.districts.districts},
-        )
+        fmt_obj = FORMATS[fmt] if fmt else detect_format(path.name)
+        result = importing.preview(roster, path.read_bytes(), fmt_obj, CRS(crs), user=user, replace=replace)
     except FileInvalid as exc:
         click.echo(f"error: {path.name}: {exc}", err=True)
         sys.exit(1)
-    if not plan.ok:
-        for line in plan.report():
+    if not result.ok:
+        for line in result.report():
             click.echo(line, err=True)
-        click.echo(f"{len(plan.errors)} error(s) in {plan.rows} rows; nothing was imported", err=True)
+        click.echo(f"{len(result.errors)} error(s) in {result.rows} rows; nothing was imported", err=True)
         sys.exit(1)
     if dry_run:
-        from locator.accounts import User
-        from locator.importer import preview
-
-        result = preview(
-            roster,
-            path.read_bytes(),
-            fmt or detect_format(path.name),
-            CRS(crs),
-            user=User(0, actor, "city_admin"),
-            replace=replace,
-        )
         click.echo(
-            f"dry run: {len(plan.stations)} valid stations would give {len(result.added)} added, "
+            f"dry run: {len(result.stations)} valid stations would give {len(result.added)} added, "
             f"{len(result.changed)} changed, {len(result.closed)} closed, {len(result.removed)} removed, "
             f"{len(result.unchanged)} unchanged; nothing was written"
         )
@@ -96,10 +81,9 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
             diffs = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in change.diffs.items())
             click.echo(f"  {change.station_id} {change.name}: {diffs}")
         return
-    scope = None if replace else StationQuery(ids=tuple(s.id for s in plan.stations))
     try:
-        summary = roster.store.replace_all(plan.stations, actor=actor, via="import", scope=scope)
-    except StoreError as exc:
+        summary = importing.apply(roster, result, user=user)
+    except (StoreError, importing.StaleImport) as exc:
         click.echo(f"error: {exc}; nothing was imported", err=True)
         sys.exit(1)
     click.echo(
@@ -110,18 +94,15 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
 
 @click.command("export")
 @with_appcontext
-@click.option("-f", "--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="geojson", show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(list(FORMATS)), default="geojson", show_default=True)
 @click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True)
 @click.option("--district", "districts", multiple=True, help="Only these district codes.")
 @click.option("--type", "types", multiple=True, type=click.Choice(list(STATION_TYPES)), help="Only these types.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
 def export(fmt: str, crs: str, districts: tuple[str, ...], types: tuple[str, ...], output: Path | None) -> None:
     """Export the roster as GeoJSON, CSV, XLSX, KML or GeoPackage."""
-    roster = current_roster()
-    stations = roster.store.list(StationQuery(types=types, districts=districts))
-    from locator.formats import export_bytes
-
-    data = export_bytes(stations, fmt, CRS(crs))
+    stations = current_roster().store.list(StationQuery(types=types, districts=districts))
+    data = FORMATS[fmt].write(stations, CRS(crs))
     if output is None:
         sys.stdout.buffer.write(data)
     else:
@@ -129,7 +110,4 @@ def export(fmt: str, crs: str, districts: tuple[str, ...], types: tuple[str, ...
         click.echo(f"wrote {len(stations)} stations to {output}", err=True)
 
 
-def init_app(app: Flask) -> None:
-    """Register the commands."""
-    for command in (init_db, seed, import_roster, export):
-        app.cli.add_command(command)
+COMMANDS = (init_db, seed, import_roster, export)

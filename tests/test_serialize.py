@@ -10,8 +10,7 @@ import pytest
 
 from locator.coords import CRS
 from locator.nearest import Snapshot
-from locator.serialize import station_json
-from locator.station_fragments import station_json_text
+from locator.serialize import station_json, station_json_text
 from locator.stations import TZ
 
 WHENS = [

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from locator.errors import LocatorError
+
 TOKEN_URL = "https://api.weixin.qq.com/cgi-bin/token"
 TICKET_URL = "https://api.weixin.qq.com/cgi-bin/ticket/getticket"
 EXPIRY_MARGIN_S = 300  # refetch five minutes before WeChat says the ticket expires
@@ -28,8 +30,11 @@ JSSDK_SCRIPT = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
 Fetcher = Callable[[str], dict[str, Any]]
 
 
-class WeChatError(Exception):
+class WeChatError(LocatorError):
     """WeChat's API failed or answered with an error code."""
+
+    http_status = 502
+    title = "Bad Gateway"
 
 
 def signature(jsapi_ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:

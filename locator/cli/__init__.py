@@ -1,0 +1,14 @@
+"""`flask --app locator …` commands, one module per resource: roster, accounts, backup."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from locator.cli import accounts, backup, roster
+
+
+def init_app(app: Flask) -> None:
+    """Register every command."""
+    for module in (roster, accounts, backup):
+        for command in module.COMMANDS:
+            app.cli.add_command(command)

@@ -1,0 +1,65 @@
+"""GeoJSON rosters (RFC 7946 FeatureCollections of Points)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from locator.coords import CRS, from_wgs84
+from locator.formats.base import FileInvalid, Format, RawRow, decode_text
+from locator.stations import Station
+
+
+def read_rows(data: bytes) -> Iterator[RawRow]:
+    """(feature number, properties + lng/lat) for each feature of a GeoJSON FeatureCollection."""
+    try:
+        doc = json.loads(decode_text(data), parse_constant=lambda c: float("nan"))
+    except json.JSONDecodeError as exc:
+        raise FileInvalid(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise FileInvalid("GeoJSON must be a FeatureCollection with a features list")
+    for number, feature in enumerate(doc["features"], start=1):
+        row: dict[str, Any] = {}
+        if not isinstance(feature, dict):
+            yield number, {"__error__": "feature is not an object"}
+            continue
+        props = feature.get("properties") or {}
+        if isinstance(props, dict):
+            row.update(props)
+        if "id" not in row and feature.get("id") is not None:
+            row["id"] = str(feature["id"])
+        geom = feature.get("geometry")
+        if not isinstance(geom, dict) or geom.get("type") != "Point":
+            row["__error__"] = "geometry must be a Point"
+        else:
+            coords = geom.get("coordinates")
+            if not isinstance(coords, list) or len(coords) < 2:
+                row["__error__"] = "Point coordinates must be [longitude, latitude]"
+            else:
+                row["lng"], row["lat"] = coords[0], coords[1]
+        yield number, row
+
+
+def write(stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:
+    """An RFC 7946 FeatureCollection (coordinates in `crs`; WGS-84 unless asked otherwise)."""
+    features = []
+    for s in stations:
+        props = s.record()
+        lng, lat = props.pop("lng"), props.pop("lat")
+        x, y = from_wgs84(lng, lat, crs)
+        features.append(
+            {
+                "type": "Feature",
+                "id": s.id,
+                "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]},
+                "properties": props,
+            }
+        )
+    doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if crs is not CRS.WGS84:
+        doc["coordinate_system"] = crs.value  # a foreign member: RFC 7946 readers assume WGS-84
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+FORMAT = Format("geojson", "GeoJSON", (".geojson", ".json"), "application/geo+json", read_rows, write)

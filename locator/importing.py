@@ -1,0 +1,360 @@
+"""Roster import: plan → preview → commit. Plain Python (no Flask).
+
+Every way in (the CLI `import`, the admin pages, the token API) takes the same three steps:
+
+1. **plan**: read the file with its Format, convert coordinates from the declared system to
+   WGS-84 (once, here), validate every row; nothing is written.
+2. **preview**: compare the plan with the roster: what would be added, changed, closed, removed,
+   and every row error. A preview is bound to the exact file (SHA-256 of its bytes), its options
+   and the roster's data version (its token).
+3. **commit**: apply a preview in one transaction, all or nothing, and only while the roster is
+   still at the previewed version.
+
+The admin pages keep an uploaded file between preview and commit in an UploadStaging folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from locator.accounts import User
+from locator.coords import CRS, to_wgs84
+from locator.errors import LocatorError
+from locator.formats import FORMATS, FileInvalid, Format
+from locator.formats.base import canonical_row
+from locator.roster import Roster
+from locator.stations import STATUSES, FieldError, Station, StationInvalid
+from locator.store.base import Conflict, ReplaceSummary, StationQuery
+
+MAX_ROWS = 200_000
+
+
+class StaleImport(LocatorError):
+    """The file or the roster changed since the preview: preview again."""
+
+    http_status = 409
+    title = "Conflict"
+
+
+class ImportHasErrors(LocatorError):
+    """The file has row errors: nothing is imported."""
+
+    http_status = 422
+    title = "Invalid file"
+
+    def __init__(self, result: Preview):
+        self.preview = result
+        super().__init__(f"the file has {len(result.errors)} error(s): nothing was imported")
+
+    def problem(self) -> dict[str, Any]:
+        """Every row error."""
+        return {"errors": self.preview.as_json()["errors"]}
+
+
+# -- plan ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportPlan:
+    """What a file holds: valid stations, and every error by row and field."""
+
+    stations: list[Station] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+    rows: int = 0
+
+
+def station_id_for_name(name: str) -> str:
+    """A stable id for a row that has none: the same name always gives the same id."""
+    return "n-" + hashlib.sha256(name.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS) -> ImportPlan:
+    """Read and validate a roster file (coordinates in `crs`); nothing is written."""
+    result = ImportPlan()
+    seen: dict[str, int] = {}
+    names_to_code = {d.name: d.code for d in roster.districts.districts}
+    status_labels = {t.zh: t.key for t in STATUSES.values()}
+    for number, raw in fmt.read_rows(data):
+        result.rows += 1
+        if result.rows > MAX_ROWS:
+            raise FileInvalid(f"the file has more than {MAX_ROWS} rows")
+        if "__error__" in raw:
+            result.errors.append(FieldError(raw.get("__field__", "geometry"), raw["__error__"], row=number))
+            continue
+        row, _unknown = canonical_row(raw)
+        if isinstance(row.get("district"), str) and row["district"] in names_to_code:
+            row["district"] = names_to_code[row["district"]]
+        if isinstance(row.get("status"), str) and row["status"] in status_labels:
+            row["status"] = status_labels[row["status"]]
+        if not row.get("id") and isinstance(row.get("name"), str) and row["name"].strip():
+            # A row without an id gets one derived from its name: importing the file again
+            # matches the same stations instead of adding copies.
+            row["id"] = station_id_for_name(row["name"])
+        x, y = _float_or_none(row.get("lng")), _float_or_none(row.get("lat"))
+        if x is not None and y is not None and crs is not CRS.WGS84 and -180 <= x <= 180 and -90 <= y <= 90:
+            row["lng"], row["lat"] = to_wgs84(x, y, crs)
+        try:
+            station = roster.validate(row, row=number, provenance="import")
+        except StationInvalid as exc:
+            result.errors.extend(exc.errors)
+            continue
+        if station.id in seen:
+            message = f"duplicate station {station.id!r} ({station.name}): first on row {seen[station.id]}"
+            result.errors.append(FieldError("id", message, row=number))
+            continue
+        seen[station.id] = number
+        result.stations.append(station)
+    if result.rows == 0:
+        raise FileInvalid("the file holds no stations")
+    return result
+
+
+# -- preview ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    """One station the import would change, with its field differences (old, new)."""
+
+    station_id: str
+    name: str
+    diffs: dict[str, tuple[Any, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        """For the JSON API."""
+        return {
+            "id": self.station_id,
+            "name": self.name,
+            "diffs": {k: {"old": o, "new": n} for k, (o, n) in self.diffs.items()},
+        }
+
+
+@dataclass
+class Preview:
+    """What committing the file would do, and every row error."""
+
+    token: str
+    data_version: int
+    rows: int
+    replace: bool
+    added: list[Station] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    closed: list[Change] = field(default_factory=list)
+    removed: list[Station] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+    stations: list[Station] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file can be committed."""
+        return not self.errors
+
+    def report(self) -> list[str]:
+        """One line per error: row, field, message."""
+        return [f"row {e.row}: {e.field}: {e.message}" for e in self.errors]
+
+    def as_json(self) -> dict[str, Any]:
+        """The preview as the API returns it."""
+        return {
+            "ok": self.ok,
+            "preview_token": self.token,
+            "data_version": self.data_version,
+            "rows": self.rows,
+            "counts": {
+                "added": len(self.added),
+                "changed": len(self.changed),
+                "closed": len(self.closed),
+                "removed": len(self.removed),
+                "unchanged": len(self.unchanged),
+                "errors": len(self.errors),
+            },
+            "added": [{"id": s.id, "name": s.name, "district": s.district} for s in self.added],
+            "changed": [c.as_json() for c in self.changed],
+            "closed": [c.as_json() for c in self.closed],
+            "removed": [{"id": s.id, "name": s.name, "district": s.district} for s in self.removed],
+            "errors": [{"row": e.row, "column": e.field, "message": e.message} for e in self.errors],
+        }
+
+
+def preview_token(data: bytes, fmt: Format, crs: CRS, replace: bool, data_version: int) -> str:
+    """Binds a preview to the file's bytes, the options and the roster version."""
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{digest}.{fmt.name}.{crs.value}.{int(replace)}.{data_version}"
+
+
+def _user_scope(user: User) -> StationQuery | None:
+    """The part of the roster a replacing import by `user` covers (None: all of it)."""
+    districts = user.scope_districts
+    return None if districts is None else StationQuery(districts=districts)
+
+
+def _diffs(old: Station, new: Station) -> dict[str, tuple[Any, Any]]:
+    a, b = old.record(), new.record()
+    return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+def preview(roster: Roster, data: bytes, fmt: Format, crs: CRS, *, user: User, replace: bool) -> Preview:
+    """Plan the file and compare it with the roster (within the user's scope); writes nothing."""
+    if not data.strip():
+        raise FileInvalid("the file is empty")
+    version = roster.store.data_version()
+    planned = plan(roster, data, fmt, crs)
+    result = Preview(preview_token(data, fmt, crs, replace, version), version, planned.rows, replace)
+    result.errors.extend(planned.errors)
+    result.stations = planned.stations
+    rows_by_id = {}
+    for s in planned.stations:
+        if not user.may_edit_district(s.district):
+            result.errors.append(
+                FieldError("district", f"station {s.name!r} lies in district {s.district}, outside your districts")
+            )
+        rows_by_id[s.id] = s
+    ids = tuple(rows_by_id)
+    existing = {s.id: s for s in roster.store.list(StationQuery(ids=ids))} if ids else {}
+    for sid, old in existing.items():
+        if not user.may_edit_district(old.district):
+            result.errors.append(
+                FieldError("id", f"station {sid!r} ({old.name}) belongs to district {old.district}, outside your scope")
+            )
+    for s in planned.stations:
+        old = existing.get(s.id)
+        if old is None:
+            result.added.append(s)
+            continue
+        diffs = _diffs(old, s)
+        if not diffs:
+            result.unchanged.append(s.id)
+        elif s.status != "open" and old.status == "open":
+            result.closed.append(Change(s.id, s.name, diffs))
+        else:
+            result.changed.append(Change(s.id, s.name, diffs))
+    if replace:
+        for old in roster.store.list(_user_scope(user) or StationQuery()):
+            if old.id not in rows_by_id:
+                result.removed.append(old)
+    result.errors.sort(key=lambda e: (e.row or 0, e.field))
+    _remember((result.token, user), result)
+    return result
+
+
+_RECENT: OrderedDict[tuple, Preview] = OrderedDict()  # last previews, so a commit need not re-validate
+_RECENT_MAX = 4
+_RECENT_LOCK = threading.Lock()
+
+
+def _remember(key: tuple, result: Preview) -> None:
+    with _RECENT_LOCK:
+        _RECENT[key] = result
+        while len(_RECENT) > _RECENT_MAX:
+            _RECENT.popitem(last=False)
+
+
+def _recall(key: tuple) -> Preview | None:
+    with _RECENT_LOCK:
+        return _RECENT.get(key)
+
+
+# -- commit -------------------------------------------------------------------------------------
+
+
+def apply(roster: Roster, checked: Preview, *, user: User, bound: bool = True) -> ReplaceSummary:
+    """Write a preview in one transaction (ImportHasErrors if it has errors).
+
+    With `bound`, the write refuses (StaleImport) if the roster moved past the previewed version.
+    """
+    if not checked.ok:
+        raise ImportHasErrors(checked)
+    stations = checked.stations
+    scope = _user_scope(user) if checked.replace else StationQuery(ids=tuple(s.id for s in stations))
+    try:
+        return roster.store.replace_all(
+            stations,
+            actor=user.name,
+            via="import",
+            scope=scope,
+            # Checked inside the write transaction: a save landing after the preview makes the
+            # commit refuse rather than overwrite it.
+            expected_data_version=checked.data_version if bound else None,
+        )
+    except Conflict as exc:
+        raise StaleImport(str(exc)) from None
+
+
+def commit(
+    roster: Roster,
+    data: bytes,
+    fmt: Format,
+    crs: CRS,
+    *,
+    user: User,
+    replace: bool,
+    token: str | None,
+) -> ReplaceSummary:
+    """Apply the file if it still matches the preview `token` (None: no preview was shown)."""
+    stale = "the file or the roster changed since the preview (someone else saved in between): preview again"
+    current = preview_token(data, fmt, crs, replace, roster.store.data_version())
+    if token is not None and token != current:
+        raise StaleImport(stale)
+    # Same file, options, user and roster version as a preview made in this process: reuse its result.
+    checked = _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace)
+    if token is not None and token != checked.token:
+        raise StaleImport(stale)
+    return apply(roster, checked, user=user, bound=token is not None)
+
+
+# -- upload staging -----------------------------------------------------------------------------
+
+
+class UploadStaging:
+    """Uploaded files kept between a preview page and its commit, named by their SHA-256."""
+
+    KEEP_S = 24 * 3600  # previews never committed are kept for a day
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def _path(self, digest: str, fmt: str) -> Path | None:
+        if fmt not in FORMATS or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            return None
+        return self.directory / f"{digest}.{fmt}"
+
+    def save(self, data: bytes, fmt: Format) -> str:
+        """Keep an uploaded file; returns its digest."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - self.KEEP_S
+        for old in self.directory.iterdir():
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+        digest = hashlib.sha256(data).hexdigest()
+        (self.directory / f"{digest}.{fmt.name}").write_bytes(data)
+        return digest
+
+    def load(self, digest: str, fmt: str) -> bytes | None:
+        """The kept file, or None if it expired, never existed or changed on disk."""
+        path = self._path(digest, fmt)
+        if path is None or not path.exists():
+            return None
+        data = path.read_bytes()
+        return data if hashlib.sha256(data).hexdigest() == digest else None
+
+    def discard(self, digest: str, fmt: str) -> None:
+        """Forget a kept file (after its commit)."""
+        path = self._path(digest, fmt)
+        if path is not None:
+            path.unlink(missing_ok=True)

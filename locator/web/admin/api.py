@@ -1,0 +1,147 @@
+"""The admin operations for scripts: /api/v1/admin, authenticated by `Authorization: Bearer TOKEN`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from locator import importing
+from locator.context import current_roster
+from locator.coords import to_wgs84
+from locator.stations import Station
+from locator.store.base import Conflict
+from locator.web.admin.audit import audit_download, restore_from_audit
+from locator.web.admin.auth import guard, require_district, require_writer
+from locator.web.admin.files import crs_param, export_response, uploaded
+from locator.web.problems import Problem
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
+bp.before_request(guard)
+
+
+def _etag(station: Station) -> str:
+    return f'"{station.version}"'
+
+
+def _station_response(station: Station, status: int = 200) -> Response:
+    body = station.record()
+    body["version"] = station.version
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers["ETag"] = _etag(station)
+    return resp
+
+
+def _if_match(old: Station) -> int:
+    """The version the caller read (If-Match): 428 without it, 412 unless it is `old`'s."""
+    header = request.headers.get("If-Match")
+    if not header:
+        raise Problem(428, "Precondition Required", 'send If-Match: "<version>" (the ETag you read)')
+    try:
+        expected = int(header.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise Problem(412, "Precondition Failed", f"If-Match {header!r} is not a station version") from None
+    if expected != old.version:
+        raise Problem(
+            412, "Precondition Failed", f"the station is at version {old.version}", current_version=old.version
+        )
+    return expected
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Problem(400, "Invalid request", "the body must be a JSON object describing the station")
+    return body
+
+
+@bp.get("/stations/<station_id>")
+def api_get_station(station_id: str):
+    """One station's stored fields, with its version as ETag."""
+    return _station_response(current_roster().store.get(station_id))
+
+
+@bp.post("/stations")
+def api_create_station():
+    """Create a station (lng/lat in WGS-84, or in ?crs=gcj02|bd09)."""
+    require_writer()
+    raw = _json_body()
+    if "crs" in request.args:
+        crs = crs_param(request.args)
+        try:
+            raw["lng"], raw["lat"] = to_wgs84(float(raw["lng"]), float(raw["lat"]), crs)
+        except (KeyError, TypeError, ValueError):
+            pass  # validation below names the bad coordinate
+    raw.setdefault("provenance", "api")
+    station = current_roster().validate(raw, provenance="api")
+    require_district(station.district)
+    return _station_response(current_roster().store.create(station, actor=g.user.name, via="api"), 201)
+
+
+@bp.put("/stations/<station_id>")
+def api_update_station(station_id: str):
+    """Replace a station's fields; If-Match required (428), stale version 412."""
+    store = current_roster().store
+    old = store.get(station_id)
+    require_district(old.district)
+    expected = _if_match(old)
+    raw = _json_body()
+    raw["id"] = station_id
+    raw.setdefault("provenance", old.provenance)
+    station = current_roster().validate(raw)
+    require_district(station.district)
+    try:
+        return _station_response(store.update(station, expected_version=expected, actor=g.user.name, via="api"))
+    except Conflict as exc:
+        cur = exc.current.version if exc.current else None
+        raise Problem(412, "Precondition Failed", str(exc), current_version=cur) from None
+
+
+@bp.delete("/stations/<station_id>")
+def api_delete_station(station_id: str):
+    """Delete a station; If-Match required."""
+    store = current_roster().store
+    old = store.get(station_id)
+    require_district(old.district)
+    expected = _if_match(old)
+    store.delete(station_id, expected_version=expected, actor=g.user.name, via="api")
+    return Response(status=204)
+
+
+@bp.post("/audit/<int:record_id>/restore")
+def api_restore(record_id: int):
+    """Restore a deleted station from its deletion record."""
+    return _station_response(restore_from_audit(record_id, require_writer()), 201)
+
+
+@bp.get("/audit")
+def api_audit():
+    """The audit trail (?station_id=, ?format=json|csv)."""
+    return audit_download(request.args.get("station_id") or None, request.args.get("format", "json"))
+
+
+@bp.get("/export")
+def api_export():
+    """The roster as a file (?format=, ?district=, ?type=)."""
+    return export_response()
+
+
+@bp.post("/import")
+def api_import():
+    """Import a roster file (multipart 'file'; crs, replace, dry_run, preview_token): preview or commit."""
+    user = require_writer()
+    data, fmt = uploaded()
+    crs = crs_param(request.form)
+    replace = request.form.get("replace") in ("1", "true")
+    dry_run = request.form.get("dry_run") in ("1", "true")
+    roster = current_roster()
+    if dry_run:
+        result = importing.preview(roster, data, fmt, crs, user=user, replace=replace)
+        resp = jsonify(result.as_json())
+        resp.status_code = 200 if result.ok else 422
+        return resp
+    token = request.form.get("preview_token") or None
+    # StaleImport (409) and ImportHasErrors (422 with the row errors) answer as problem+json.
+    summary = importing.commit(roster, data, fmt, crs, user=user, replace=replace, token=token)
+    return jsonify({"ok": True, "summary": summary.as_json(), "data_version": roster.store.data_version()})

@@ -1,0 +1,95 @@
+"""The audit trail: each station's history, restore of deleted stations, CSV/JSON downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+
+from locator.accounts import User
+from locator.context import current_roster
+from locator.formats import neutralise_formula
+from locator.stations import Station
+from locator.store.base import AuditRecord, StationQuery
+from locator.web.admin.auth import require_writer
+from locator.web.problems import Problem
+
+bp = Blueprint("audit", __name__)
+
+
+def _audit_rows(records: list[AuditRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r.id,
+            "station_id": r.station_id,
+            "action": r.action,
+            "actor": r.actor,
+            "via": r.via,
+            "at": r.at.isoformat(),
+            "before": r.before,
+            "after": r.after,
+        }
+        for r in records
+    ]
+
+
+def audit_csv(records: list[AuditRecord]) -> bytes:
+    """The audit trail as UTF-8 CSV with BOM (before/after as JSON cells)."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(["id", "station_id", "action", "actor", "via", "at", "before", "after"])
+    for row in _audit_rows(records):
+        row["before"] = json.dumps(row["before"], ensure_ascii=False) if row["before"] else ""
+        row["after"] = json.dumps(row["after"], ensure_ascii=False) if row["after"] else ""
+        writer.writerow([neutralise_formula(str(v)) for v in row.values()])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+@bp.get("/stations/<station_id>/audit")
+def station_audit(station_id: str):
+    """A station's change history, with restore for deletions."""
+    records = current_roster().store.audit(station_id)
+    if not records:
+        abort(404)
+    exists = current_roster().store.count(StationQuery(ids=(station_id,))) > 0
+    return render_template("admin/audit.html", station_id=station_id, records=records, exists=exists)
+
+
+def audit_download(station_id: str | None, fmt: str) -> Response:
+    records = current_roster().store.audit(station_id, limit=100_000)
+    name = f"audit-{station_id or 'all'}"
+    if fmt == "csv":
+        body, mime = audit_csv(records), "text/csv; charset=utf-8"
+    elif fmt == "json":
+        body, mime = json.dumps(_audit_rows(records), ensure_ascii=False, indent=1).encode(), "application/json"
+    else:
+        raise Problem(400, "Invalid parameter", "format: use csv or json", parameter="format")
+    return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+@bp.get("/audit/export")
+def audit_export():
+    """Download the audit trail (all, or ?station_id=) as CSV or JSON."""
+    return audit_download(request.args.get("station_id") or None, request.args.get("format", "csv"))
+
+
+def restore_from_audit(record_id: int, user: User) -> Station:
+    """Recreate a deleted station from the 'before' values of its delete record (audited as via=restore)."""
+    roster = current_roster()
+    record = roster.store.audit_record(record_id)
+    if record is None or record.action != "delete" or not record.before:
+        raise Problem(404, "Not Found", f"no deletion record {record_id}")
+    if not user.may_edit_district(record.before.get("district")):
+        raise Problem(403, "Forbidden", "the station lies outside your districts")
+    station = roster.validate(record.before, provenance=record.before.get("provenance", "manual"))
+    return roster.store.create(station, actor=user.name, via="restore")
+
+
+@bp.post("/audit/<int:record_id>/restore")
+def restore(record_id: int):
+    """Restore a deleted station."""
+    station = restore_from_audit(record_id, require_writer())
+    return redirect(url_for("admin.stations.edit_station", station_id=station.id, saved=1))

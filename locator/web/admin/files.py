@@ -1,0 +1,142 @@
+"""Roster files in the admin: import with a preview (locator.importing), the templates, exports."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from locator import importing
+from locator.context import current_roster
+from locator.coords import CRS, CRS_LABELS
+from locator.formats import FORMATS, NAMES, FileInvalid, Format, detect_format
+from locator.stations import STATION_TYPES
+from locator.web.admin.auth import require_writer
+from locator.web.admin.stations import station_filters
+from locator.web.problems import Problem
+
+bp = Blueprint("files", __name__)
+
+
+def staging() -> importing.UploadStaging:
+    """Where uploaded files wait between preview and commit (the instance folder)."""
+    return importing.UploadStaging(f"{current_app.instance_path}/imports")
+
+
+def uploaded() -> tuple[bytes, Format]:
+    """The uploaded file and its format (?format= or from its name)."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Problem(400, "Invalid parameter", "file: choose a roster file to upload", parameter="file")
+    data = upload.read()
+    name = request.form.get("format")
+    if name and name not in FORMATS:
+        raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
+    return data, FORMATS[name] if name else detect_format(upload.filename)
+
+
+def crs_param(source) -> CRS:
+    """The declared coordinate system of a form or query."""
+    value = (source.get("crs") or "").strip().lower()
+    if value not in CRS._value2member_map_:
+        raise Problem(400, "Invalid parameter", "crs: choose wgs84, gcj02 or bd09", parameter="crs")
+    return CRS(value)
+
+
+def _import_page(status: int = 200, **kw):
+    labels = {c.value: zh for c, (zh, _) in CRS_LABELS.items()}
+    page = render_template("admin/import.html", crs_labels=labels, formats=NAMES, **kw)
+    return Response(page, status=status, mimetype="text/html")
+
+
+@bp.get("/import")
+def import_page():
+    """Upload a roster file and choose its coordinate system."""
+    return _import_page()
+
+
+@bp.post("/import/preview")
+def import_preview():
+    """Show what the uploaded file would add, change, close or remove, and every row error."""
+    user = require_writer()
+    try:
+        data, fmt = uploaded()
+        crs = crs_param(request.form)
+        replace = request.form.get("replace") == "1"
+        result = importing.preview(current_roster(), data, fmt, crs, user=user, replace=replace)
+    except FileInvalid as exc:
+        return _import_page(400, file_error=str(exc))
+    digest = staging().save(data, fmt)
+    return _import_page(
+        200 if result.ok else 422,
+        preview=result,
+        digest=digest,
+        fmt=fmt.name,
+        crs=crs.value,
+        replace=replace,
+    )
+
+
+@bp.post("/import/commit")
+def import_commit():
+    """Apply a previewed file, all or nothing, if neither the file nor the roster changed since."""
+    user = require_writer()
+    digest = request.form.get("digest", "")
+    fmt = request.form.get("format", "")
+    if fmt not in FORMATS or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise Problem(400, "Invalid parameter", "digest: preview the file first", parameter="digest")
+    data = staging().load(digest, fmt)
+    if data is None:
+        return _import_page(409, file_error="预览已过期或文件已变化，请重新上传并预览。")
+    try:
+        summary = importing.commit(
+            current_roster(),
+            data,
+            FORMATS[fmt],
+            crs_param(request.form),
+            user=user,
+            replace=request.form.get("replace") == "1",
+            token=request.form.get("token", ""),
+        )
+    except importing.StaleImport:
+        return _import_page(409, file_error="预览之后名册已被修改（或文件不同），请重新预览后再确认导入。")
+    except importing.ImportHasErrors as exc:
+        return _import_page(422, preview=exc.preview, file_error="文件有错误，未导入任何数据。")
+    staging().discard(digest, fmt)
+    return _import_page(summary=summary)
+
+
+@bp.get("/import/template.<fmt>")
+def import_template(fmt: str):
+    """The import template (XLSX or CSV) with Chinese headers and one example row."""
+    found = FORMATS.get(fmt)
+    if found is None or found.template is None:
+        abort(404)
+    return Response(
+        found.template(),
+        mimetype=found.mime,
+        headers={"Content-Disposition": f'attachment; filename="roster-template{found.suffix}"'},
+    )
+
+
+def export_response() -> Response:
+    """The roster (filtered by ?district= and ?type=) as a file in ?format= (default GeoJSON)."""
+    name = request.args.get("format", "geojson")
+    if name not in FORMATS:
+        raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
+    fmt = FORMATS[name]
+    roster = current_roster()
+    for param, allowed in (("district", roster.districts.codes), ("type", STATION_TYPES)):
+        bad = [v for v in request.args.getlist(param) if v not in allowed]
+        if bad:
+            raise Problem(400, "Invalid parameter", f"{param}: unknown value {bad[0]!r}", parameter=param)
+    stations = roster.store.list(station_filters())
+    return Response(
+        fmt.write(stations, CRS.WGS84),
+        mimetype=fmt.mime,
+        headers={"Content-Disposition": f'attachment; filename="stations{fmt.suffix}"'},
+    )
+
+
+@bp.get("/export")
+def export():
+    """Download the roster (filtered by ?district= and ?type=) as GeoJSON, CSV, XLSX, KML or GeoPackage."""
+    return export_response()

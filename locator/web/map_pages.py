@@ -1,0 +1,298 @@
+"""Map pages for organizers and embedders: /map, /embed, /embed/builder, their data files and pictures.
+
+Views parse and validate the query, ask locator.maps / locator.pictures (which import folium and
+geopandas lazily, never on the rider's path) and cache what they build per roster data version.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from markupsafe import escape
+
+from locator.basemaps import BASEMAP_KEYS, MAX_ZOOM, MIN_ZOOM, Basemap, BasemapUnavailable, basemap
+from locator.catalogue import district_counts
+from locator.context import current_roster
+from locator.hours import TZ
+from locator.nearest import Snapshot, StationFilter
+from locator.serialize import station_json
+from locator.stations import AMENITIES, STATION_TYPES
+from locator.web.assets import IMMUTABLE, own_asset_url, send_bytes, vendor_base
+from locator.web.params import get_choices, get_int
+from locator.web.problems import Problem, bad_parameter
+
+bp = Blueprint("map_pages", __name__)
+
+
+class VersionedCache:
+    """Built artefacts (pages, data files, pictures) for the current data version only; thread-safe.
+
+    A change of version empties the cache, so a roster change shows on the next request.
+    """
+
+    def __init__(self, max_entries: int = 256):
+        self._max = max_entries
+        self._version: int | None = None
+        self._entries: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def get(self, version: int, key: tuple, build: Callable[[], Any]) -> Any:
+        """The cached value for (version, key), building it with `build()` on a miss."""
+        with self._lock:
+            if self._version != version:
+                self._version = version
+                self._entries = {}
+            if key in self._entries:
+                return self._entries[key]
+        value = build()
+        with self._lock:
+            if self._version == version:
+                if len(self._entries) >= self._max:
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries[key] = value
+            self.builds += 1
+        return value
+
+
+# -- shared parsing -------------------------------------------------------------------------------
+
+
+def _cache() -> VersionedCache:
+    return current_app.extensions.setdefault("maps_cache", VersionedCache())
+
+
+def _basemap() -> Basemap:
+    """The basemap from ?basemap= or the LOCATOR_BASEMAP setting (Tianditu without a key: OSM)."""
+    key = request.args.get("basemap", "").strip()
+    options = {
+        "tianditu_key": current_app.config.get("TIANDITU_KEY", ""),
+        "amap_approval": current_app.config.get("AMAP_APPROVAL", ""),
+    }
+    if key:
+        if key not in BASEMAP_KEYS:
+            raise bad_parameter("basemap", f"unknown value {key!r}; allowed: {', '.join(BASEMAP_KEYS)}")
+        return basemap(key, **options)  # BasemapUnavailable is a 400 naming the parameter
+    default = current_app.config.get("BASEMAP", "amap")
+    try:
+        return basemap(default, **options)
+    except BasemapUnavailable:
+        current_app.logger.warning("LOCATOR_BASEMAP=%s needs LOCATOR_TIANDITU_KEY; using osm", default)
+        return basemap("osm", **options)
+
+
+def _filter() -> StationFilter:
+    district = request.args.get("district", "").strip() or None
+    if district is not None and district not in current_roster().districts.codes:
+        raise bad_parameter("district", f"unknown district code {district!r}; use a code such as 330302")
+    return StationFilter(
+        types=get_choices("type", STATION_TYPES),
+        districts=(district,) if district else (),
+        amenities=get_choices("amenity", AMENITIES),
+    )
+
+
+def _center() -> tuple[float, float] | None:
+    raw = request.args.get("center", "").strip()
+    if not raw:
+        return None
+    parts = raw.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lat, lng = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise bad_parameter("center", f"{raw!r} is not lat,lng (e.g. 27.99,120.70)") from None
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise bad_parameter("center", "lat must be within -90..90 and lng within -180..180 (WGS-84)")
+    return (lat, lng)
+
+
+def _filter_args(flt: StationFilter) -> dict[str, str]:
+    out = {}
+    if flt.types:
+        out["type"] = ",".join(flt.types)
+    if flt.districts:
+        out["district"] = flt.districts[0]
+    if flt.amenities:
+        out["amenity"] = ",".join(flt.amenities)
+    return out
+
+
+def _page_response(kind: str, key: tuple, build: Callable[[Snapshot], str]) -> Response:
+    """A map page from the per-version cache (HTML and its gzip built once)."""
+    snapshot = current_roster().snapshot()
+
+    def make():
+        html = build(snapshot).encode("utf-8")
+        return html, gzip.compress(html, 6, mtime=0)
+
+    html, gz = _cache().get(snapshot.version, (kind, *key), make)
+    return send_bytes(html, gz, "text/html; charset=utf-8", "no-cache", f"{kind}-{snapshot.version}-{hash(key)}")
+
+
+def _map_parts(snapshot: Snapshot, base: Basemap, flt: StationFilter, *, embed: bool, center, zoom: int, counts=None):
+    from locator import maps
+
+    data_url = url_for("map_pages.data", version=snapshot.version, basemap=base.key, **_filter_args(flt))
+    detail_url = url_for("map_pages.station", station_id="__ID__")
+    districts = breaks = None
+    if counts is not None:
+        totals = {c.code: c.total for c in counts.districts}
+        districts = maps.districts_geojson(current_roster().districts, totals, base.crs)
+        breaks = maps.choropleth_breaks(totals.values())
+    config = maps.MapConfig(
+        data_url=data_url,
+        detail_url=detail_url,
+        embed=embed,
+        districts=districts,
+        breaks=breaks or [],
+        fit_data=center is None,
+    )
+    assets = maps.MapAssets(
+        vendor_base=vendor_base(),
+        own_js=own_asset_url("locator-map.js"),
+        own_css=own_asset_url("locator-map.css"),
+    )
+    m = maps.build_map(base, assets, config, center=center, zoom=zoom)
+    # The page preloads the station data so it downloads while the scripts do.
+    return {**maps.map_parts(m), "data_url": data_url, "breaks": breaks or []}
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+
+@bp.get("/map")
+def coverage_map():
+    """The organizers' coverage map: every station, layers per type, districts, rings, table."""
+    base = _basemap()
+    center = _center()
+    zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=9)
+
+    def build(snapshot: Snapshot) -> str:
+        counts = district_counts(snapshot, current_roster().districts, datetime.now(TZ))
+        parts = _map_parts(snapshot, base, StationFilter(), embed=False, center=center, zoom=zoom, counts=counts)
+        return render_template(
+            "maps/map.html",
+            parts=parts,
+            counts=counts,
+            basemap=base,
+            sample_data=snapshot.sample_count > 0,
+            breaks=parts["breaks"],
+        )
+
+    # Counts include "paused" stations, which change with the date: the day is part of the key.
+    today = datetime.now(TZ).date().isoformat()
+    return _page_response("map", (base.key, center, zoom, today), build)
+
+
+@bp.get("/embed")
+def embed():
+    """The embeddable map: minimal chrome, filters and basemap from the URL (see docs/maps.md)."""
+    base = _basemap()
+    flt = _filter()
+    center = _center()
+    zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=11 if center else 10)
+
+    def build(snapshot: Snapshot) -> str:
+        parts = _map_parts(snapshot, base, flt, embed=True, center=center, zoom=zoom)
+        return render_template("maps/embed.html", parts=parts, basemap=base, sample_data=snapshot.sample_count > 0)
+
+    return _page_response("embed", (base.key, flt, center, zoom), build)
+
+
+@bp.get("/embed/builder")
+def builder():
+    """A form that builds the iframe snippet for the chosen filters, with a live preview."""
+    base = _basemap()
+    flt = _filter()
+    center = _center()
+    zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=11) if center else None
+    args = {"basemap": base.key, **_filter_args(flt)}
+    if center:
+        args["center"] = f"{center[0]},{center[1]}"
+        args["zoom"] = str(zoom)
+    src = url_for("map_pages.embed", _external=True) + "?" + urlencode(args)
+    snippet = (
+        f'<iframe src="{escape(src)}" width="100%" height="480" style="border:0" '
+        'loading="lazy" allowfullscreen referrerpolicy="no-referrer-when-downgrade"></iframe>'
+    )
+    roster = current_roster()
+    return render_template(
+        "maps/builder.html",
+        src=src,
+        snippet=snippet,
+        flt=flt,
+        district=flt.districts[0] if flt.districts else None,
+        basemap=base,
+        center=request.args.get("center", ""),
+        zoom=zoom or "",
+        types=STATION_TYPES,
+        amenities=AMENITIES,
+        districts=roster.districts.districts,
+        sample_data=roster.is_sample(),
+    )
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+@bp.get("/maps/data/<int:version>.json")
+def data(version: int):
+    """Station rows for a map in the basemap's coordinates; immutable while `version` is current."""
+    base = _basemap()
+    flt = _filter()
+    snapshot = current_roster().snapshot()
+
+    def make():
+        from locator import maps
+
+        body = json.dumps(maps.stations_payload(snapshot, base, flt), ensure_ascii=False, separators=(",", ":"))
+        raw = body.encode("utf-8")
+        return raw, gzip.compress(raw, 6, mtime=0)
+
+    raw, gz = _cache().get(snapshot.version, ("data", base.key, flt), make)
+    cache = IMMUTABLE if version == snapshot.version else "no-store"
+    return send_bytes(raw, gz, "application/json", cache)
+
+
+@bp.get("/maps/stations/<station_id>.json")
+def station(station_id: str):
+    """One station for a map popup (the API's station shape), open-now computed at this moment."""
+    roster = current_roster()
+    s = roster.snapshot().get(station_id)
+    if s is None:
+        raise Problem(404, "Not Found", f"no station with id {station_id!r}")
+    body = station_json(s, when=datetime.now(TZ), district_name=roster.districts.name(s.district), navigation=False)
+    resp = current_app.json.response(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/maps/coverage.png")
+def coverage_png():
+    """A tile-free PNG of districts and stations by type, for reports and official-account posts."""
+    flt = _filter()
+    if flt.types or flt.amenities:
+        raise bad_parameter("type" if flt.types else "amenity", "the picture takes only ?district=")
+    snapshot = current_roster().snapshot()
+    district = flt.districts[0] if flt.districts else None
+    today = datetime.now(TZ)
+
+    def make():
+        from locator import pictures
+
+        return pictures.coverage_png(
+            snapshot, current_roster().districts, today, district=district, sample=snapshot.sample_count > 0
+        )
+
+    key = ("png", district, today.date().isoformat())
+    png = _cache().get(snapshot.version, key, make)
+    return send_bytes(png, None, "image/png", "no-cache", f"png-{snapshot.version}-{district}-{key[2]}")
