@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -36,6 +37,10 @@ def test_first_listed_station_is_the_true_nearest(browser_page, roster):
     assert first.locator(".station-name").text_content() == expected[0].station.name
     meta = first.locator(".meta").text_content()
     assert "米" in meta and "步行约" in meta and "骑行约" in meta
+    # Travel time: straight-line distance x 1.3 (streets), at 80 m/min walking and 250 m/min riding.
+    street = expected[0].distance_m * 1.3
+    walk, ride = max(1, math.ceil(street / 80)), max(1, math.ceil(street / 250))
+    assert f"步行约 {walk} 分钟" in meta and f"骑行约 {ride} 分钟" in meta
     assert first.locator(".amenities li").count() == len(expected[0].station.amenities)
     # The position stays in the page's memory: nothing in storage or cookies.
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0

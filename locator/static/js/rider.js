@@ -134,7 +134,7 @@
 
   // -- the list (before any map tile) -----------------------------------------------------------
   function distanceText(m) { return m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(1) + " 公里"; }
-  function minutes(m, perMin) { return Math.max(1, Math.ceil((m * 1.3) / perMin)); } // see locator/rider.py
+  function minutes(m, perMin) { return Math.max(1, Math.ceil((m * 1.3) / perMin)); } // straight line x 1.3 for streets (the one definition; tests/test_rider_browser.py)
 
   function statusNode(s) {
     if (s.status === "temporarily_closed")
