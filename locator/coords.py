@@ -16,6 +16,7 @@ import math
 from enum import StrEnum
 
 import numpy as np
+from pyproj import Geod
 
 # Krasovsky 1940 ellipsoid, as used by the GCJ-02 obfuscation.
 _A = 6378245.0
@@ -236,7 +237,13 @@ def from_wgs84(lng, lat, crs: CRS | str):
     return _shape(lng, np.asarray(lng, dtype=float), np.asarray(lat, dtype=float))
 
 
-EARTH_RADIUS_M = 6371008.8  # IUGG mean radius: distances are great-circle on this sphere
+EARTH_RADIUS_M = 6371008.8  # IUGG mean radius of the sphere the k-d tree indexes on
+_GEOD = Geod(ellps="WGS84")
+
+
+def geodesic_m(lng1, lat1, lng2, lat2):
+    """WGS-84 geodesic distance in metres (Karney's algorithm, pyproj); floats or numpy arrays."""
+    return _GEOD.inv(lng1, lat1, lng2, lat2)[2]
 
 
 def great_circle_m(lng1, lat1, lng2, lat2):

@@ -11,10 +11,15 @@ from typing import Any
 
 
 class LocatorError(Exception):
-    """Base of the service's errors: `http_status` and `title` say how the web layer answers."""
+    """Base of the service's errors: `http_status` and `title` say how the web layer answers.
+
+    `str(error)` is the English `detail` for developers; `detail_zh`, when set, is what a Chinese
+    reader sees (pages show it; problem+json carries it beside `detail`).
+    """
 
     http_status: int = 500
     title: str = "Internal Server Error"
+    detail_zh: str | None = None
 
     def problem(self) -> dict[str, Any]:
         """Extra members of the problem+json answer (none by default)."""
@@ -27,8 +32,9 @@ class BadParameter(LocatorError, ValueError):
     http_status = 400
     title = "Invalid parameter"
 
-    def __init__(self, parameter: str, detail: str):
+    def __init__(self, parameter: str, detail: str, detail_zh: str | None = None):
         self.parameter = parameter
+        self.detail_zh = detail_zh
         super().__init__(f"{parameter}: {detail}")
 
     def problem(self) -> dict[str, Any]:

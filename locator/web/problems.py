@@ -23,10 +23,11 @@ DATA_SUFFIXES = (".json", ".png", ".svg")
 class Problem(LocatorError):
     """An HTTP error decided in the web layer, with a problem-details body."""
 
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any):
+    def __init__(self, status: int, title: str, detail: str = "", *, detail_zh: str | None = None, **extra: Any):
         super().__init__(detail or title)
         self.http_status = status
         self.title = title
+        self.detail_zh = detail_zh
         self.extra = extra
 
     def problem(self) -> dict[str, Any]:
@@ -34,9 +35,9 @@ class Problem(LocatorError):
         return self.extra
 
 
-def bad_parameter(name: str, detail: str) -> BadParameter:
+def bad_parameter(name: str, detail: str, detail_zh: str | None = None) -> BadParameter:
     """400 naming the query parameter at fault."""
-    return BadParameter(name, detail)
+    return BadParameter(name, detail, detail_zh)
 
 
 def wants_json(req: Request) -> bool:
@@ -63,12 +64,25 @@ _ZH = {
 }
 
 
-def problem_response(status: int, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any):
-    """A problem+json (data paths, API clients) or a short Chinese HTML page (people)."""
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    headers: dict[str, str] | None = None,
+    *,
+    detail_zh: str | None = None,
+    **extra: Any,
+):
+    """A problem+json (data paths, API clients) or a short Chinese HTML page (people).
+
+    problem+json keeps the English `detail` for developers and adds `detail_zh` when known.
+    """
     if wants_json(request):
         body = {"type": "about:blank", "title": title, "status": status}
         if detail:
             body["detail"] = detail
+        if detail_zh:
+            body["detail_zh"] = detail_zh
         body.update(extra)
         resp = current_app.json.response(body)
         resp.mimetype = PROBLEM_JSON
@@ -77,7 +91,7 @@ def problem_response(status: int, title: str, detail: str = "", headers: dict[st
             "error.html",
             status=status,
             message=_ZH.get(status, title),
-            detail=detail,
+            detail=detail_zh or detail,
             parameter=extra.get("parameter"),
         )
         resp = current_app.response_class(page, mimetype="text/html")
@@ -94,7 +108,7 @@ def init_app(app: Flask) -> None:
     def _locator_error(exc: LocatorError):
         if exc.http_status >= 500:
             app.logger.warning("%s on %s %s: %s", exc.title, request.method, request.path, exc)
-        return problem_response(exc.http_status, exc.title, str(exc), **exc.problem())
+        return problem_response(exc.http_status, exc.title, str(exc), detail_zh=exc.detail_zh, **exc.problem())
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
