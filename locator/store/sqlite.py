@@ -87,6 +87,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX sessions_user ON sessions(user_id);
     """,
+    # 4: the restore epoch, part of the data version (store/sql.py VERSION_SQL)
+    """
+    INSERT INTO meta VALUES ('epoch', 0);
+    """,
 ]
 
 
