@@ -31,7 +31,6 @@ from locator.store.base import (
     stamped_replacement,
 )
 
-
 # A restore moves the database to a new epoch; the data version every instance compares is
 # epoch * EPOCH_STRIDE + the write counter, so it never repeats even though a restored counter
 # goes back (running servers see a new version at once and reload).

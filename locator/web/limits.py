@@ -90,6 +90,7 @@ def login_throttle() -> LoginThrottle:
     """The app's login throttle."""
     return current_app.extensions["login_throttle"]
 
+
 EXEMPT_ENDPOINTS = ("health.healthz", "health.readyz", "static")  # load balancers poll these
 
 

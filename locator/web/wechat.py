@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify
 
+from locator.web.http import host_policy
 from locator.web.models import JssdkConfig, JssdkConfigQuery
 from locator.web.openapi import operation
 from locator.web.params import parse_query
-from locator.web.http import host_policy
 from locator.web.problems import Problem, bad_parameter
 from locator.wechat_client import TicketCache, find_verify_file
 
@@ -35,7 +35,7 @@ def ticket_cache() -> TicketCache:
 
 
 def _page_url(raw: str | None) -> str:
-    """The page URL to sign: http(s), an allowed host (web/http.HostPolicy), fragment removed (WeChat signs without it)."""
+    """The page URL to sign: http(s), an allowed host (web/http.HostPolicy), without its fragment (as WeChat signs)."""
     if raw is None or not raw.strip():
         raise bad_parameter("url", "is required (the page URL, location.href without '#…')", "缺少页面地址 url")
     url = raw.strip().split("#", 1)[0]

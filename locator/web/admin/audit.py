@@ -65,7 +65,8 @@ def download_name(stem: str, suffix: str) -> str:
     """A Content-Disposition value for any station id: an ASCII name plus the exact one (RFC 6266 filename*)."""
     printable = "".join(c for c in stem if c.isprintable())[:100]
     ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", printable) or "download"
-    return f"attachment; filename=\"{ascii_name}.{suffix}\"; filename*=UTF-8''{quote(printable + '.' + suffix, safe='')}"
+    exact = quote(f"{printable}.{suffix}", safe="")
+    return f"attachment; filename=\"{ascii_name}.{suffix}\"; filename*=UTF-8''{exact}"
 
 
 def audit_download(station_id: str | None, fmt: str) -> Response:
