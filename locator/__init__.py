@@ -83,6 +83,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
+        # Tests give each app an instance folder of its own (secret key, uploads, PostGIS accounts).
+        instance_path=str((test_config or {}).get("INSTANCE_PATH") or "") or None,
         template_folder=str(ROOT / "templates"),
         static_folder="static",
     )
