@@ -1,4 +1,4 @@
-"""Sessions end on the server: logout, a password change and a disabled account end them for every copy of the cookie."""
+"""Sessions end on the server: logout, a password change and a disabled account end them for every cookie copy."""
 
 from __future__ import annotations
 
