@@ -90,3 +90,13 @@ def test_audit_export_names_a_chinese_station_id_exactly(app, boss, login):
     resp = web.get("/admin/audit/export", query_string={"station_id": "瓯海-1", "format": "json"})
     assert resp.status_code == 200
     assert "filename*=UTF-8''audit-%E7%93%AF%E6%B5%B7-1.json" in resp.headers["Content-Disposition"]
+
+
+def test_the_login_page_shown_for_a_hostile_admin_path_leads_back_nowhere_strange(client):
+    """An anonymous visit to /admin/stations/%0d%0a… gets the login page (401), whose `next` is not that path."""
+    resp = client.get("/admin/stations/x%0d%0aSet-Cookie:%20a=b")
+    assert resp.status_code == 401
+    from bs4 import BeautifulSoup
+
+    field = BeautifulSoup(resp.data, "html.parser").select_one("input[name=next]")
+    assert field["value"] == ""

@@ -73,7 +73,11 @@ def guard() -> Response | None:
         return None
     if user is None:
         if not g.bearer and "admin" in request.blueprints:
-            page = render_template("admin/login.html", next=request.path, error=None, csrf=csrf_token())
+            try:
+                back = safe_next(request.path)
+            except Problem:
+                back = ""  # a path no login should lead back to (control characters…): the admin's start page
+            page = render_template("admin/login.html", next=back, error=None, csrf=csrf_token())
             return Response(page, status=401, mimetype="text/html")
         return problem_response(
             401, "Unauthorized", "log in, or send Authorization: Bearer TOKEN", headers={"WWW-Authenticate": "Bearer"}
