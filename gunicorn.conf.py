@@ -4,11 +4,19 @@ Bind address, workers and threads come from LOCATOR_BIND, LOCATOR_WORKERS and
 LOCATOR_THREADS. The app is built in each worker (no preload): every worker opens its
 own database connections and builds its own nearest snapshot. The access log writes the
 path without the query string: a nearest request's query holds the rider's position.
+
+gunicorn answers some malformed requests itself, before the app sees them (a request line over
+4094 bytes: 414; bad request lines or headers: 400; headers too large: 431). Those answers are
+problem+json too (`_problem_error` below), and gunicorn's `Server` header names no version.
 """
 
+import json
 import os
 
+from gunicorn import util
+
 from locator.config import settings_by_name
+from locator.web.problems import PROBLEM_JSON, problem_body
 
 _settings = settings_by_name()
 # pykdtree answers one point per request; OpenMP threads only add start-up cost to it (on a busy
@@ -20,6 +28,31 @@ def _setting(name: str):
     s = _settings[name]
     return s.parse(os.environ.get(s.env, s.default))
 
+
+_GUNICORN_ZH = {
+    400: "请求格式有误",
+    403: "禁止访问",
+    414: "请求地址过长",
+    417: "无法满足 Expect 请求头",
+    431: "请求头过大",
+    500: "服务器配置有误",
+    501: "不支持的传输编码",
+}
+
+
+def _problem_error(sock, status_int, reason, mesg):
+    """gunicorn's own error answers (util.write_error) as problem+json instead of an HTML page."""
+    body = json.dumps(
+        problem_body(status_int, reason, mesg, detail_zh=_GUNICORN_ZH.get(status_int)), ensure_ascii=False
+    ).encode("utf-8")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: {PROBLEM_JSON}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = _problem_error
 
 wsgi_app = "locator:create_app()"
 bind = [_setting("BIND")]

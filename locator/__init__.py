@@ -30,6 +30,47 @@ def _apply_overrides(app: Flask, overrides: dict[str, Any]) -> None:
         raise ConfigError("bad configuration:\n  " + "\n  ".join(problems))
 
 
+SECRET_KEY_FILE = "secret_key"
+
+
+def _instance_secret_key(app: Flask) -> str:
+    """The secret key kept in the instance folder (made once, mode 0600), shared by every worker of this machine.
+
+    Refused with PostgreSQL: app servers on other machines would each make their own key, and a
+    login made on one would not be valid on the next.
+    """
+    if not str(app.config["DATABASE_URL"]).startswith("sqlite:"):
+        raise ConfigError(
+            "LOCATOR_SECRET_KEY is required with PostgreSQL: every app server must sign sessions with the same "
+            "key. Set it to the same random value everywhere, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    path = Path(app.instance_path) / SECRET_KEY_FILE
+    if not path.exists():
+        # Written to a private temporary file, then linked into place: link() fails if another worker
+        # got there first, and nobody ever reads a half-written key.
+        tmp = path.with_name(f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(tmp, path)
+                logging.getLogger(__name__).info("generated a secret key in %s", path)
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        logging.getLogger(__name__).warning("%s was readable by others (mode %o): now 0600", path, mode)
+        path.chmod(0o600)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path} holds no usable secret key: delete it (a new one is made) or set LOCATOR_SECRET_KEY")
+    return key
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then LOCATOR_* environment and instance/config.py, then `test_config`."""
     from locator import cli, logs, privacy
@@ -42,6 +83,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
+        # Tests give each app an instance folder of its own (secret key, uploads, PostGIS accounts).
+        instance_path=str((test_config or {}).get("INSTANCE_PATH") or "") or None,
         template_folder=str(ROOT / "templates"),
         static_folder="static",
     )
@@ -51,10 +94,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         _apply_overrides(app, test_config)
     # Flask refuses larger bodies with 413 (checked early for every path in web/http.py).
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
     logs.init_app(app)
     os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret_key(app)
 
     store = open_store(
         app.config["DATABASE_URL"],

@@ -10,17 +10,30 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from locator.errors import LocatorError
+
 ROLES = ("city_admin", "district_organizer", "viewer")
 ROLE_LABELS = {"city_admin": "市级管理员", "district_organizer": "区县组织者", "viewer": "只读查看"}
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
 TOKEN_PREFIX = "lct_"
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common-passwords.txt"
+TOKEN_USE_INTERVAL_S = 60  # a token's last_used_at is written at most this often
 
 
-class AccountError(ValueError):
-    """A bad account request (unknown role, short password, duplicate name…)."""
+class AccountError(LocatorError, ValueError):
+    """A bad account request (unknown role, weak password, duplicate name…)."""
+
+    http_status = 400
+    title = "Invalid account"
+
+    def __init__(self, message: str, detail_zh: str | None = None):
+        super().__init__(message)
+        self.detail_zh = detail_zh
 
 
 @dataclass(frozen=True)
@@ -64,16 +77,62 @@ class Token:
     extra: dict = field(default_factory=dict)
 
 
-def hash_password(password: str) -> str:
-    """A salted scrypt hash (werkzeug.security)."""
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 10,000 most common passwords, lower case (locator/data/README.md says where they come from)."""
+    text = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+def check_password_policy(password: str, name: str = "") -> None:
+    """AccountError unless `password` is at least 10 characters, not only digits, not common, not the name."""
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise AccountError(
+            f"the password must have at least {MIN_PASSWORD} characters", f"密码至少需要 {MIN_PASSWORD} 个字符"
+        )
+    if password.isdigit():
+        raise AccountError("the password must not be only digits", "密码不能只由数字组成")
+    if password.lower() in common_passwords():
+        raise AccountError(
+            "the password is one of the 10,000 most common passwords: choose another",
+            "这个密码是最常见的一万个密码之一，请换一个",
+        )
+    if name and password.lower() == name.lower():
+        raise AccountError("the password must not be the user name", "密码不能与用户名相同")
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash (werkzeug.security). The policy is checked by check_password_policy()."""
     return generate_password_hash(password, method="scrypt")
 
 
 def check_password(stored_hash: str, password: str) -> bool:
     """True if `password` matches the stored hash."""
     return check_password_hash(stored_hash, password)
+
+
+# The hash of a random password nobody knows, made with werkzeug's scrypt defaults (n=2**15, r=8, p=1) like
+# every stored hash: checking a password against it costs exactly what checking a real one does.
+DECOY_HASH = (
+    "scrypt:32768:8:1$xYyR8qHQe7GavCBq$2fcd0429b019e236553b20995de1de0e0fd4cc7c637bbd6b526e9c25245bad3b"
+    "0ee4f3ac5a32e3b4c4563a1b30d911ec43687c65ae2c21eb89a247e9b31539b4"
+)
+
+
+def check_no_password(password: str) -> bool:
+    """The work of check_password() for a name with no usable hash (unknown user): always False.
+
+    Logging in as an unknown user then costs the same scrypt as a wrong password, so response
+    times do not tell which user names exist.
+    """
+    check_password_hash(DECOY_HASH, password)
+    return False
+
+
+def new_session_id() -> tuple[str, str]:
+    """(random session id for the cookie, its SHA-256 hex digest to store)."""
+    plain = secrets.token_urlsafe(32)
+    return plain, token_digest(plain)
 
 
 def new_token() -> tuple[str, str]:

@@ -84,6 +84,27 @@ def parse_database_url(text: str) -> str:
     return value
 
 
+_HOST_NAME = re.compile(r"^\.?(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$")
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """Comma-separated host names or IP addresses (lower case; a leading dot allows subdomains)."""
+    import ipaddress
+
+    hosts = []
+    for raw in parse_list(text):
+        host = raw.lower().strip("[]")
+        try:
+            hosts.append(str(ipaddress.ip_address(host)))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME.match(host):
+            raise ValueError(f"{raw!r} is not a host name (no scheme, port or path: e.g. yizhan.example.cn)")
+        hosts.append(host)
+    return tuple(hosts)
+
+
 def parse_public_url(text: str) -> str:
     """An absolute http(s) URL ending in '/', or empty."""
     value = text.strip()
@@ -161,8 +182,37 @@ SETTINGS: list[Setting] = [
         "SECRET_KEY",
         "",
         str,
-        "Secret for session cookies and CSRF tokens. Set it in production (several processes "
-        "must share it); empty: a random one per process.",
+        "Secret that signs session cookies and CSRF tokens; every process and server must share it. "
+        "Empty: with SQLite, one is generated once and kept in `instance/secret_key` (mode 0600); "
+        "with PostgreSQL the start is refused (each server would invent its own).",
+    ),
+    Setting(
+        "ALLOWED_HOSTS",
+        "",
+        parse_hosts,
+        "Host names this service answers to (comma-separated; `.example.cn` also allows its subdomains). "
+        "Requests naming another host in `Host` get 400, so a forged host never reaches a link, QR code "
+        "or WeChat signature. The host of LOCATOR_PUBLIC_URL and the loopback names are always allowed. "
+        "Empty: also every private-network IP address (a phone on the LAN during development).",
+    ),
+    Setting(
+        "SESSION_HOURS",
+        "12",
+        parse_positive_int,
+        "How long an organizer's login lasts (hours). Logout ends it at once everywhere; a password "
+        "change or a disabled account ends all of that user's sessions.",
+    ),
+    Setting(
+        "RATELIMIT_LOGIN_CLIENT",
+        "10/minute;100/hour",
+        parse_rate_limit,
+        "Failed logins allowed per client address (always on); beyond it, 429 before any password is checked.",
+    ),
+    Setting(
+        "RATELIMIT_LOGIN_ACCOUNT",
+        "5/minute;30/hour",
+        parse_rate_limit,
+        "Failed logins allowed per account name, from any address (always on).",
     ),
     Setting("LOG_LEVEL", "INFO", parse_choice("debug", "info", "warning", "error"), "Log level."),
     # -- rider page and WeChat (issue 5) --
@@ -191,8 +241,9 @@ SETTINGS: list[Setting] = [
     Setting(
         "WECHAT_ALLOWED_HOSTS",
         "",
-        parse_list,
-        "Host names (comma-separated) whose page URLs the JS-SDK endpoint signs, besides the request's own host.",
+        parse_hosts,
+        "Deprecated alias of LOCATOR_ALLOWED_HOSTS: its host names are added to that list (the JS-SDK "
+        "endpoint signs page URLs on the allowed hosts only).",
     ),
     Setting(
         "WECHAT_VERIFY_FILES",

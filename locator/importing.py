@@ -322,31 +322,62 @@ def commit(
 
 
 class UploadStaging:
-    """Uploaded files kept between a preview page and its commit, named by their SHA-256."""
+    """Uploaded files kept between a preview page and its commit, named by their SHA-256.
+
+    Only previews that may be committed are kept. Files older than a day go, and the folder
+    never holds more than MAX_BYTES: the oldest files are evicted first (their preview then
+    asks for the file again).
+    """
 
     KEEP_S = 24 * 3600  # previews never committed are kept for a day
+    MAX_BYTES = 200 * 1024 * 1024
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, max_bytes: int | None = None):
         self.directory = Path(directory)
+        self.max_bytes = self.MAX_BYTES if max_bytes is None else max_bytes
 
     def _path(self, digest: str, fmt: str) -> Path | None:
         if fmt not in FORMATS or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
             return None
         return self.directory / f"{digest}.{fmt}"
 
+    def _kept(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of every kept file, oldest first (files removed meanwhile are skipped)."""
+        found = []
+        for path in self.directory.iterdir():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            found.append((st.st_mtime, st.st_size, path))
+        return sorted(found)
+
     def save(self, data: bytes, fmt: Format) -> str:
-        """Keep an uploaded file; returns its digest."""
+        """Keep an uploaded file; returns its digest. Expired files go, then the oldest beyond the cap."""
         self.directory.mkdir(parents=True, exist_ok=True)
         cutoff = time.time() - self.KEEP_S
-        for old in self.directory.iterdir():
-            if old.stat().st_mtime < cutoff:
-                old.unlink(missing_ok=True)
+        kept = []
+        for mtime, size, path in self._kept():
+            if mtime < cutoff:
+                path.unlink(missing_ok=True)
+            else:
+                kept.append((mtime, size, path))
         digest = hashlib.sha256(data).hexdigest()
-        (self.directory / f"{digest}.{fmt.name}").write_bytes(data)
+        target = self.directory / f"{digest}.{fmt.name}"
+        kept = [k for k in kept if k[2] != target]
+        total = sum(size for _, size, _ in kept) + len(data)
+        for _, size, path in kept:  # oldest first
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+        tmp = target.with_name(f".{target.name}.{threading.get_ident()}")
+        tmp.write_bytes(data)
+        tmp.replace(target)  # a concurrent load() never reads half a file
         return digest
 
     def load(self, digest: str, fmt: str) -> bytes | None:
-        """The kept file, or None if it expired, never existed or changed on disk."""
+        """The kept file, or None if it expired, was evicted, never existed or changed on disk."""
         path = self._path(digest, fmt)
         if path is None or not path.exists():
             return None

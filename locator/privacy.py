@@ -3,30 +3,74 @@
 A log-record factory coarsens every coordinate-like query parameter in log messages to
 two decimals (about 1 km) as the record is made, before any filter or handler sees it:
 werkzeug's and gunicorn's access lines, our own messages, and exceptions' request lines.
+
+However the client spelled it: the parameter name and value are read as the server would read
+them (percent-decoding, `+`, full-width digits, exponents such as `280123450e-7`, several numbers
+separated by commas), and a value that cannot be read as numbers but holds digits is replaced
+altogether, so no spelling carries a precise position into a log.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import unicodedata
+from urllib.parse import unquote_plus
 
-COORD_PARAMS = ("lat", "lng", "lon", "latitude", "longitude", "x", "y", "bbox", "point", "center")
-_PARAM_RE = re.compile(
-    r"(?P<key>(?<![A-Za-z0-9_])(?:" + "|".join(COORD_PARAMS) + r")=)(?P<value>[^&\s\"']*)", re.IGNORECASE
-)
-_NUMBER_RE = re.compile(r"-?\d+\.\d+")
+# Parameters that hold one number, and those that hold several (how many, comma-separated).
+SINGLE_COORD_PARAMS = ("lat", "lng", "lon", "long", "latitude", "longitude", "x", "y")
+MULTI_COORD_PARAMS = {"bbox": 4, "point": 2, "center": 2, "centre": 2, "location": 2, "ll": 2}
+COORD_PARAMS = SINGLE_COORD_PARAMS + tuple(MULTI_COORD_PARAMS)
+# key=value pairs: a key is whatever stands between a separator and '=', a value runs to the next
+# separator. Keys may be percent-encoded ('%6Cat'), so they are decoded before they are compared.
+_PAIR_RE = re.compile(r"(?P<key>(?<![^\s?&;\"'(/\[])[^\s?&;=\"']+)=(?P<value>[^&;\s\"']*)")
+_DIGIT_RE = re.compile(r"\d")
+_PLAIN_INT_RE = re.compile(r"^\s*[+-]?\d{1,3}\s*$")
+MAX_COORDINATE = 360.0  # no longitude or latitude is larger: a bigger number is a fragment of one
+REDACTED = "[redacted]"
 
 
-def coarsen_number(match: re.Match[str]) -> str:
-    """A decimal number cut to two decimals."""
-    return f"{float(match.group(0)):.2f}"
+def _key(raw: str) -> str:
+    key = unicodedata.normalize("NFKC", unquote_plus(raw)).strip().lower()
+    return key.removesuffix("[]")
+
+
+def _coarse_number(piece: str) -> str | None:
+    """One number cut to two decimals (a small whole number stays as written); None if it is not one."""
+    try:
+        number = float(piece.replace("_", "x"))  # float() would read '2_8.1' as 28.1: not a spelling we keep
+    except ValueError:
+        return None
+    if not math.isfinite(number) or abs(number) > MAX_COORDINATE:
+        return None
+    return piece.strip() if _PLAIN_INT_RE.match(piece) else f"{number:.2f}"
+
+
+def _coarse_value(key: str, raw: str) -> str:
+    """The value as the server would read it, cut to two decimals; redacted if it cannot be read so."""
+    value = unicodedata.normalize("NFKC", unquote_plus(raw))
+    if not _DIGIT_RE.search(value):
+        return raw
+    pieces = value.split(",") if key in MULTI_COORD_PARAMS else [value]
+    if len(pieces) > MULTI_COORD_PARAMS.get(key, 1):
+        return REDACTED  # e.g. lat=28,012345: decimal commas would leak the digits as a second number
+    coarse = [_coarse_number(p) for p in pieces]
+    return REDACTED if None in coarse else ",".join(coarse)  # type: ignore[arg-type]
 
 
 def coarsen(text: str) -> str:
-    """Text with coordinate query parameters cut to two decimals."""
+    """Text with coordinate query parameters cut to two decimals (or redacted when unreadable)."""
     if "=" not in text:
         return text
-    return _PARAM_RE.sub(lambda m: m.group("key") + _NUMBER_RE.sub(coarsen_number, m.group("value")), text)
+
+    def pair(m: re.Match[str]) -> str:
+        key = _key(m.group("key"))
+        if key not in COORD_PARAMS:
+            return m.group(0)
+        return f"{m.group('key')}={_coarse_value(key, m.group('value'))}"
+
+    return _PAIR_RE.sub(pair, text)
 
 
 class CoarsenCoordinates(logging.Filter):

@@ -197,11 +197,11 @@ def test_cli_creates_users_and_tokens(app, runner):
     [
         (["create-user", "x", "--role", "district_organizer", "--password-stdin"], "at least one --district"),
         (["create-user", "x", "--role", "viewer", "--district", "999999", "--password-stdin"], "unknown district"),
-        (["create-user", "x", "--role", "viewer", "--password-stdin"], "at least 8"),
+        (["create-user", "x", "--role", "viewer", "--password-stdin"], "at least 10"),
     ],
 )
 def test_cli_rejects_bad_accounts(runner, args, message):
     """Bad roles, districts and short passwords are refused with a message."""
-    result = runner.invoke(args=args, input="short\n" if "at least 8" in message else "long-enough-password\n")
+    result = runner.invoke(args=args, input="short\n" if "at least 10" in message else "long-enough-password\n")
     assert result.exit_code == 1
     assert message in result.output

@@ -1,14 +1,41 @@
-"""Account commands: create-user, create-token, revoke-token, list-users."""
+"""Account commands: create-user, set-password, disable-user, enable-user, create-token, revoke-token, list-users."""
 
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 from flask.cli import with_appcontext
 
-from locator.accounts import ROLES, AccountError, check_new_user, hash_password, new_token
+from locator.accounts import (
+    ROLES,
+    AccountError,
+    User,
+    check_new_user,
+    check_password_policy,
+    hash_password,
+    new_token,
+)
 from locator.context import current_accounts, current_roster
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _user_named(name: str) -> User:
+    found = current_accounts().find_user(name)
+    if found is None:
+        _fail(f"no user named {name!r}")
+    return found[0]
 
 
 @click.command("create-user")
@@ -18,18 +45,51 @@ from locator.context import current_accounts, current_roster
 @click.option("--district", "districts", multiple=True, help="District code (repeat); district organizers need one.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
 def create_user(name: str, role: str, districts: tuple[str, ...], password_stdin: bool) -> None:
-    """Create an organizer account."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    """Create an organizer account (password: at least 10 characters, not only digits, not a common one)."""
+    password = _read_password(password_stdin)
     try:
         check_new_user(name, role, districts, set(current_roster().districts.codes))
+        check_password_policy(password, name)
         user = current_accounts().create_user(name, role, districts, hash_password(password))
     except AccountError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc))
     click.echo(f"created user {user.name} (id {user.id}, {user.role}, districts: {','.join(user.districts) or 'all'})")
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+def set_password(name: str, password_stdin: bool) -> None:
+    """Set NAME's password; every session of NAME ends (API tokens stay valid)."""
+    user = _user_named(name)
+    password = _read_password(password_stdin)
+    try:
+        check_password_policy(password, name)
+    except AccountError as exc:
+        _fail(str(exc))
+    current_accounts().set_password(user.id, hash_password(password))
+    click.echo(f"password of {name} changed; their login sessions have ended")
+
+
+@click.command("disable-user")
+@with_appcontext
+@click.argument("name")
+def disable_user(name: str) -> None:
+    """Disable NAME: their sessions end now, logins and API tokens are refused until enable-user."""
+    user = _user_named(name)
+    current_accounts().set_active(user.id, False)
+    click.echo(f"disabled {name}: sessions ended, logins and API tokens refused")
+
+
+@click.command("enable-user")
+@with_appcontext
+@click.argument("name")
+def enable_user(name: str) -> None:
+    """Enable NAME again (their API tokens that were not revoked work again)."""
+    user = _user_named(name)
+    current_accounts().set_active(user.id, True)
+    click.echo(f"enabled {name}")
 
 
 @click.command("create-token")
@@ -38,12 +98,9 @@ def create_user(name: str, role: str, districts: tuple[str, ...], password_stdin
 @click.option("--label", default="", help="What the token is for (shown in list-users).")
 def create_token(user: str, label: str) -> None:
     """Create an API token for USER; it is printed once and stored only as a hash."""
-    found = current_accounts().find_user(user)
-    if found is None:
-        click.echo(f"error: no user named {user!r}", err=True)
-        sys.exit(1)
+    owner = _user_named(user)
     plain, digest = new_token()
-    token = current_accounts().create_token(found[0].id, label, digest)
+    token = current_accounts().create_token(owner.id, label, digest)
     click.echo(f"token {token.id} for {user} (shown once, keep it secret):", err=True)
     click.echo(plain)
 
@@ -64,10 +121,11 @@ def revoke_token(token_id: int) -> None:
 def list_users() -> None:
     """List users and their tokens (never the tokens themselves)."""
     for user in current_accounts().list_users():
-        click.echo(f"{user.id}\t{user.name}\t{user.role}\t{','.join(user.districts) or '*'}")
+        state = "" if user.active else "\tdisabled"
+        click.echo(f"{user.id}\t{user.name}\t{user.role}\t{','.join(user.districts) or '*'}{state}")
         for t in current_accounts().list_tokens(user.id):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
             click.echo(f"\ttoken {t.id}\t{t.label or '-'}\t{state}")
 
 
-COMMANDS = (create_user, create_token, revoke_token, list_users)
+COMMANDS = (create_user, set_password, disable_user, enable_user, create_token, revoke_token, list_users)

@@ -1,23 +1,27 @@
-"""Where accounts and API tokens live: an interface, and its SQLite implementation.
+"""Where accounts, login sessions and API tokens live: an interface, and its SQLite implementation.
 
-The tables come from migration 2 in locator/store/sqlite.py. Accounts are SQLite-only for
-now: with a PostGIS station store they live in an SQLite file in the instance folder.
+The tables come from migrations 2 (users, tokens) and 3 (sessions) in locator/store/sqlite.py.
+Accounts are SQLite-only for now: with a PostGIS station store they live in an SQLite file in
+the instance folder. The interface is what a PostgreSQL implementation will have to offer: it
+speaks in digests and datetimes, never in cookies or SQL.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 
-from locator.accounts import AccountError, Token, User
+from locator.accounts import TOKEN_USE_INTERVAL_S, AccountError, Token, User
 from locator.store.base import StationStore
 
 
 class AccountStore(ABC):
-    """Users and their API tokens."""
+    """Users, their login sessions and their API tokens."""
 
     @abstractmethod
     def create_user(self, name: str, role: str, districts: tuple[str, ...], password_hash: str) -> User:
@@ -36,12 +40,41 @@ class AccountStore(ABC):
         """Every user, by name."""
 
     @abstractmethod
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        """Store a new password hash and end every session of the user."""
+
+    @abstractmethod
+    def set_active(self, user_id: int, active: bool) -> None:
+        """Enable or disable an account; disabling ends every session of the user."""
+
+    # -- login sessions: the cookie holds a random id, the store only its digest -------------
+    @abstractmethod
+    def create_session(self, user_id: int, digest: str, expires_at: datetime) -> None:
+        """Remember a new login session (and forget expired ones)."""
+
+    @abstractmethod
+    def user_for_session(self, digest: str, now: datetime) -> User | None:
+        """The active owner of an unexpired session; None once it has ended."""
+
+    @abstractmethod
+    def end_session(self, digest: str) -> None:
+        """End one session (logout): a copy of its cookie no longer logs anyone in."""
+
+    @abstractmethod
+    def end_sessions(self, user_id: int) -> int:
+        """End every session of a user; the number ended."""
+
+    @abstractmethod
     def create_token(self, user_id: int, label: str, digest: str) -> Token:
         """Store a token's digest for a user."""
 
     @abstractmethod
     def user_for_token(self, digest: str) -> User | None:
-        """The active owner of an unrevoked token (and note its use)."""
+        """The active owner of an unrevoked token.
+
+        Notes its use in last_used_at at most once a minute, and never waits for a lock to do
+        so: a read-only token call must not fail or stall while an import holds the write lock.
+        """
 
     @abstractmethod
     def revoke_token(self, token_id: int) -> bool:
@@ -54,6 +87,10 @@ class AccountStore(ABC):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _user(row) -> User:
@@ -85,6 +122,8 @@ class SQLiteAccountStore(AccountStore):
 
     def __init__(self, store):
         self.store = store
+        self._token_use_lock = threading.Lock()
+        self._token_noted: dict[int, float] = {}  # token id -> monotonic time of the last write attempt
 
     def _conn(self) -> sqlite3.Connection:
         return self.store._conn()
@@ -133,12 +172,61 @@ class SQLiteAccountStore(AccountStore):
             token_id = cur.lastrowid
         return next(t for t in self.list_tokens(user_id) if t.id == token_id)
 
-    def user_for_token(self, digest: str) -> User | None:
-        """The active owner of an unrevoked token."""
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        """Store a new password hash and end every session of the user (one transaction)."""
+        with self.store._write() as conn:
+            cur = conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+            if cur.rowcount != 1:
+                raise AccountError(f"no user with id {user_id}")
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    def set_active(self, user_id: int, active: bool) -> None:
+        """Enable or disable an account; disabling ends every session (one transaction)."""
+        with self.store._write() as conn:
+            cur = conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
+            if cur.rowcount != 1:
+                raise AccountError(f"no user with id {user_id}")
+            if not active:
+                conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    def create_session(self, user_id: int, digest: str, expires_at: datetime) -> None:
+        """Remember a new login session (and forget expired ones)."""
+        with self.store._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (_now(),))
+            conn.execute(
+                "INSERT INTO sessions (digest, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (digest, user_id, _now(), _iso(expires_at)),
+            )
+
+    def user_for_session(self, digest: str, now: datetime) -> User | None:
+        """The active owner of an unexpired session."""
         row = (
             self._conn()
             .execute(
-                "SELECT t.id, u.id FROM api_tokens t JOIN users u ON u.id = t.user_id "
+                f"SELECT {', '.join('u.' + c for c in self.USER_COLUMNS.split(', '))} FROM sessions s "
+                "JOIN users u ON u.id = s.user_id WHERE s.digest = ? AND s.expires_at > ? AND u.active = 1",
+                (digest, _iso(now)),
+            )
+            .fetchone()
+        )
+        return _user(row) if row else None
+
+    def end_session(self, digest: str) -> None:
+        """End one session."""
+        with self.store._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE digest = ?", (digest,))
+
+    def end_sessions(self, user_id: int) -> int:
+        """End every session of a user."""
+        with self.store._write() as conn:
+            return conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+
+    def user_for_token(self, digest: str) -> User | None:
+        """The active owner of an unrevoked token (its use noted at most once a minute, never waiting)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT t.id, u.id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id "
                 "WHERE t.digest = ? AND t.revoked_at IS NULL AND u.active = 1",
                 (digest,),
             )
@@ -146,8 +234,27 @@ class SQLiteAccountStore(AccountStore):
         )
         if row is None:
             return None
-        self._conn().execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (_now(), row[0]))
+        self._note_token_use(row[0], row[2])
         return self.get_user(row[1])
+
+    def _note_token_use(self, token_id: int, last_used_at: str | None) -> None:
+        now = datetime.now(UTC)
+        if last_used_at and (now - datetime.fromisoformat(last_used_at)).total_seconds() < TOKEN_USE_INTERVAL_S:
+            return
+        with self._token_use_lock:
+            tried = self._token_noted.get(token_id)
+            if tried is not None and time.monotonic() - tried < TOKEN_USE_INTERVAL_S:
+                return  # another request of this process tried within the minute (perhaps blocked)
+            self._token_noted[token_id] = time.monotonic()
+        conn = self._conn()
+        # A write while an import holds the lock would wait (busy_timeout) and then fail: skip it instead.
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (_iso(now), token_id))
+        except sqlite3.OperationalError:
+            pass  # locked: the use is noted on a later call
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self.store.BUSY_TIMEOUT_MS}")
 
     def revoke_token(self, token_id: int) -> bool:
         """Revoke a token."""

@@ -24,7 +24,7 @@ from psycopg import sql
 
 from locator.coords import EARTH_RADIUS_M
 from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery
-from locator.store.sql import SQLStationStore, where_clause
+from locator.store.sql import VERSION_SQL, SQLStationStore, where_clause
 
 MIGRATIONS: list[str] = [
     # 1: stations (with a generated geography point), meta (data version), audit
@@ -68,6 +68,10 @@ MIGRATIONS: list[str] = [
         after JSONB
     );
     CREATE INDEX audit_station ON audit (station_id, id);
+    """,
+    # 2: the restore epoch, part of the data version (store/sql.py VERSION_SQL)
+    """
+    INSERT INTO meta VALUES ('epoch', 0);
     """,
 ]
 
@@ -184,7 +188,7 @@ class PostGISStore(SQLStationStore):
         self._conn().execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
 
     def data_version(self) -> int:
-        """The counter that every committed write bumps: one tiny SELECT (or the cached value, if configured)."""
+        """The data version (epoch and write counter, store/sql.py): one tiny SELECT (or the cached value)."""
         cached = self._version_cache
         if (
             cached is not None
@@ -192,7 +196,7 @@ class PostGISStore(SQLStationStore):
             and time.monotonic() - cached[0] < (self.version_check_interval)
         ):
             return cached[1]
-        value = self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        value = self._conn().execute(VERSION_SQL).fetchone()[0]
         self._version_cache = (time.monotonic(), value)
         return value
 

@@ -31,6 +31,15 @@ from locator.store.base import (
     stamped_replacement,
 )
 
+# A restore moves the database to a new epoch; the data version every instance compares is
+# epoch * EPOCH_STRIDE + the write counter, so it never repeats even though a restored counter
+# goes back (running servers see a new version at once and reload).
+EPOCH_STRIDE = 1_000_000_000
+VERSION_SQL = (
+    f"SELECT (SELECT value FROM meta WHERE key = 'epoch') * {EPOCH_STRIDE} "
+    "+ (SELECT value FROM meta WHERE key = 'data_version')"
+)
+
 
 def where_clause(
     query: StationQuery, *, placeholder: str = "?", amenity_sql: str | None = None
@@ -155,8 +164,20 @@ class SQLStationStore(StationStore):
         return self._station(row)
 
     def data_version(self) -> int:
-        """The counter that every committed write bumps."""
-        return self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        """epoch * EPOCH_STRIDE + the counter that every committed write bumps: it never repeats."""
+        return self._conn().execute(VERSION_SQL).fetchone()[0]
+
+    def epoch(self) -> int:
+        """How many times this database has moved to a new epoch (each restore does)."""
+        return self._conn().execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+
+    def start_epoch(self, at_least: int = 0) -> int:
+        """Move to a new epoch (at least `at_least`): every data version from now on differs from all before."""
+        with self._write() as conn:
+            current = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+            epoch = max(current + 1, at_least)
+            conn.execute(f"UPDATE meta SET value = {self.PLACEHOLDER} WHERE key = 'epoch'", (epoch,))
+        return epoch
 
     def ping(self) -> None:
         """Raise if the database cannot be read (always asks the database, never a cache)."""
@@ -201,7 +222,7 @@ class SQLStationStore(StationStore):
         """Inside a write transaction: Conflict if the data version is no longer `expected`."""
         if expected is None:
             return
-        current = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        current = conn.execute(VERSION_SQL).fetchone()[0]
         if current != expected:
             raise Conflict(f"the roster changed (data version {current}, not {expected}): preview again")
 

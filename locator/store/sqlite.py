@@ -76,6 +76,21 @@ MIGRATIONS: list[str] = [
         last_used_at TEXT
     );
     """,
+    # 3: login sessions that the server can end (locator/store/accounts.py); the cookie holds the id,
+    # this table its SHA-256
+    """
+    CREATE TABLE sessions (
+        digest TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """,
+    # 4: the restore epoch, part of the data version (store/sql.py VERSION_SQL)
+    """
+    INSERT INTO meta VALUES ('epoch', 0);
+    """,
 ]
 
 
@@ -101,6 +116,8 @@ class SQLiteStore(SQLStationStore):
         "updated_at": datetime.fromisoformat,
     }
 
+    BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's lock
+
     def __init__(self, path: str | Path):
         self.path = str(path)
         if self.path != ":memory:":
@@ -117,7 +134,7 @@ class SQLiteStore(SQLStationStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

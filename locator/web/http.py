@@ -1,4 +1,11 @@
-"""HTTP behaviour shared by the API and the OGC feed: ETag/304, Cache-Control, gzip, CORS, 413.
+"""HTTP behaviour shared by every path: the Host allow-list, ETag/304, Cache-Control, gzip, CORS, 413.
+
+Host names: a request whose `Host` is not one this service answers to is refused (400) before
+any view runs, so a forged host can never reach a page, a link, a QR code, a cached answer or a
+WeChat signature. Allowed: LOCATOR_ALLOWED_HOSTS (and its old alias LOCATOR_WECHAT_ALLOWED_HOSTS),
+the host of LOCATOR_PUBLIC_URL, the loopback names and, while LOCATOR_ALLOWED_HOSTS is empty,
+private-network IP addresses (a phone on the LAN tries `make run HOST=0.0.0.0`). X-Forwarded-Host
+is never trusted (web/limits.py sets up ProxyFix without it).
 
 Catalogue-like responses are cacheable: their ETag hashes the roster's data version, the
 request (path, query, negotiated format) and the current minute (answers carry open_now).
@@ -9,13 +16,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ipaddress
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.serving import WSGIRequestHandler
+
+from locator.web.problems import problem_response
 
 API_PREFIXES = ("/api/", "/ogc")
 COMPRESSIBLE = ("application/json", "application/geo+json", "application/problem+json", "text/html")
@@ -23,6 +36,63 @@ MIN_GZIP_BYTES = 1024
 CORS_METHODS = "GET, HEAD, OPTIONS"
 CORS_HEADERS = "Accept, Accept-Language, If-None-Match, Content-Type"
 CORS_EXPOSE = "ETag, Link, Content-Length"
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+HOST_CHECK_EXEMPT = ("/healthz", "/readyz")  # load balancers poll by address; these answers hold no URL
+_HOST_HEADER = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d{1,5}))?$")
+
+
+def host_name(header: str) -> str | None:
+    """The lower-case host name of a Host header value ('example.cn:8000' -> 'example.cn'); None if malformed."""
+    m = _HOST_HEADER.match(header or "")
+    if m is None:
+        return None
+    return (m.group("ip6") or m.group("name")).lower().rstrip(".")
+
+
+class HostPolicy:
+    """Which host names this service answers to (see the module's docstring)."""
+
+    def __init__(self, names: Iterable[str], public_url: str = "", *, private_networks: bool = False):
+        self.names = {n.lower() for n in names} | set(LOOPBACK_HOSTS)
+        public = urlsplit(public_url).hostname if public_url else None
+        if public:
+            self.names.add(public.lower())
+        self.suffixes = tuple(n for n in self.names if n.startswith("."))
+        self.private_networks = private_networks
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> HostPolicy:
+        """The policy of LOCATOR_ALLOWED_HOSTS, LOCATOR_WECHAT_ALLOWED_HOSTS and LOCATOR_PUBLIC_URL."""
+        configured = tuple(config.get("ALLOWED_HOSTS") or ())
+        alias = tuple(config.get("WECHAT_ALLOWED_HOSTS") or ())
+        return cls(configured + alias, config.get("PUBLIC_URL") or "", private_networks=not configured)
+
+    def allows(self, host: str | None) -> bool:
+        """True if `host` (a bare host name or IP address) is one this service answers to."""
+        if not host:
+            return False
+        host = host.lower().strip("[]").rstrip(".")
+        if host in self.names or any(host.endswith(s) or host == s[1:] for s in self.suffixes):
+            return True
+        if self.private_networks:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                return False
+            return address.is_private or address.is_loopback
+        return False
+
+
+def host_policy() -> HostPolicy:
+    """The running app's host policy."""
+    return current_app.extensions["host_policy"]
+
+
+def _hide_server_version() -> None:
+    """The development server names itself without versions (`Server: Werkzeug`, not `Werkzeug/3.1 Python/3.11`)."""
+    WSGIRequestHandler.version_string = lambda self: "Werkzeug"  # type: ignore[method-assign]
 
 
 def etag_for(version: int, *parts: str) -> str:
@@ -71,7 +141,28 @@ def _allowed_origin(origin: str) -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    """Install the request/response hooks for API paths."""
+    """Install the request/response hooks: the Host check first, then body size, CORS and gzip."""
+    app.extensions["host_policy"] = HostPolicy.from_config(app.config)
+    _hide_server_version()
+    if app.config.get("PROXY_COUNT") and not (app.config.get("ALLOWED_HOSTS") or app.config.get("PUBLIC_URL")):
+        app.logger.warning(
+            "behind a proxy (LOCATOR_PROXY_COUNT) without LOCATOR_PUBLIC_URL or LOCATOR_ALLOWED_HOSTS: "
+            "requests for the public host name will be refused with 400"
+        )
+
+    @app.before_request
+    def _check_host():
+        if request.path in HOST_CHECK_EXEMPT:
+            return None
+        if host_policy().allows(host_name(request.host)):
+            return None
+        return problem_response(
+            400,
+            "Bad Request",
+            "the Host header names a host this service does not answer to (see LOCATOR_ALLOWED_HOSTS)",
+            headers={"Cache-Control": "no-store"},
+            detail_zh="请求的主机名不属于本服务（管理员可在 LOCATOR_ALLOWED_HOSTS 中设置）。",
+        )
 
     @app.before_request
     def _refuse_large_bodies():

@@ -4,18 +4,92 @@ Counters live in memory per process by default; several instances share them thr
 Redis (LOCATOR_RATELIMIT_STORAGE_URI=redis://…). Behind N trusted proxies
 (LOCATOR_PROXY_COUNT=N) the client is the N-th address from the right of X-Forwarded-For.
 A breach answers 429 problem+json with Retry-After.
+
+Logging in has its own throttle (LoginThrottle), always on: failed attempts are counted per
+client address and per account name, and a caller over either limit is refused before any
+password hash is computed (scrypt is what made a login flood slow every other request).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import threading
 import time
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from locator.web.problems import problem_response
+
+log = logging.getLogger(__name__)
+
+
+class LoginThrottle:
+    """Failed logins counted per client and per account (moving windows); refuse before the hash runs."""
+
+    def __init__(self, storage_uri: str, per_client: str, per_account: str):
+        self._per_client = parse_many(per_client)
+        self._per_account = parse_many(per_account)
+        try:
+            storage: Storage = storage_from_string(storage_uri)
+        except Exception:  # a broken Redis URI or driver must not stop logins: count locally
+            log.warning("login throttle: cannot use %s, counting in process memory", storage_uri.split("@")[-1])
+            storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._fallback: MovingWindowRateLimiter | None = None
+        self._lock = threading.Lock()
+
+    def _keys(self, client: str, account: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
+        keys = [(item, ("login-client", client)) for item in self._per_client]
+        return keys + [(item, ("login-account", account.strip().lower())) for item in self._per_account]
+
+    def _strategy(self) -> MovingWindowRateLimiter:
+        return self._fallback or self._limiter
+
+    def _fail_over(self, exc: Exception) -> MovingWindowRateLimiter:
+        with self._lock:
+            if self._fallback is None:
+                log.warning("login throttle: storage unreachable (%s); counting in process memory", exc)
+                self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        return self._fallback
+
+    def wait_s(self, client: str, account: str) -> int:
+        """Seconds until `client` may try to log in as `account` again; 0 if it may now."""
+        try:
+            return self._wait_s(self._strategy(), client, account)
+        except Exception as exc:  # e.g. Redis went away: keep throttling in memory
+            return self._wait_s(self._fail_over(exc), client, account)
+
+    def _wait_s(self, strategy: MovingWindowRateLimiter, client: str, account: str) -> int:
+        wait = 0.0
+        for item, ids in self._keys(client, account):
+            if not strategy.test(item, *ids):
+                reset_at, _ = strategy.get_window_stats(item, *ids)
+                wait = max(wait, reset_at - time.time(), 1.0)
+        return math.ceil(wait)
+
+    def failed(self, client: str, account: str) -> None:
+        """Count one failed attempt against the client and the account."""
+        try:
+            strategy = self._strategy()
+            for item, ids in self._keys(client, account):
+                strategy.hit(item, *ids)
+        except Exception as exc:
+            strategy = self._fail_over(exc)
+            for item, ids in self._keys(client, account):
+                strategy.hit(item, *ids)
+
+
+def login_throttle() -> LoginThrottle:
+    """The app's login throttle."""
+    return current_app.extensions["login_throttle"]
+
 
 EXEMPT_ENDPOINTS = ("health.healthz", "health.readyz", "static")  # load balancers poll these
 
@@ -32,7 +106,14 @@ def init_app(app: Flask) -> Limiter:
     """Wrap the app in ProxyFix (if configured), attach the limiter and its 429 handler."""
     proxies = int(app.config.get("PROXY_COUNT", 0) or 0)
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        # X-Forwarded-Host is never trusted: the proxy passes the client's Host (checked against
+        # LOCATOR_ALLOWED_HOSTS in web/http.py), and a client could add the header through it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
+    app.extensions["login_throttle"] = LoginThrottle(
+        app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
+        app.config.get("RATELIMIT_LOGIN_CLIENT", "10/minute;100/hour"),
+        app.config.get("RATELIMIT_LOGIN_ACCOUNT", "5/minute;30/hour"),
+    )
     enabled = limits_enabled(app)
     app.config["RATELIMIT_ENABLED"] = enabled  # Flask-Limiter reads this key
     limiter = Limiter(

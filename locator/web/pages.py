@@ -86,7 +86,10 @@ def _not_found():
 
 
 def station_url(station_id: str) -> str:
-    """The station page's absolute URL: LOCATOR_PUBLIC_URL when set (behind proxies), else the request's root."""
+    """The station page's absolute URL: LOCATOR_PUBLIC_URL when set, else the request's root.
+
+    The request's host has passed the allow-list of web/http.py, so a forged Host never gets here.
+    """
     base = current_app.config.get("PUBLIC_URL") or request.url_root
     return base.rstrip("/") + "/stations/" + quote(station_id, safe="")
 

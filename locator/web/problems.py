@@ -64,6 +64,19 @@ _ZH = {
 }
 
 
+def problem_body(
+    status: int, title: str, detail: str = "", *, detail_zh: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The members of a problem+json answer (also used by gunicorn.conf.py for gunicorn's own errors)."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if detail_zh:
+        body["detail_zh"] = detail_zh
+    body.update(extra)
+    return body
+
+
 def problem_response(
     status: int,
     title: str,
@@ -78,13 +91,7 @@ def problem_response(
     problem+json keeps the English `detail` for developers and adds `detail_zh` when known.
     """
     if wants_json(request):
-        body = {"type": "about:blank", "title": title, "status": status}
-        if detail:
-            body["detail"] = detail
-        if detail_zh:
-            body["detail_zh"] = detail_zh
-        body.update(extra)
-        resp = current_app.json.response(body)
+        resp = current_app.json.response(problem_body(status, title, detail, detail_zh=detail_zh, **extra))
         resp.mimetype = PROBLEM_JSON
     else:
         page = render_template(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify
 
+from locator.web.http import host_policy
 from locator.web.models import JssdkConfig, JssdkConfigQuery
 from locator.web.openapi import operation
 from locator.web.params import parse_query
@@ -34,21 +35,27 @@ def ticket_cache() -> TicketCache:
 
 
 def _page_url(raw: str | None) -> str:
-    """The page URL to sign: http(s), an allowed host, fragment removed (WeChat signs without it)."""
+    """The page URL to sign: http(s), an allowed host (web/http.HostPolicy), without its fragment (as WeChat signs)."""
     if raw is None or not raw.strip():
-        raise bad_parameter("url", "is required (the page URL, location.href without '#…')")
+        raise bad_parameter("url", "is required (the page URL, location.href without '#…')", "缺少页面地址 url")
     url = raw.strip().split("#", 1)[0]
     if len(url) > MAX_URL_LEN:
-        raise bad_parameter("url", f"is longer than {MAX_URL_LEN} characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise bad_parameter("url", "must be an absolute http(s) URL")
+        raise bad_parameter("url", f"is longer than {MAX_URL_LEN} characters", f"页面地址超过 {MAX_URL_LEN} 个字符")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. http://[::1 (an unclosed IPv6 bracket)
+        raise bad_parameter("url", "is not a valid URL", "页面地址不是有效的网址") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise bad_parameter("url", "must be an absolute http(s) URL", "页面地址必须是完整的 http(s) 网址")
     if parts.username or parts.password:
-        raise bad_parameter("url", "must not carry credentials")
-    allowed = {h.lower() for h in current_app.config.get("WECHAT_ALLOWED_HOSTS") or ()}
-    allowed.add((request.host.split(":")[0] if request.host else "").lower())
-    if parts.hostname.lower() not in allowed:
-        raise bad_parameter("url", f"host {parts.hostname!r} is not this site's (see LOCATOR_WECHAT_ALLOWED_HOSTS)")
+        raise bad_parameter("url", "must not carry credentials", "页面地址不能包含用户名或密码")
+    if not host_policy().allows(hostname):
+        raise bad_parameter(
+            "url",
+            f"host {hostname!r} is not one this service answers to (see LOCATOR_ALLOWED_HOSTS)",
+            "页面地址的主机名不属于本服务",
+        )
     return url
 
 

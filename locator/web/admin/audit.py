@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
@@ -18,6 +20,7 @@ from locator.web.admin.auth import require_writer
 from locator.web.problems import Problem
 
 bp = Blueprint("audit", __name__)
+MAX_RECORD_ID = 2**63 - 1  # the largest id either database can hold; larger ones cannot exist
 
 
 def _audit_rows(records: list[AuditRecord]) -> list[dict[str, Any]]:
@@ -58,7 +61,16 @@ def station_audit(station_id: str):
     return render_template("admin/audit.html", station_id=station_id, records=records, exists=exists)
 
 
+def download_name(stem: str, suffix: str) -> str:
+    """A Content-Disposition value for any station id: an ASCII name plus the exact one (RFC 6266 filename*)."""
+    printable = "".join(c for c in stem if c.isprintable())[:100]
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", printable) or "download"
+    exact = quote(f"{printable}.{suffix}", safe="")
+    return f"attachment; filename=\"{ascii_name}.{suffix}\"; filename*=UTF-8''{exact}"
+
+
 def audit_download(station_id: str | None, fmt: str) -> Response:
+    """The audit trail (all, or one station's) as a CSV or JSON download."""
     records = current_roster().store.audit(station_id, limit=100_000)
     name = f"audit-{station_id or 'all'}"
     if fmt == "csv":
@@ -67,7 +79,7 @@ def audit_download(station_id: str | None, fmt: str) -> Response:
         body, mime = json.dumps(_audit_rows(records), ensure_ascii=False, indent=1).encode(), "application/json"
     else:
         raise Problem(400, "Invalid parameter", "format: use csv or json", parameter="format")
-    return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+    return Response(body, mimetype=mime, headers={"Content-Disposition": download_name(name, fmt)})
 
 
 @bp.get("/audit/export")
@@ -79,7 +91,7 @@ def audit_export():
 def restore_from_audit(record_id: int, user: User) -> Station:
     """Recreate a deleted station from the 'before' values of its delete record (audited as via=restore)."""
     roster = current_roster()
-    record = roster.store.audit_record(record_id)
+    record = roster.store.audit_record(record_id) if 0 < record_id <= MAX_RECORD_ID else None
     if record is None or record.action != "delete" or not record.before:
         raise Problem(404, "Not Found", f"no deletion record {record_id}")
     if not user.may_edit_district(record.before.get("district")):

@@ -1,19 +1,31 @@
-"""Who is asking: session login with CSRF for the pages, bearer tokens for scripts; roles and districts."""
+"""Who is asking: session login with CSRF for the pages, bearer tokens for scripts; roles and districts.
+
+Sessions live on the server (AccountStore): the signed cookie holds only a random session id,
+so logging out ends the session for every copy of the cookie, and a password change or a
+disabled account ends all of that user's sessions. Logging in is throttled per client and per
+account (web/limits.LoginThrottle) before any password hash is computed, and an unknown name
+costs the same scrypt as a wrong password.
+"""
 
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
-from locator.accounts import ROLE_LABELS, User, check_password, token_digest
+from locator.accounts import ROLE_LABELS, User, check_no_password, check_password, new_session_id, token_digest
 from locator.context import current_accounts
+from locator.web.limits import login_throttle
 from locator.web.problems import Problem, problem_response
 
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"admin.auth.login"}
+MAX_NEXT_LEN = 1024
 
 
 def _authenticate() -> User | None:
@@ -24,11 +36,9 @@ def _authenticate() -> User | None:
         return current_accounts().user_for_token(token_digest(auth[7:].strip()))
     g.bearer = False
     g.via = "edit"
-    uid = session.get("uid")
-    if isinstance(uid, int):
-        user = current_accounts().get_user(uid)
-        if user is not None and user.active:
-            return user
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        return current_accounts().user_for_session(token_digest(sid), datetime.now(UTC))
     return None
 
 
@@ -42,8 +52,15 @@ def csrf_token() -> str:
 
 def _check_csrf() -> None:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(sent, session.get("csrf", "")) or not sent:
-        raise Problem(400, "CSRF check failed", "the form is stale or was not sent by this site: reload the page")
+    expected = session.get("csrf", "")
+    # Compared as bytes: compare_digest refuses non-ASCII text (a hostile form would make it a 500).
+    if not sent or not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Problem(
+            400,
+            "CSRF check failed",
+            "the form is stale or was not sent by this site: reload the page",
+            detail_zh="表单已过期或不是从本站提交的，请刷新页面后重试。",
+        )
 
 
 def guard() -> Response | None:
@@ -56,7 +73,11 @@ def guard() -> Response | None:
         return None
     if user is None:
         if not g.bearer and "admin" in request.blueprints:
-            page = render_template("admin/login.html", next=request.path, error=None, csrf=csrf_token())
+            try:
+                back = safe_next(request.path)
+            except Problem:
+                back = ""  # a path no login should lead back to (control characters…): the admin's start page
+            page = render_template("admin/login.html", next=back, error=None, csrf=csrf_token())
             return Response(page, status=401, mimetype="text/html")
         return problem_response(
             401, "Unauthorized", "log in, or send Authorization: Bearer TOKEN", headers={"WWW-Authenticate": "Bearer"}
@@ -87,27 +108,73 @@ def _admin_context() -> dict[str, Any]:
     return {"current_user": g.get("user"), "role_labels": ROLE_LABELS, "csrf_token": csrf_token}
 
 
+def safe_next(raw: str | None) -> str:
+    """The page to open after logging in: '' or a path under /admin on this site (400 for anything else)."""
+    target = (raw or "").strip()
+    if not target:
+        return ""
+    parts = None
+    if len(target) <= MAX_NEXT_LEN and target.isprintable() and "\\" not in target:
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            parts = None
+    if (
+        parts is None
+        or parts.scheme
+        or parts.netloc
+        or not (parts.path == "/admin" or parts.path.startswith("/admin/"))
+        or ".." in parts.path.split("/")
+    ):
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "next: must be a page under /admin on this site",
+            detail_zh="登录后要打开的页面（next）只能是本站 /admin 下的页面。",
+            parameter="next",
+        )
+    return target
+
+
+def _login_page(status: int, error: str | None, next_url: str, headers: dict[str, str] | None = None) -> Response:
+    page = render_template("admin/login.html", next=next_url, error=error)
+    return Response(page, status=status, mimetype="text/html", headers=headers)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in with name and password."""
-    error = None
-    if request.method == "POST":
-        name = request.form.get("name", "").strip()
-        found = current_accounts().find_user(name)
-        if found and found[0].active and check_password(found[1], request.form.get("password", "")):
-            session.clear()
-            session["uid"] = found[0].id
-            csrf_token()
-            target = request.form.get("next") or ""
-            return redirect(target if target.startswith("/admin") else url_for("admin.stations.index"))
-        error = "用户名或密码错误"
-    status = 401 if error else 200
-    page = render_template("admin/login.html", next=request.args.get("next", ""), error=error)
-    return Response(page, status=status, mimetype="text/html")
+    """Log in with name and password (throttled per client and per account)."""
+    if request.method == "GET":
+        return _login_page(200, None, safe_next(request.args.get("next")))
+    next_url = safe_next(request.form.get("next"))
+    name = request.form.get("name", "").strip()
+    client = request.remote_addr or "-"
+    throttle = login_throttle()
+    wait = throttle.wait_s(client, name)
+    if wait:
+        message = f"登录尝试过于频繁，请 {math.ceil(wait / 60)} 分钟后再试"
+        return _login_page(429, message, next_url, headers={"Retry-After": str(wait)})
+    password = request.form.get("password", "")
+    found = current_accounts().find_user(name)
+    # The same scrypt runs whether the name exists, is disabled or not: timing tells nothing.
+    ok = check_password(found[1], password) if found else check_no_password(password)
+    if not (ok and found and found[0].active):
+        throttle.failed(client, name)
+        return _login_page(401, "用户名或密码错误", next_url)
+    session.clear()  # a new session id at every login: nothing planted before it survives
+    plain, digest = new_session_id()
+    hours = int(current_app.config.get("SESSION_HOURS", 12))
+    current_accounts().create_session(found[0].id, digest, datetime.now(UTC) + timedelta(hours=hours))
+    session["sid"] = plain
+    csrf_token()
+    return redirect(next_url or url_for("admin.stations.index"))
 
 
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session on the server (every copy of its cookie) and in this browser."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        current_accounts().end_session(token_digest(sid))
     session.clear()
     return redirect(url_for("admin.auth.login"))

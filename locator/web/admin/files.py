@@ -64,9 +64,12 @@ def import_preview():
         result = importing.preview(current_roster(), data, fmt, crs, user=user, replace=replace)
     except FileInvalid as exc:
         return _import_page(400, file_error=str(exc))
+    if not result.ok:
+        # A refused preview cannot be committed: its file is not kept at all.
+        return _import_page(422, preview=result, fmt=fmt.name, crs=crs.value, replace=replace)
     digest = staging().save(data, fmt)
     return _import_page(
-        200 if result.ok else 422,
+        200,
         preview=result,
         digest=digest,
         fmt=fmt.name,
