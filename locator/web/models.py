@@ -91,13 +91,31 @@ class FormatQuery(Query):
     f: Literal["json"] | None = Field(None, description="格式 format (JSON only)")
 
 
+class FeatureQuery(Query):
+    """GET /ogc/collections/{collectionId}/items/{featureId}: GeoJSON, asked as json or geojson (as the list)."""
+
+    f: Literal["json", "geojson"] | None = Field(None, description="格式 format: GeoJSON either way")
+
+
+OGC_BBOX_DESCRIPTION = (
+    "范围 bounding box `west,south,east,north` (WGS-84; 6 numbers with heights also accepted); "
+    "west > east crosses the antimeridian"
+)
+
+
 class ItemsQuery(Query):
     """GET /ogc/collections/{collectionId}/items."""
 
-    bbox: str | None = Field(None, description=BBOX_DESCRIPTION, pattern=r"^[^,]*(,[^,]*){3}(,[^,]*){0,2}$")
+    bbox: str | None = Field(None, description=OGC_BBOX_DESCRIPTION, pattern=r"^[^,]*(,[^,]*){3}(,[^,]*){0,2}$")
+    datetime: str | None = Field(
+        None,
+        max_length=100,
+        description="时间 stations updated (`updated_at`) at an instant or in an interval: `2026-11-30T08:00:00Z`, "
+        "`2026-11-30` (a day in Asia/Shanghai), `2026-11-01/..`, `../2026-11-30T12:00:00+08:00`, `../..`",
+    )
     limit: int = Field(10, ge=1, le=2**31, description=f"每页数量 page size; values above {OGC_MAX_LIMIT} are clamped")
     offset: int = Field(0, ge=0, le=2**31, description="跳过条数 skip this many")
-    f: Literal["json", "geojson"] | None = Field(None, description="格式 format")
+    f: Literal["json", "geojson"] | None = Field(None, description="格式 format: GeoJSON either way")
 
 
 # -- responses ---------------------------------------------------------------------------
@@ -342,9 +360,10 @@ class Conformance(Out):
 
 
 class Extent(Out):
-    """OGC collection extent."""
+    """OGC collection extent: spatial (bbox rounded outward) and, for stations, temporal (updated_at)."""
 
     spatial: dict[str, Any]
+    temporal: dict[str, Any] | None = None
 
 
 class Collection(Out):
