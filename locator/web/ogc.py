@@ -112,7 +112,10 @@ def outward_bbox(bounds: Bbox, digits: int = 6) -> list[float]:
     ]
 
 
-def _utc_text(value: datetime) -> str:
+def _utc_text(value: datetime, *, up: bool = False) -> str:
+    """RFC 3339 in UTC to the second, rounded down (or `up`, for the end of an extent)."""
+    if up and value.microsecond:
+        value += timedelta(seconds=1)
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -124,7 +127,7 @@ def _collection(cid: str) -> dict[str, Any]:
     extent: dict[str, Any] = {"spatial": {"bbox": [outward_bbox(bounds or roster.districts.bounds)], "crs": CRS84}}
     if cid == "stations":
         times = [s.updated_at for s in snap.stations if s.updated_at is not None]
-        interval = [_utc_text(min(times)), _utc_text(max(times))] if times else [None, None]
+        interval = [_utc_text(min(times)), _utc_text(max(times), up=True)] if times else [None, None]
         extent["temporal"] = {"interval": [interval], "trs": GREGORIAN}
     return {
         "id": cid,
