@@ -240,7 +240,7 @@ def test_layer_choice_in_the_admin_and_the_token_api(app, roster, tmp_path, make
     web = login("admin")
     form = {"csrf_token": web.csrf, "crs": "wgs84", "replace": "1"}
     page = web.post("/admin/import/preview", data={**form, "file": (io.BytesIO(data), "two.gpkg")})
-    assert page.status_code == 400
+    assert page.status_code == 200  # a question: which layer?
     soup = BeautifulSoup(page.data, "html.parser")
     assert "old" in soup.select_one("#file-error").text
     choice = soup.select_one("#layer-form")
@@ -320,3 +320,34 @@ def test_geopackage_export_is_version_1_3_with_typed_columns(roster, tmp_path):
     assert info["crs"] == "EPSG:4326" and info["geometry_type"] == "Point"
     assert info["features"] == roster.store.count()
     _unchanged(_preview(roster, path.read_bytes(), "gpkg"), roster)
+
+
+@pytest.mark.browser
+def test_layer_choice_on_the_import_page_in_chromium(browser_page, make_user, roster, tmp_path):
+    """An organizer uploads a two-layer GeoPackage on a phone, picks the layer offered, previews and commits."""
+    make_user("boss", "city_admin")
+    path = tmp_path / "项目.gpkg"
+    _gpkg(path, {"old": _roster_frame(roster).head(3), "new": _roster_frame(roster)})
+    page = browser_page.page
+    page.goto(browser_page.base_url + "/admin/login?next=/admin/import")
+    page.fill("input[name=name]", "boss")
+    page.fill("input[name=password]", "password123")
+    page.locator("#login-form button[type=submit]").tap()
+    page.wait_for_url("**/admin/import")
+    page.set_input_files("#file", str(path))
+    page.select_option("#crs", "wgs84")
+    page.locator("#preview-button").tap()
+    page.wait_for_selector("#layer-form")
+    assert "请选择要导入的图层" in page.text_content("#file-error")
+    assert page.locator("#layer-choice option").all_text_contents() == ["old", "new"]
+    browser_page.screenshot("admin-import-layer-question")
+    page.select_option("#layer-choice", "new")
+    page.locator("#layer-preview").tap()
+    page.wait_for_selector("#preview")
+    assert page.text_content("#n-errors") == "0" and page.text_content("#n-added") == "0"
+    browser_page.screenshot("admin-import-layer-choice")
+    page.locator("#commit").tap()
+    page.wait_for_selector("#import-done")
+    assert roster.store.count() == 200
+    assert page.evaluate("document.documentElement.scrollWidth") <= 376
+    assert browser_page.foreign_requests == [] and browser_page.console_errors == []

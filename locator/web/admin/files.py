@@ -83,9 +83,10 @@ def import_preview():
         layer = layer_param(request.form)
         result = importing.preview(current_roster(), data, fmt, crs, user=user, replace=replace, layer=layer)
     except LayerChoiceNeeded as exc:
-        # Keep the file: the page offers its layers, and the choice is previewed without a new upload.
+        # Keep the file: the page offers its layers (a question, not a failure: 200), and the choice
+        # is previewed without a new upload.
         return _import_page(
-            400,
+            200,
             file_error=exc.detail_zh or str(exc),
             layers=exc.layers,
             digest=staging().save(data, fmt),
