@@ -75,6 +75,54 @@ def test_pandas_and_numpy_values_become_plain():
     assert parse_list_text("[not json") is None
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "经度" + " " * 100_000 + "x",  # a header that once took seconds per thousand characters
+        " " * 100_000 + "gcj02",
+        "a" * 100_000 + "(GCJ-02)",
+    ],
+)
+def test_hostile_headers_name_nothing_quickly(hostile):
+    row, unknown = canonical_row({hostile: "1", "name": "x"})
+    assert row == {"name": "x"} and unknown == [hostile]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "[" * 100_000,
+        "array(" + "[" * 100_000,
+        "(" + "9" * 100_000 + ":a)",
+        "['" + "a" * 100_000,
+        "(2:" + "a," * 50_000 + ")",
+    ],
+)
+def test_hostile_list_cells_are_left_to_validation(hostile):
+    row, _ = canonical_row({"amenities": hostile})
+    assert row["amenities"] == hostile
+
+
+def test_hostile_and_odd_geopackages(roster, tmp_path):
+    import sqlite3
+
+    import pyogrio
+
+    plain = tmp_path / "plain.sqlite"
+    with sqlite3.connect(plain) as db:
+        db.execute("CREATE TABLE t (a)")
+    with pytest.raises(importing.FileInvalid, match="GeoPackage"):
+        _preview(roster, plain.read_bytes(), "gpkg")
+    with pytest.raises(importing.FileInvalid, match="not a GeoPackage"):
+        _preview(roster, b"PK\x03\x04 not sqlite", "gpkg")
+    # An attribute table (no geometry) is read like a sheet, from its 经度/纬度 columns.
+    table = tmp_path / "table.gpkg"
+    frame = pd.DataFrame({"名称": ["瓯海驿站"], "类型": ["骑手驿站"], "经度": [120.6398], "纬度": [27.9552]})
+    pyogrio.write_dataframe(frame, table, layer="名册", driver="GPKG")
+    (station,) = _preview(roster, table.read_bytes(), "gpkg").stations
+    assert station.district == "330304"
+
+
 def _preview(roster, data: bytes, fmt: str, crs: CRS = CRS.WGS84, layer: str | None = None):
     return importing.preview(roster, data, FORMATS[fmt], crs, user=ADMIN, replace=True, layer=layer)
 

@@ -195,7 +195,8 @@ def clean_header(name: str) -> str:
 
 
 # A coordinate header that names its system: 经度(GCJ-02), lat（BD-09）, lng_gcj02, 纬度 [WGS-84].
-_SYSTEM_HEADER = re.compile(r"^(.*?)[\s_]*[(（\[]?\s*(wgs[\s_-]?84|gcj[\s_-]?02|bd[\s_-]?09)\s*[)）\]]?$")
+_SYSTEM_SUFFIX = re.compile(r"(wgs[\s_-]?84|gcj[\s_-]?02|bd[\s_-]?09)\s*[)）\]]?$")
+MAX_HEADER = 60  # longer headers name no field (and keep the header match linear in the worst case)
 CRS_HEADER_NAMES = {CRS.WGS84: "WGS-84", CRS.GCJ02: "GCJ-02", CRS.BD09: "BD-09"}
 
 
@@ -215,13 +216,13 @@ def header_field(header: str) -> tuple[str | None, CRS | None]:
     """The station field a column header names, and the coordinate system it names (if any)."""
     clean = clean_header(header)
     found = HEADER_ALIASES.get(clean)
-    if found is not None:
+    if found is not None or len(clean) > MAX_HEADER:
         return found, None
-    match = _SYSTEM_HEADER.match(clean)
+    match = _SYSTEM_SUFFIX.search(clean)
     if match:
-        found = HEADER_ALIASES.get(match.group(1).strip())
+        found = HEADER_ALIASES.get(clean[: match.start()].rstrip(" \t_(（[").strip())
         if found in ("lng", "lat"):
-            return found, CRS.parse(match.group(2).replace(" ", ""))
+            return found, CRS.parse(match.group(1).replace(" ", ""))
     return None, None
 
 
@@ -261,6 +262,7 @@ def canonical_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 # -- values as GIS tools, pandas and spreadsheets write them --------------------------------------
 
+MAX_LIST_TEXT = 10_000
 _STRINGLIST = re.compile(r"^\((\d+):(.*)\)$", re.S)  # GDAL's StringList as text: (2:water,aed)
 _NUMPY_REPR = re.compile(r"^(?:array\()?\[(.*)\](?:\s*,\s*dtype=\w+)?\)?$", re.S)  # ['water' 'aed']
 _QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")  # the quoted items of a numpy repr
@@ -298,6 +300,8 @@ def plain_value(value: Any) -> Any:
 def parse_list_text(text: str) -> list[str] | None:
     """A list written as text by GDAL `(2:a,b)`, as JSON `[ "a", "b" ]` or by numpy `['a' 'b']`; None otherwise."""
     text = text.strip()
+    if len(text) > MAX_LIST_TEXT:
+        return None  # no amenity list is this long: validation reports the cell as it is
     match = _STRINGLIST.match(text)
     if match:
         items = [p.strip() for p in match.group(2).split(",")] if match.group(2).strip() else []
@@ -307,7 +311,7 @@ def parse_list_text(text: str) -> list[str] | None:
     if text.startswith("["):
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: '[[[[…' thousands deep
             parsed = None
         if isinstance(parsed, list):
             return [str(v).strip() for v in parsed if v is not None and str(v).strip()]

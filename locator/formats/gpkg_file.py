@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -78,7 +79,9 @@ def _list_layers(path: str) -> list[tuple[str, str | None]]:
     import pyogrio
 
     try:
-        found = pyogrio.list_layers(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's notes on odd files: errors still raise
+            found = pyogrio.list_layers(path)
     except Exception as exc:  # noqa: BLE001 - GDAL raises many types for broken files
         raise FileInvalid(f"not a readable GeoPackage: {exc}", "无法读取该 GeoPackage 文件。") from None
     return [(str(name), None if kind is None else str(kind)) for name, kind in found]
@@ -130,14 +133,19 @@ def read_rows(data: bytes, layer: str | None = None) -> Iterator[RawRow]:
     with _as_file(data) as path:
         chosen = choose_layer(_list_layers(path), layer)
         try:
-            frame = pyogrio.read_dataframe(path, layer=chosen)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                frame = pyogrio.read_dataframe(path, layer=chosen)
         except Exception as exc:  # noqa: BLE001 - GDAL raises many types for broken files
             raise FileInvalid(f"not a readable GeoPackage: {exc}", "无法读取该 GeoPackage 文件。") from None
     geometry = frame.geometry.name if hasattr(frame, "geometry") else None
     for number, (_, rec) in enumerate(frame.iterrows(), start=1):
         # Values stay as GDAL/pandas gives them (NaT, numpy arrays, Timestamps): canonical_row normalises.
         row: dict[str, Any] = {key: value for key, value in rec.items() if key != geometry}
-        geom = rec.get(geometry) if geometry else None
+        if geometry is None:
+            yield number, row  # an attribute table: its lng/lat (经度/纬度) columns are read like a sheet's
+            continue
+        geom = rec.get(geometry)
         if geom is not None and geom.geom_type == "MultiPoint" and len(geom.geoms) == 1:
             geom = geom.geoms[0]
         if geom is None or geom.is_empty or geom.geom_type != "Point":
