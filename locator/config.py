@@ -282,6 +282,13 @@ SETTINGS: list[Setting] = [
     ),
     Setting("RATELIMIT_NEAREST", "60/minute", parse_rate_limit, "Limit per client on `/api/v1/stations/nearest`."),
     Setting(
+        "RATELIMIT_OGC",
+        "3000/minute",
+        parse_rate_limit,
+        "Limit per client on `/ogc` (OGC API – Features), in place of the default: GIS tools page through "
+        "features 10 at a time (GDAL 3.6), so 3,000 stations take about 300 requests.",
+    ),
+    Setting(
         "RATELIMIT_DEFAULT",
         "600/minute",
         parse_rate_limit,

@@ -83,13 +83,16 @@ def _float_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS) -> ImportPlan:
-    """Read and validate a roster file (coordinates in `crs`); nothing is written."""
+def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS, layer: str | None = None) -> ImportPlan:
+    """Read and validate a roster file (coordinates in `crs`; `layer` of a GeoPackage); nothing is written.
+
+    Coordinate headers that name their system (经度(GCJ-02), as CSV/XLSX exports write them) win over `crs`.
+    """
     result = ImportPlan()
     seen: dict[str, int] = {}
     names_to_code = {d.name: d.code for d in roster.districts.districts}
     status_labels = {t.zh: t.key for t in STATUSES.values()}
-    for number, raw in fmt.read_rows(data):
+    for number, raw in fmt.read(data, layer):
         result.rows += 1
         if result.rows > MAX_ROWS:
             raise FileInvalid(f"the file has more than {MAX_ROWS} rows")
@@ -97,6 +100,7 @@ def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS) -> ImportPlan:
             result.errors.append(FieldError(raw.get("__field__", "geometry"), raw["__error__"], row=number))
             continue
         row, _unknown = canonical_row(raw)
+        row_crs = row.pop("crs", None) or crs
         if isinstance(row.get("district"), str) and row["district"] in names_to_code:
             row["district"] = names_to_code[row["district"]]
         if isinstance(row.get("status"), str) and row["status"] in status_labels:
@@ -106,8 +110,8 @@ def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS) -> ImportPlan:
             # matches the same stations instead of adding copies.
             row["id"] = station_id_for_name(row["name"])
         x, y = _float_or_none(row.get("lng")), _float_or_none(row.get("lat"))
-        if x is not None and y is not None and crs is not CRS.WGS84 and -180 <= x <= 180 and -90 <= y <= 90:
-            row["lng"], row["lat"] = to_wgs84(x, y, crs)
+        if x is not None and y is not None and row_crs is not CRS.WGS84 and -180 <= x <= 180 and -90 <= y <= 90:
+            row["lng"], row["lat"] = to_wgs84(x, y, row_crs)
         try:
             station = roster.validate(row, row=number, provenance="import")
         except StationInvalid as exc:
@@ -192,10 +196,15 @@ class Preview:
         }
 
 
-def preview_token(data: bytes, fmt: Format, crs: CRS, replace: bool, data_version: int) -> str:
-    """Binds a preview to the file's bytes, the options and the roster version."""
+def preview_token(
+    data: bytes, fmt: Format, crs: CRS, replace: bool, data_version: int, layer: str | None = None
+) -> str:
+    """Binds a preview to the file's bytes, the options (layer included) and the roster version."""
     digest = hashlib.sha256(data).hexdigest()
-    return f"{digest}.{fmt.name}.{crs.value}.{int(replace)}.{data_version}"
+    token = f"{digest}.{fmt.name}.{crs.value}.{int(replace)}.{data_version}"
+    if layer:
+        token += "." + hashlib.sha256(layer.encode("utf-8")).hexdigest()[:12]
+    return token
 
 
 def _user_scope(user: User) -> StationQuery | None:
@@ -209,13 +218,15 @@ def _diffs(old: Station, new: Station) -> dict[str, tuple[Any, Any]]:
     return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
 
 
-def preview(roster: Roster, data: bytes, fmt: Format, crs: CRS, *, user: User, replace: bool) -> Preview:
+def preview(
+    roster: Roster, data: bytes, fmt: Format, crs: CRS, *, user: User, replace: bool, layer: str | None = None
+) -> Preview:
     """Plan the file and compare it with the roster (within the user's scope); writes nothing."""
     if not data.strip():
         raise FileInvalid("the file is empty")
     version = roster.store.data_version()
-    planned = plan(roster, data, fmt, crs)
-    result = Preview(preview_token(data, fmt, crs, replace, version), version, planned.rows, replace)
+    planned = plan(roster, data, fmt, crs, layer)
+    result = Preview(preview_token(data, fmt, crs, replace, version, layer), version, planned.rows, replace)
     result.errors.extend(planned.errors)
     result.stations = planned.stations
     rows_by_id = {}
@@ -305,14 +316,15 @@ def commit(
     user: User,
     replace: bool,
     token: str | None,
+    layer: str | None = None,
 ) -> ReplaceSummary:
     """Apply the file if it still matches the preview `token` (None: no preview was shown)."""
     stale = "the file or the roster changed since the preview (someone else saved in between): preview again"
-    current = preview_token(data, fmt, crs, replace, roster.store.data_version())
+    current = preview_token(data, fmt, crs, replace, roster.store.data_version(), layer)
     if token is not None and token != current:
         raise StaleImport(stale)
     # Same file, options, user and roster version as a preview made in this process: reuse its result.
-    checked = _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace)
+    checked = _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace, layer=layer)
     if token is not None and token != checked.token:
         raise StaleImport(stale)
     return apply(roster, checked, user=user, bound=token is not None)

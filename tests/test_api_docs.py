@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -19,14 +20,102 @@ def doc(client):
 
 
 def test_every_api_and_ogc_route_is_in_the_document(app, doc):
-    # The organizer API (/api/v1/admin, token-only) is documented in docs/organizers.md, not in
-    # the public document that riders' apps and GIS tools read.
+    """Every route and method, the organizer API (/api/v1/admin) included; /ogc/ is /ogc's alias."""
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith(("/api/v1", "/ogc", "/healthz", "/readyz")) and not rule.rule.startswith(
-            "/api/v1/admin"
-        ):
+        if rule.rule.startswith(("/api/v1", "/ogc", "/healthz", "/readyz")):
             path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-            assert "get" in doc["paths"].get(path, {}), f"{rule.rule} is not documented"
+            if path == "/ogc/":
+                path = "/ogc"
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+                assert method.lower() in doc["paths"].get(path, {}), f"{method} {rule.rule} is not documented"
+
+
+def test_operation_ids_are_unique_and_paths_have_no_trailing_slash(doc):
+    """Finding 6: /ogc and /ogc/ shared the operationId get_ogc."""
+    ids = [op["operationId"] for methods in doc["paths"].values() for op in methods.values()]
+    assert len(ids) == len(set(ids))
+    assert not [p for p in doc["paths"] if p.endswith("/") and p != "/"]
+
+
+def test_problem_answers_are_documented_where_they_can_occur(doc):
+    """Finding 6: 429 under a rate limit, 413 with a body, 401/403/409/412/422/428 on the organizer API."""
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            responses = op["responses"]
+            if path not in ("/healthz", "/readyz"):
+                assert "429" in responses and "Retry-After" in responses["429"]["headers"], (method, path)
+            if "requestBody" in op:
+                assert "413" in responses, (method, path)
+            for status, answer in responses.items():
+                if status[0] in "45" and status != "422":
+                    assert "application/problem+json" in answer["content"], (status, method, path)
+    admin = doc["paths"]["/api/v1/admin/stations/{station_id}"]
+    assert {"401", "403", "404", "412", "422", "428"} <= set(admin["put"]["responses"])
+    assert {"409", "422"} <= set(doc["paths"]["/api/v1/admin/import"]["post"]["responses"])
+    assert "503" in doc["paths"]["/api/v1/wechat/jssdk-config"]["get"]["responses"]
+    assert "503" in doc["paths"]["/readyz"]["get"]["responses"]
+
+
+def test_organizer_api_is_documented_with_its_bearer_scheme_under_its_own_tag(doc):
+    """Finding 6: the token API's 8 operations, with the bearer scheme; public operations need none."""
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
+    admin = [
+        (path, method, op)
+        for path, methods in doc["paths"].items()
+        for method, op in methods.items()
+        if path.startswith("/api/v1/admin")
+    ]
+    assert len(admin) == 8
+    for path, method, op in admin:
+        assert op["tags"] == ["admin"] and op["security"] == [{"bearerAuth": []}], (method, path)
+    public = [
+        op for path, methods in doc["paths"].items() if not path.startswith("/api/v1/admin") for op in methods.values()
+    ]
+    assert all(op["security"] == [] for op in public)
+    assert "admin" in {t["name"] for t in doc["tags"]}
+    upload = doc["paths"]["/api/v1/admin/import"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    form = doc["components"]["schemas"][upload["schema"]["$ref"].split("/")[-1]]
+    assert form["properties"]["file"]["format"] == "binary" and "layer" in form["properties"]
+    assert doc["paths"]["/api/v1/admin/stations/{station_id}"]["delete"]["responses"]["204"]
+
+
+def test_openapi_media_type_is_negotiated(client):
+    """Finding 6: the OpenAPI media type when asked (as the OGC landing page's service-desc link says)."""
+    asked = client.get("/api/v1/openapi.json", headers={"Accept": "application/vnd.oai.openapi+json;version=3.0"})
+    assert asked.status_code == 200
+    assert asked.headers["Content-Type"] == "application/vnd.oai.openapi+json;version=3.0"
+    assert asked.headers["ETag"] != client.get("/api/v1/openapi.json").headers["ETag"]
+    assert client.get("/api/v1/openapi.json", headers={"Accept": "*/*"}).mimetype == "application/json"
+
+
+def test_the_default_answer_is_the_first_200_media_type(client):
+    """Finding 7: the served document lists application/json first where the server answers JSON by default."""
+    text = client.get("/api/v1/openapi.json").get_data(as_text=True)
+    doc = json.loads(text)
+    for path in ("/api/v1/stations", "/api/v1/stations/{station_id}", "/api/v1/districts"):
+        assert list(doc["paths"][path]["get"]["responses"]["200"]["content"])[0] == "application/json", path
+    ogc = doc["paths"]["/ogc/collections/{collection_id}/items"]["get"]["responses"]["200"]["content"]
+    assert list(ogc)[0] == "application/geo+json"
+    default = client.get("/api/v1/stations/rs-330304-001")
+    assert default.mimetype == "application/json" and "features" not in default.get_json()
+
+
+def test_no_null_defaults_and_nullable_has_a_type(doc):
+    """Finding 6: Spectral rejected `default: null` outside an enum; Redocly `nullable` without `type`."""
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            assert not ("default" in node and node["default"] is None), where
+            if node.get("nullable"):
+                assert "type" in node, where
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(doc, "#")
 
 
 def test_document_is_openapi_30_with_constraints(doc):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -161,15 +163,26 @@ def test_export_import_round_trip(app, runner, empty_app, tmp_path, fmt):
     assert again.read_bytes() == out.read_bytes()
 
 
-def test_export_to_stdout_in_gcj02(app, runner):
-    result = runner.invoke(args=["export", "--crs", "gcj02", "--district", "330304"])
+def test_export_in_gcj02_is_csv_with_the_system_in_its_headers(app, runner):
+    result = runner.invoke(args=["export", "-f", "csv", "--crs", "gcj02", "--district", "330304"])
     assert result.exit_code == 0
-    doc = json.loads(result.stdout)
-    assert doc["coordinate_system"] == "gcj02"
-    assert {f["properties"]["district"] for f in doc["features"]} == {"330304"}
-    hit = next(f for f in doc["features"] if f["id"] == "rs-330304-001")
-    x, y = hit["geometry"]["coordinates"]
-    assert abs(x - from_wgs84(*OUHAI, "gcj02")[0]) < 1e-6
+    rows = list(csv.DictReader(io.StringIO(result.stdout.lstrip("\ufeff"))))
+    assert {r["district"] for r in rows} == {"330304"}
+    hit = next(r for r in rows if r["id"] == "rs-330304-001")
+    assert "lng" not in hit and "lat" not in hit
+    x, y = float(hit["经度(GCJ-02)"]), float(hit["纬度(GCJ-02)"])
+    assert abs(x - from_wgs84(*OUHAI, "gcj02")[0]) < 1e-6 and abs(y - from_wgs84(*OUHAI, "gcj02")[1]) < 1e-6
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "kml", "gpkg"])
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_export_refuses_gcj02_and_bd09_for_wgs84_only_formats(runner, fmt, crs, tmp_path):
+    """Finding 9: GeoJSON (RFC 7946), KML and GeoPackage (EPSG:4326) would mislabel GCJ-02 coordinates."""
+    out = tmp_path / f"out.{fmt}"
+    result = runner.invoke(args=["export", "-f", fmt, "--crs", crs, "-o", str(out)])
+    assert result.exit_code == 2
+    assert "CSV (.csv)" in result.output and "Excel 工作簿 (.xlsx)" in result.output
+    assert "WGS-84" in result.output and not out.exists()
 
 
 def test_gbk_csv_with_chinese_headers_imports(empty_app, tmp_path):

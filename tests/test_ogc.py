@@ -150,7 +150,7 @@ def test_req_core_fc_bbox_response(client):
         ("limit=ten", "limit"),
         ("offset=-3", "offset"),
         ("bbox=1,2,3", "bbox"),
-        ("bbox=121,28,120,29", "bbox"),
+        ("bbox=120,29,121,28", "bbox"),  # south > north (west > east crosses the antimeridian)
         ("bbox=x,28,120,29", "bbox"),
         ("f=xml", "f"),
     ],

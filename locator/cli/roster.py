@@ -12,11 +12,17 @@ from locator import importing
 from locator.accounts import User
 from locator.context import current_roster
 from locator.coords import CRS
-from locator.formats import FORMATS, FileInvalid, detect_format
+from locator.errors import LocatorError
+from locator.formats import FORMATS, ExportSystemUnsupported, FileInvalid, check_export, detect_format
 from locator.stations import STATION_TYPES
 from locator.store.base import StationQuery, StoreError
 
 CRS_CHOICE = click.Choice([c.value for c in CRS])
+
+
+def _error(prefix: str, exc: LocatorError) -> str:
+    """An error line for the terminal: the English detail, then the Chinese one when known."""
+    return f"error: {prefix}{exc}" + (f"\n{exc.detail_zh}" if exc.detail_zh else "")
 
 
 @click.command("init-db")
@@ -53,18 +59,26 @@ def seed(force: bool) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--crs", type=CRS_CHOICE, required=True, help="Coordinate system of the file's coordinates.")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Default: from the file name.")
+@click.option(
+    "--layer",
+    help="GeoPackage layer to read. Default: the layer named 'stations', else the only point layer.",
+)
 @click.option("--replace", is_flag=True, help="Make the roster exactly the file (stations not in it are removed).")
 @click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
 @click.option("--actor", default="cli", show_default=True, help="Who is importing (for the audit trail).")
-def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run: bool, actor: str) -> None:
+def import_roster(
+    path: Path, crs: str, fmt: str | None, layer: str | None, replace: bool, dry_run: bool, actor: str
+) -> None:
     """Import stations from an XLSX, CSV, GeoJSON, KML or GeoPackage file: all or nothing, row-by-row errors."""
     roster = current_roster()
     user = User(0, actor, "city_admin")
     try:
         fmt_obj = FORMATS[fmt] if fmt else detect_format(path.name)
-        result = importing.preview(roster, path.read_bytes(), fmt_obj, CRS(crs), user=user, replace=replace)
+        result = importing.preview(
+            roster, path.read_bytes(), fmt_obj, CRS(crs), user=user, replace=replace, layer=layer
+        )
     except FileInvalid as exc:
-        click.echo(f"error: {path.name}: {exc}", err=True)
+        click.echo(_error(f"{path.name}: ", exc), err=True)
         sys.exit(1)
     if not result.ok:
         for line in result.report():
@@ -95,12 +109,23 @@ def import_roster(path: Path, crs: str, fmt: str | None, replace: bool, dry_run:
 @click.command("export")
 @with_appcontext
 @click.option("-f", "--format", "fmt", type=click.Choice(list(FORMATS)), default="geojson", show_default=True)
-@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True)
+@click.option(
+    "--crs",
+    type=CRS_CHOICE,
+    default="wgs84",
+    show_default=True,
+    help="Coordinate system of the file: gcj02/bd09 only for csv and xlsx (GeoJSON, KML, GeoPackage are WGS-84).",
+)
 @click.option("--district", "districts", multiple=True, help="Only these district codes.")
 @click.option("--type", "types", multiple=True, type=click.Choice(list(STATION_TYPES)), help="Only these types.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
 def export(fmt: str, crs: str, districts: tuple[str, ...], types: tuple[str, ...], output: Path | None) -> None:
     """Export the roster as GeoJSON, CSV, XLSX, KML or GeoPackage."""
+    try:
+        check_export(FORMATS[fmt], CRS(crs))
+    except ExportSystemUnsupported as exc:
+        click.echo(_error("", exc), err=True)
+        sys.exit(2)
     stations = current_roster().store.list(StationQuery(types=types, districts=districts))
     data = FORMATS[fmt].write(stations, CRS(crs))
     if output is None:

@@ -6,10 +6,20 @@ CLI, the admin pages, the token API and the exports all take their lists from FO
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from locator.coords import CRS
 from locator.formats import csv_file, geojson_file, gpkg_file, kml_file, xlsx_file
-from locator.formats.base import FileInvalid, Format, RawRow, neutralise_formula
+from locator.formats.base import (
+    ExportSystemUnsupported,
+    FileInvalid,
+    Format,
+    LayerChoiceNeeded,
+    RawRow,
+    neutralise_formula,
+)
+from locator.stations import Station
 
 FORMATS: dict[str, Format] = {
     f.name: f for f in (xlsx_file.FORMAT, csv_file.FORMAT, geojson_file.FORMAT, kml_file.FORMAT, gpkg_file.FORMAT)
@@ -28,4 +38,28 @@ def detect_format(filename: str) -> Format:
     raise FileInvalid(f"unsupported file type {suffix or filename!r}: use .xlsx, .csv, .geojson, .kml or .gpkg")
 
 
-__all__ = ["FORMATS", "NAMES", "FileInvalid", "Format", "RawRow", "detect_format", "neutralise_formula"]
+def check_export(fmt: Format, crs: CRS) -> None:
+    """Refuse GCJ-02/BD-09 for formats that are WGS-84 by their standard (GeoJSON, KML, GeoPackage)."""
+    if crs is not CRS.WGS84 and not fmt.any_crs:
+        raise ExportSystemUnsupported(fmt, crs, [f"{f.label} ({f.suffix})" for f in FORMATS.values() if f.any_crs])
+
+
+def export(fmt: Format, stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:
+    """The stations as a file of `fmt` with coordinates in `crs` (only CSV and XLSX take GCJ-02/BD-09)."""
+    check_export(fmt, crs)
+    return fmt.write(stations, crs)
+
+
+__all__ = [
+    "FORMATS",
+    "NAMES",
+    "ExportSystemUnsupported",
+    "FileInvalid",
+    "Format",
+    "LayerChoiceNeeded",
+    "RawRow",
+    "check_export",
+    "detect_format",
+    "export",
+    "neutralise_formula",
+]

@@ -8,8 +8,12 @@ target system.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from locator.coords import CRS, from_wgs84
@@ -114,6 +118,45 @@ class FileInvalid(LocatorError, ValueError):
     http_status = 400
     title = "Invalid file"
 
+    def __init__(self, message: str, detail_zh: str | None = None):
+        super().__init__(message)
+        if detail_zh:
+            self.detail_zh = detail_zh
+
+
+class LayerChoiceNeeded(FileInvalid):
+    """A file with several layers and no obvious roster layer: the user must name one."""
+
+    def __init__(self, layers: Sequence[str], message: str, detail_zh: str):
+        self.layers = list(layers)
+        super().__init__(message, detail_zh)
+
+    def problem(self) -> dict[str, Any]:
+        """The layers to choose from."""
+        return {"parameter": "layer", "layers": self.layers}
+
+
+class ExportSystemUnsupported(LocatorError, ValueError):
+    """An export asked for a coordinate system its format cannot declare (GeoJSON, KML, GeoPackage)."""
+
+    http_status = 400
+    title = "Invalid parameter"
+
+    def __init__(self, fmt: Format, crs: CRS, alternatives: Sequence[str]):
+        names = " or ".join(alternatives)
+        super().__init__(
+            f"crs: {fmt.label} files are WGS-84 by their standard; export {crs_label(crs)} coordinates as {names}, "
+            f"or export {fmt.label} in WGS-84"
+        )
+        self.detail_zh = (
+            f"{fmt.label} 文件按标准只能使用 WGS-84 坐标；如需 {crs_label(crs)} 坐标，请导出为 "
+            f"{'、'.join(alternatives)}，或以 WGS-84 导出 {fmt.label}。"
+        )
+
+    def problem(self) -> dict[str, Any]:
+        """The parameter at fault."""
+        return {"parameter": "crs"}
+
 
 @dataclass(frozen=True)
 class Format:
@@ -123,14 +166,27 @@ class Format:
     label: str
     suffixes: tuple[str, ...]  # the first is the one exports use
     mime: str
-    read_rows: Callable[[bytes], Iterable[RawRow]]
+    read_rows: Callable[..., Iterable[RawRow]]  # (data) or, for formats with layers, (data, layer=None)
     write: Callable[[Sequence[Station], CRS], bytes]
     template: Callable[[], bytes] | None = None
+    any_crs: bool = False  # may hold GCJ-02/BD-09 coordinates (named in its headers); else WGS-84 only
+    layers: Callable[[bytes], list[tuple[str, str | None]]] | None = None  # (name, geometry type) per layer
 
     @property
     def suffix(self) -> str:
         """The file-name suffix of exports, e.g. '.xlsx'."""
         return self.suffixes[0]
+
+    def read(self, data: bytes, layer: str | None = None) -> Iterable[RawRow]:
+        """The file's rows (of `layer`, for formats with layers)."""
+        if self.layers is not None:
+            return self.read_rows(data, layer=layer)
+        if layer:
+            raise FileInvalid(
+                f"{self.label} files have no layers: leave the layer empty",
+                f"{self.label} 文件没有图层，请不要指定图层。",
+            )
+        return self.read_rows(data)
 
 
 def clean_header(name: str) -> str:
@@ -138,28 +194,169 @@ def clean_header(name: str) -> str:
     return name.strip().lstrip("\ufeff").strip().lower()
 
 
+# A coordinate header that names its system: 经度(GCJ-02), lat（BD-09）, lng_gcj02, 纬度 [WGS-84].
+_SYSTEM_SUFFIX = re.compile(r"(wgs[\s_-]?84|gcj[\s_-]?02|bd[\s_-]?09)\s*[)）\]]?$")
+MAX_HEADER = 60  # longer headers name no field (and keep the header match linear in the worst case)
+CRS_HEADER_NAMES = {CRS.WGS84: "WGS-84", CRS.GCJ02: "GCJ-02", CRS.BD09: "BD-09"}
+
+
+def crs_label(crs: CRS) -> str:
+    """The system as written in coordinate column headers: WGS-84, GCJ-02, BD-09."""
+    return CRS_HEADER_NAMES[crs]
+
+
+def coordinate_headers(crs: CRS) -> tuple[str, str]:
+    """The longitude and latitude headers of an export in `crs` (lng, lat in WGS-84: the API's names)."""
+    if crs is CRS.WGS84:
+        return ("lng", "lat")
+    return (f"经度({crs_label(crs)})", f"纬度({crs_label(crs)})")
+
+
+def header_field(header: str) -> tuple[str | None, CRS | None]:
+    """The station field a column header names, and the coordinate system it names (if any)."""
+    clean = clean_header(header)
+    found = HEADER_ALIASES.get(clean)
+    if found is not None or len(clean) > MAX_HEADER:
+        return found, None
+    match = _SYSTEM_SUFFIX.search(clean)
+    if match:
+        found = HEADER_ALIASES.get(clean[: match.start()].rstrip(" \t_(（[").strip())
+        if found in ("lng", "lat"):
+            return found, CRS.parse(match.group(1).replace(" ", ""))
+    return None, None
+
+
 def field_of(header: str) -> str | None:
     """The station field a column header names, or None."""
-    return HEADER_ALIASES.get(clean_header(header))
+    return header_field(header)[0]
 
 
 def canonical_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """A raw row keyed by station field, and the headers that name no field."""
+    """A raw row keyed by station field (values normalised), and the headers that name no field.
+
+    A coordinate header naming its system (经度(GCJ-02)) puts that system under the key "crs".
+    """
     row: dict[str, Any] = {}
     unknown = []
+    systems: dict[str, CRS] = {}
     for key, value in raw.items():
-        if key is None:
+        if key is None or str(key).startswith("__"):
             continue
-        target = field_of(str(key))
+        target, system = header_field(str(key))
         if target is None:
             unknown.append(str(key))
             continue
-        if isinstance(value, str):
-            value = value.strip()
-            if len(value) > 1 and value[0] == "'" and value[1] in "=+-@":
-                value = value[1:]  # undo neutralise_formula() of our own exports
-        row[target] = value
+        if system is not None:
+            systems[str(key)] = system
+        row[target] = normalise_value(target, value)
+    if systems:
+        if len(set(systems.values())) > 1:
+            named = ", ".join(systems)
+            raise FileInvalid(
+                f"the coordinate columns name different coordinate systems: {named}",
+                f"坐标列标明的坐标系不一致：{named}",
+            )
+        row["crs"] = next(iter(systems.values()))
     return row, unknown
+
+
+# -- values as GIS tools, pandas and spreadsheets write them --------------------------------------
+
+MAX_LIST_TEXT = 10_000
+_STRINGLIST = re.compile(r"^\((\d+):(.*)\)$", re.S)  # GDAL's StringList as text: (2:water,aed)
+_NUMPY_REPR = re.compile(r"^(?:array\()?\[(.*)\](?:\s*,\s*dtype=\w+)?\)?$", re.S)  # ['water' 'aed']
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")  # the quoted items of a numpy repr
+_SLASHED_DATE = re.compile(  # 2027/01/31 (GDAL), 2027.1.31, 2027年1月31日, with a midnight time (Excel)
+    r"^(\d{4})\s*[/.年-]\s*(\d{1,2})\s*[/.月-]\s*(\d{1,2})\s*日?(?:[ T]00:00(?::00(?:\.0+)?)?)?$"
+)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, pandas NaT/NA: what GDAL and pandas use for an empty cell."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT are the values not equal to themselves
+    except (TypeError, ValueError):
+        return False  # arrays, pandas.NA
+
+
+def plain_value(value: Any) -> Any:
+    """numpy/pandas scalars and arrays as plain Python values (lists, int, float, bool, date, str)."""
+    if type(value).__module__.split(".")[0] in ("numpy", "pandas"):
+        if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+            value = value.to_pydatetime()
+        elif hasattr(value, "tolist"):  # numpy scalars and arrays
+            value = value.tolist()
+        elif str(value) == "<NA>":
+            return None
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, list):
+        return [plain_value(v) for v in value if not is_missing(v)]
+    return None if is_missing(value) else value
+
+
+def parse_list_text(text: str) -> list[str] | None:
+    """A list written as text by GDAL `(2:a,b)`, as JSON `[ "a", "b" ]` or by numpy `['a' 'b']`; None otherwise."""
+    text = text.strip()
+    if len(text) > MAX_LIST_TEXT:
+        return None  # no amenity list is this long: validation reports the cell as it is
+    match = _STRINGLIST.match(text)
+    if match:
+        items = [p.strip() for p in match.group(2).split(",")] if match.group(2).strip() else []
+        return [p for p in items if p]
+    if not (text.startswith("[") or text.startswith("array(")):
+        return None
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: '[[[[…' thousands deep
+            parsed = None
+        if isinstance(parsed, list):
+            return [str(v).strip() for v in parsed if v is not None and str(v).strip()]
+    match = _NUMPY_REPR.match(text)
+    if match:
+        inner = match.group(1)
+        quoted = [a or b for a, b in _QUOTED.findall(inner)]
+        if quoted or not inner.strip():
+            return [q.strip() for q in quoted if q.strip()]
+    return None
+
+
+def parse_date_text(text: str) -> str | None:
+    """An ISO date for 2027/01/31, 2027.1.31, 2027年1月31日 or 2027-01-31 00:00:00 (GDAL, Excel); else None."""
+    match = _SLASHED_DATE.match(text.strip())
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3))).isoformat()
+    except ValueError:
+        return None
+
+
+def normalise_value(name: str, value: Any) -> Any:
+    """A cell as validation expects it, whatever tool wrote the file (GDAL, QGIS, geopandas, Excel)."""
+    if name in ("lng", "lat") and isinstance(value, float):
+        return float(value)  # NaN and Infinity stay, for validation to name them
+    value = plain_value(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > 1 and value[0] == "'" and value[1] in "=+-@":
+            value = value[1:]  # undo neutralise_formula() of our own exports
+        if name == "amenities":
+            listed = parse_list_text(value)
+            return listed if listed is not None else value
+        if name == "closed_until":
+            return parse_date_text(value) or value
+        return value
+    if name == "closed_until" and isinstance(value, datetime):
+        return value.date() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, float) and name not in ("lng", "lat") and math.isfinite(value) and value.is_integer():
+        return int(value)  # district codes and phone numbers that a spreadsheet or pandas stored as numbers
+    return value
 
 
 def neutralise_formula(value: str) -> str:
@@ -175,6 +372,12 @@ def _is_number(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def export_headers(crs: CRS) -> list[str]:
+    """The header row of CSV and XLSX exports: ROSTER_COLUMNS, coordinate headers naming a non-WGS-84 system."""
+    lng, lat = coordinate_headers(crs)
+    return [{"lng": lng, "lat": lat}.get(c, c) for c in ROSTER_COLUMNS]
 
 
 def record_cells(station: Station, crs: CRS) -> list[Any]:

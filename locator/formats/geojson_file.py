@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from locator.coords import CRS, from_wgs84
+from locator.coords import CRS
 from locator.formats.base import FileInvalid, Format, RawRow, decode_text
 from locator.stations import Station
 
@@ -42,12 +42,11 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
 
 
 def write(stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:
-    """An RFC 7946 FeatureCollection (coordinates in `crs`; WGS-84 unless asked otherwise)."""
+    """An RFC 7946 FeatureCollection: WGS-84 by the standard (Format.export refuses other systems)."""
     features = []
     for s in stations:
         props = s.record()
-        lng, lat = props.pop("lng"), props.pop("lat")
-        x, y = from_wgs84(lng, lat, crs)
+        x, y = props.pop("lng"), props.pop("lat")
         features.append(
             {
                 "type": "Feature",
@@ -57,8 +56,6 @@ def write(stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:
             }
         )
     doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    if crs is not CRS.WGS84:
-        doc["coordinate_system"] = crs.value  # a foreign member: RFC 7946 readers assume WGS-84
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
 
 

@@ -14,13 +14,13 @@ KML_NS = "http://www.opengis.net/kml/2.2"
 
 
 def write(stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:
-    """KML 2.2: a Placemark per station, fields in ExtendedData."""
+    """KML 2.2: a Placemark per station, fields in ExtendedData (WGS-84: KML has no other system)."""
     ET.register_namespace("", KML_NS)
     root = ET.Element(f"{{{KML_NS}}}kml")
     doc = ET.SubElement(root, f"{{{KML_NS}}}Document")
     ET.SubElement(doc, f"{{{KML_NS}}}name").text = "驿站名册"
     for s in stations:
-        cells = dict(zip(ROSTER_COLUMNS, record_cells(s, crs), strict=True))
+        cells = dict(zip(ROSTER_COLUMNS, record_cells(s, CRS.WGS84), strict=True))
         pm = ET.SubElement(doc, f"{{{KML_NS}}}Placemark", id=s.id)
         ET.SubElement(pm, f"{{{KML_NS}}}name").text = s.name
         ext = ET.SubElement(pm, f"{{{KML_NS}}}ExtendedData")
@@ -39,7 +39,11 @@ def _local(tag: str) -> str:
 
 
 def read_rows(data: bytes) -> Iterator[RawRow]:
-    """Placemarks with a Point: name, ExtendedData fields, coordinates."""
+    """Placemarks with a Point: name, ExtendedData fields (Data/value and SchemaData/SimpleData), coordinates.
+
+    Google Earth and our exports write `<Data name><value>`; GDAL (ogr2ogr, QGIS) writes
+    `<SchemaData><SimpleData name>`.
+    """
     if b"<!DOCTYPE" in data[:2048] or b"<!ENTITY" in data[:4096]:
         raise FileInvalid("KML with a DOCTYPE or entities is not accepted")
     try:
@@ -57,8 +61,11 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
             if _local(el.tag) == "name":
                 row["name"] = (el.text or "").strip()
         for el in pm.iter():
-            if _local(el.tag) == "Data" and el.get("name"):
+            tag = _local(el.tag)
+            if tag == "Data" and el.get("name"):
                 row[el.get("name")] = next((v.text for v in el if _local(v.tag) == "value"), None)
+            elif tag == "SimpleData" and el.get("name"):
+                row[el.get("name")] = el.text
         coords = next((el.text for el in pm.iter() if _local(el.tag) == "coordinates"), None)
         if not coords or not next((el for el in pm.iter() if _local(el.tag) == "Point"), None):
             row["__error__"] = "the Placemark has no Point"
@@ -71,4 +78,4 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
         yield number, row
 
 
-FORMAT = Format("kml", "KML", (".kml",), "application/vnd.google-earth.kml+xml", read_rows, write)
+FORMAT = Format("kml", "KML", (".kml",), "application/vnd.google-earth.kml+xml", read_rows, write)  # WGS-84 only

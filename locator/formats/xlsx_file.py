@@ -10,12 +10,12 @@ from typing import Any
 
 from locator.coords import CRS
 from locator.formats.base import (
-    ROSTER_COLUMNS,
     TEMPLATE_EXAMPLE,
     TEMPLATE_HEADERS,
     FileInvalid,
     Format,
     RawRow,
+    export_headers,
     neutralise_formula,
     record_cells,
 )
@@ -104,7 +104,7 @@ def _workbook_bytes(header: Iterable[str], rows: Iterable[Sequence[Any]]) -> byt
 
 def write(stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:
     """One sheet, one row per station, the same columns as the CSV export; formulas neutralised."""
-    return _workbook_bytes(ROSTER_COLUMNS, (record_cells(s, crs) for s in stations))
+    return _workbook_bytes(export_headers(crs), (record_cells(s, crs) for s in stations))
 
 
 def template() -> bytes:
@@ -120,4 +120,5 @@ FORMAT = Format(
     read_rows,
     write,
     template,
+    any_crs=True,
 )

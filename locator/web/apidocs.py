@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, render_template, request
 from pydantic import BaseModel, ConfigDict
 
 from locator.web.http import cacheable
+from locator.web.limits import EXEMPT_ENDPOINTS
 from locator.web.models import EmptyQuery
-from locator.web.openapi import build_openapi, operation
+from locator.web.openapi import JSON, build_openapi, operation
 from locator.web.params import parse_query
 
 bp = Blueprint("apidocs", __name__)
 API_VERSION = "1.0.0"
+OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 
 
 class OpenAPIDocument(BaseModel):
@@ -30,18 +33,38 @@ def openapi_document() -> dict[str, Any]:
     """The app's OpenAPI document, built once per app from the declared views."""
     doc = current_app.extensions.get("openapi")
     if doc is None:
-        doc = build_openapi(current_app, title="驿站地图 API · Wenzhou rider stations", version=API_VERSION)
+        doc = build_openapi(
+            current_app,
+            title="驿站地图 API · Wenzhou rider stations",
+            version=API_VERSION,
+            unlimited=(*EXEMPT_ENDPOINTS, "apidocs.docs"),
+        )
         current_app.extensions["openapi"] = doc
     return doc
 
 
+def openapi_media_type() -> str:
+    """The OpenAPI media type when the client asks for it (OGC /req/oas30/oas-impl), else JSON."""
+    best = request.accept_mimetypes.best_match([JSON, OPENAPI_MEDIA_TYPE], default=JSON)
+    return OPENAPI_MEDIA_TYPE if best == OPENAPI_MEDIA_TYPE else JSON
+
+
 @bp.get("/api/v1/openapi.json")
-@operation("OpenAPI 文档 The OpenAPI document", tag="docs", ok=OpenAPIDocument, cacheable=True)
-@cacheable(lambda: 0)
+@operation(
+    "OpenAPI 文档 The OpenAPI document",
+    tag="docs",
+    ok={JSON: OpenAPIDocument, OPENAPI_MEDIA_TYPE: OpenAPIDocument},
+    cacheable=True,
+    description="This API's OpenAPI 3.0 document, generated from the code. JSON by default; "
+    f"`{OPENAPI_MEDIA_TYPE}` when the Accept header asks for it.",
+)
+@cacheable(lambda: 0, openapi_media_type)
 def openapi_json():
     """This API's OpenAPI 3.0 document, generated from the code."""
     parse_query(EmptyQuery)
-    return jsonify(openapi_document())
+    # Keys keep their order (jsonify would sort them): the first 200 media type is the default answer.
+    body = json.dumps(openapi_document(), ensure_ascii=False, indent=None, separators=(",", ":"))
+    return current_app.response_class(body, content_type=openapi_media_type())
 
 
 def _schema_text(schema: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
 """Rate limits on public endpoints (Flask-Limiter), keyed by the client's address.
 
+/ogc (OGC API – Features) has a budget of its own (LOCATOR_RATELIMIT_OGC) that fits GIS paging.
 Counters live in memory per process by default; several instances share them through
 Redis (LOCATOR_RATELIMIT_STORAGE_URI=redis://…). Behind N trusted proxies
 (LOCATOR_PROXY_COUNT=N) the client is the N-th address from the right of X-Forwarded-For.
@@ -135,6 +136,11 @@ def init_app(app: Flask) -> Limiter:
         app.view_functions["api.nearest"] = limiter.limit(
             app.config.get("RATELIMIT_NEAREST", "60/minute"), override_defaults=True
         )(nearest)
+    ogc = app.blueprints.get("ogc")
+    if ogc is not None:
+        # GIS clients page through features (GDAL 3.6: 10 a request): /ogc has a budget of its own,
+        # shared by all its endpoints, in place of the default one.
+        limiter.limit(app.config.get("RATELIMIT_OGC", "3000/minute"), override_defaults=True)(ogc)
     for endpoint in EXEMPT_ENDPOINTS:
         view = app.view_functions.get(endpoint)
         if view is not None:

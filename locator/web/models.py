@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES
 
@@ -91,13 +91,31 @@ class FormatQuery(Query):
     f: Literal["json"] | None = Field(None, description="格式 format (JSON only)")
 
 
+class FeatureQuery(Query):
+    """GET /ogc/collections/{collectionId}/items/{featureId}: GeoJSON, asked as json or geojson (as the list)."""
+
+    f: Literal["json", "geojson"] | None = Field(None, description="格式 format: GeoJSON either way")
+
+
+OGC_BBOX_DESCRIPTION = (
+    "范围 bounding box `west,south,east,north` (WGS-84; 6 numbers with heights also accepted); "
+    "west > east crosses the antimeridian"
+)
+
+
 class ItemsQuery(Query):
     """GET /ogc/collections/{collectionId}/items."""
 
-    bbox: str | None = Field(None, description=BBOX_DESCRIPTION, pattern=r"^[^,]*(,[^,]*){3}(,[^,]*){0,2}$")
+    bbox: str | None = Field(None, description=OGC_BBOX_DESCRIPTION, pattern=r"^[^,]*(,[^,]*){3}(,[^,]*){0,2}$")
+    datetime: str | None = Field(
+        None,
+        max_length=100,
+        description="时间 stations updated (`updated_at`) at an instant or in an interval: `2026-11-30T08:00:00Z`, "
+        "`2026-11-30` (a day in Asia/Shanghai), `2026-11-01/..`, `../2026-11-30T12:00:00+08:00`, `../..`",
+    )
     limit: int = Field(10, ge=1, le=2**31, description=f"每页数量 page size; values above {OGC_MAX_LIMIT} are clamped")
     offset: int = Field(0, ge=0, le=2**31, description="跳过条数 skip this many")
-    f: Literal["json", "geojson"] | None = Field(None, description="格式 format")
+    f: Literal["json", "geojson"] | None = Field(None, description="格式 format: GeoJSON either way")
 
 
 # -- responses ---------------------------------------------------------------------------
@@ -342,9 +360,10 @@ class Conformance(Out):
 
 
 class Extent(Out):
-    """OGC collection extent."""
+    """OGC collection extent: spatial (bbox rounded outward) and, for stations, temporal (updated_at)."""
 
     spatial: dict[str, Any]
+    temporal: dict[str, Any] | None = None
 
 
 class Collection(Out):
@@ -392,3 +411,161 @@ class JssdkConfig(Out):
     nonceStr: str
     signature: str
     url: str
+
+
+# -- the organizer API (/api/v1/admin, bearer token) -------------------------------------------
+
+FormatName = Literal["xlsx", "csv", "geojson", "kml", "gpkg"]
+
+
+class StationRecord(Out):
+    """A station's stored fields and its version (the ETag); lng/lat in WGS-84."""
+
+    id: str
+    name: str
+    type: str
+    district: str | None
+    address: str
+    lng: float
+    lat: float
+    amenities: list[str]
+    hours: str
+    contact: str | None
+    operator: str | None
+    status: StatusKey
+    closed_until: str | None = Field(description="YYYY-MM-DD, for temporarily_closed")
+    provenance: str
+    approximate: bool
+    note: str | None
+    version: int
+
+
+class StationInput(BaseModel):
+    """A station to create or replace: labels (Chinese or English) or keys; lng/lat in WGS-84 or ?crs=."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(None, max_length=64, description="omitted on create: a new id is made")
+    name: str = Field(max_length=120)
+    type: str = Field(description="station type key or label, e.g. rider_station or 骑手驿站")
+    lng: float = Field(ge=-180, le=180, **Finite)
+    lat: float = Field(ge=-90, le=90, **Finite)
+    district: str | None = Field(None, description="district code; derived from the location when omitted")
+    address: str | None = None
+    amenities: list[str] | None = None
+    hours: str | None = Field(None, description="e.g. Mo-Su 08:00-20:00 or 24/7")
+    contact: str | None = None
+    operator: str | None = None
+    status: StatusKey | None = None
+    closed_until: str | None = None
+    approximate: bool | None = None
+    note: str | None = None
+
+
+class AdminCreateQuery(Query):
+    """POST /api/v1/admin/stations."""
+
+    crs: Coord | None = Field(None, description="坐标系 system of the body's lng/lat (default WGS-84)")
+
+
+class AuditQuery(Query):
+    """GET /api/v1/admin/audit."""
+
+    station_id: str | None = Field(None, description="只看此站点 only this station's history")
+    format: Literal["json", "csv"] | None = Field(None, description="json (default) or csv")
+
+
+class AuditEntry(Out):
+    """One change in the audit trail."""
+
+    id: int
+    station_id: str
+    action: str
+    actor: str
+    via: str
+    at: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditTrail(RootModel[list[AuditEntry]]):
+    """The audit trail, newest first."""
+
+
+class ExportQuery(Query):
+    """GET /api/v1/admin/export."""
+
+    format: FormatName | None = Field(None, description="文件格式 file format (default geojson)")
+    district: list[DistrictCode] = Field(default_factory=list, description="区县代码 only these districts")
+    type: list[TypeKey] = Field(default_factory=list, description="站点类型 only these types")
+    crs: Coord | None = Field(
+        None, description="坐标系 gcj02/bd09 only with csv or xlsx (GeoJSON, KML, GeoPackage are WGS-84): else 400"
+    )
+
+
+class ImportForm(BaseModel):
+    """POST /api/v1/admin/import (multipart/form-data)."""
+
+    file: bytes = Field(description="the roster file (.xlsx, .csv, .geojson, .kml, .gpkg)")
+    crs: Coord = Field(description="坐标系 system of the file's coordinates (headers like 经度(GCJ-02) win)")
+    format: FormatName | None = Field(None, description="default: from the file name")
+    layer: str | None = Field(None, description="GeoPackage layer (default: 'stations', else the only point layer)")
+    replace: Literal["0", "1", "true", "false"] | None = Field(None, description="make the roster exactly the file")
+    dry_run: Literal["0", "1", "true", "false"] | None = Field(None, description="preview only; write nothing")
+    preview_token: str | None = Field(None, description="commit only what this preview showed (409 otherwise)")
+
+
+class ImportRowError(Out):
+    """One row error."""
+
+    row: int | None
+    column: str
+    message: str
+
+
+class ImportCounts(Out):
+    """How many stations the import adds, changes, closes, removes, leaves; how many errors."""
+
+    added: int
+    changed: int
+    closed: int
+    removed: int
+    unchanged: int
+    errors: int
+
+
+class ImportPreviewOut(Out):
+    """What committing the file would do (dry_run), and every row error."""
+
+    ok: bool
+    preview_token: str
+    data_version: int
+    rows: int
+    counts: ImportCounts
+    added: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    closed: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    errors: list[ImportRowError]
+
+
+class ImportSummary(Out):
+    """What a committed import did."""
+
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    ids: dict[str, list[str]]
+
+
+class ImportDone(Out):
+    """A committed import."""
+
+    ok: bool
+    summary: ImportSummary
+    data_version: int
+
+
+class ImportAnswer(RootModel[ImportPreviewOut | ImportDone]):
+    """A preview (dry_run) or a committed import."""

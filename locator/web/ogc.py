@@ -3,13 +3,21 @@
 Two collections: `stations` (points) and `districts` (boundaries with station counts), both
 in CRS84 (WGS-84 longitude, latitude). The landing page carries the `service-desc` and `data`
 links QGIS needs. Requirement ids (/req/core/...) are cited in tests/test_ogc.py.
+
+`bbox` follows the standard: a west edge greater than the east edge crosses the antimeridian;
+districts match by their shapes (shapely), not their bounding boxes. `datetime` (an instant, a
+date or an interval with open ends `..`) selects stations by `updated_at`; districts carry no
+time and ignore it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import re
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, jsonify, request, url_for
 
 from locator.catalogue import districts_body
@@ -25,13 +33,14 @@ from locator.web.models import (
     Conformance,
     Feature,
     FeatureCollection,
+    FeatureQuery,
     FormatQuery,
     ItemsQuery,
     Landing,
 )
 from locator.web.openapi import GEOJSON, JSON, operation
 from locator.web.params import parse_bbox, parse_query
-from locator.web.problems import Problem
+from locator.web.problems import Problem, bad_parameter
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -45,6 +54,8 @@ COLLECTIONS = {
     "districts": ("区县 Districts", "温州 12 个县级行政区边界及站点数 (polygons, WGS-84)"),
 }
 OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+Bbox = tuple[float, float, float, float]
 
 
 def _version() -> int:
@@ -89,11 +100,35 @@ def conformance():
     return jsonify({"conformsTo": CONFORMANCE})
 
 
+def outward_bbox(bounds: Bbox, digits: int = 6) -> list[float]:
+    """A bounding box rounded outward to `digits` decimals: it still holds every point it bounds."""
+    scale = 10**digits
+    x0, y0, x1, y1 = bounds
+    return [
+        math.floor(x0 * scale) / scale,
+        math.floor(y0 * scale) / scale,
+        math.ceil(x1 * scale) / scale,
+        math.ceil(y1 * scale) / scale,
+    ]
+
+
+def _utc_text(value: datetime, *, up: bool = False) -> str:
+    """RFC 3339 in UTC to the second, rounded down (or `up`, for the end of an extent)."""
+    if up and value.microsecond:
+        value += timedelta(seconds=1)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _collection(cid: str) -> dict[str, Any]:
     title, description = COLLECTIONS[cid]
     roster = current_roster()
-    bounds = roster.snapshot().bounds() if cid == "stations" else None
-    bbox = list(bounds or roster.districts.bounds)
+    snap = roster.snapshot()
+    bounds = snap.bounds() if cid == "stations" else None
+    extent: dict[str, Any] = {"spatial": {"bbox": [outward_bbox(bounds or roster.districts.bounds)], "crs": CRS84}}
+    if cid == "stations":
+        times = [s.updated_at for s in snap.stations if s.updated_at is not None]
+        interval = [_utc_text(min(times)), _utc_text(max(times), up=True)] if times else [None, None]
+        extent["temporal"] = {"interval": [interval], "trs": GREGORIAN}
     return {
         "id": cid,
         "title": title,
@@ -102,7 +137,7 @@ def _collection(cid: str) -> dict[str, Any]:
             _link("ogc.collection", "self", JSON, title, collection_id=cid),
             _link("ogc.items", "items", GEOJSON, title, collection_id=cid),
         ],
-        "extent": {"spatial": {"bbox": [[round(v, 6) for v in bbox]], "crs": CRS84}},
+        "extent": extent,
         "itemType": "feature",
         "crs": [CRS84],
     }
@@ -142,22 +177,83 @@ def collection(collection_id: str):
     return jsonify(_collection(collection_id))
 
 
-def _district_features(bbox) -> list[dict[str, Any]]:
+def split_antimeridian(bbox: Bbox | None) -> list[Bbox | None]:
+    """A bbox as boxes that do not cross the antimeridian (west > east: two of them; None: no box)."""
+    if bbox is None:
+        return [None]
+    x0, y0, x1, y1 = bbox
+    if x0 <= x1:
+        return [bbox]
+    return [(x0, y0, 180.0, y1), (-180.0, y0, x1, y1)]
+
+
+def _district_features(bbox: Bbox | None, only: list[str] | None = None) -> list[dict[str, Any]]:
     roster = current_roster()
-    features = districts_body(roster.snapshot(), roster.districts, datetime.now(TZ), boundaries=True)["features"]
     if bbox is not None:
-        x0, y0, x1, y1 = bbox
-        features = [
-            f
-            for f in features
-            if not (
-                f["properties"]["bbox"][0] > x1
-                or f["properties"]["bbox"][2] < x0
-                or f["properties"]["bbox"][1] > y1
-                or f["properties"]["bbox"][3] < y0
-            )
-        ]
-    return features
+        import shapely
+
+        boxes = [shapely.box(*b) for b in split_antimeridian(bbox)]
+        # The district's shape must meet the box: its bounding box meeting it is not enough.
+        only = [d.code for d in roster.districts.districts if any(d.geometry.intersects(b) for b in boxes)]
+    body = districts_body(roster.snapshot(), roster.districts, datetime.now(TZ), boundaries=True, only=only)
+    return body["features"]
+
+
+# RFC 3339 date-time (with its offset) or full date; OGC API – Features adds '..' and '' for open ends.
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_INSTANT = re.compile(rf"^{_DATE}(?:[Tt ]\d{{2}}:\d{{2}}:\d{{2}}(\.\d+)?([Zz]|[+-]\d{{2}}:\d{{2}}))?$")
+DATETIME_HELP = (
+    "use an RFC 3339 instant (2026-11-30T08:00:00Z), a date (2026-11-30) or an interval "
+    "start/end with '..' for an open end (2026-11-01/.., ../2026-11-30T12:00:00+08:00)"
+)
+
+
+def _bound(text: str, end: bool) -> datetime | None:
+    """One end of a datetime interval (None: open), as the first or last moment it covers."""
+    text = text.strip()
+    if text in ("", ".."):
+        return None
+    match = _INSTANT.match(text)
+    if not match:
+        raise bad_parameter("datetime", f"{text!r} is not a date or an RFC 3339 date-time; {DATETIME_HELP}")
+    try:
+        if len(text) == 10:  # a date: the whole day in the service's time zone (Asia/Shanghai)
+            day = datetime.combine(datetime.fromisoformat(text).date(), time.min, TZ)
+            return day + timedelta(days=1) - timedelta(microseconds=1) if end else day
+        moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T").replace(" ", "T"))
+    except ValueError:
+        raise bad_parameter("datetime", f"{text!r} is not a valid date or time; {DATETIME_HELP}") from None
+    if end and not match.group(1):  # 10:00:00Z covers the whole second it names
+        moment += timedelta(seconds=1) - timedelta(microseconds=1)
+    return moment
+
+
+def parse_datetime(raw: str | None) -> tuple[datetime | None, datetime | None] | None:
+    """The `datetime` parameter as an inclusive [start, end] (None ends are open); None when absent."""
+    if raw is None or not raw.strip():
+        return None
+    parts = raw.split("/")
+    if len(parts) == 1:
+        if raw.strip() == "..":
+            raise bad_parameter("datetime", f"'..' is only an open end of an interval; {DATETIME_HELP}")
+        return _bound(parts[0], False), _bound(parts[0], True)
+    if len(parts) != 2:
+        raise bad_parameter("datetime", f"an interval has exactly one '/'; {DATETIME_HELP}")
+    start, end = _bound(parts[0], False), _bound(parts[1], True)
+    if start is not None and end is not None and start > end:
+        raise bad_parameter("datetime", "the interval's start is after its end")
+    return start, end
+
+
+def _in_interval(value: datetime | None, interval: tuple[datetime | None, datetime | None]) -> bool:
+    start, end = interval
+    if start is None and end is None:
+        return True  # ../.. : every feature, with or without a time
+    if value is None:
+        return False
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (start is None or start <= value) and (end is None or value <= end)
 
 
 @bp.get("/collections/<collection_id>/items")
@@ -169,26 +265,33 @@ def _district_features(bbox) -> list[dict[str, Any]]:
     path_params=COLLECTION_ID,
     cacheable=True,
     description=f"GeoJSON features in id order. `limit` defaults to 10; values above {OGC_MAX_LIMIT} are clamped "
-    "to it. `bbox` selects features whose location (stations) or bounding box (districts) meets it.",
+    "to it. `bbox` selects stations whose location, or districts whose boundary, meets it; a west edge greater "
+    "than the east edge crosses the antimeridian. `datetime` selects stations whose `updated_at` lies in it "
+    "(an instant, a date in Asia/Shanghai, or an interval with `..` for an open end); districts ignore it. "
+    "Station properties are those of `/api/v1/stations?f=geojson`.",
 )
 @cacheable(_version)
 def items(collection_id: str):
     """A page of features of a collection, with next/prev links and counts."""
     args = parse_query(ItemsQuery)
     _known(collection_id)
-    bbox = parse_bbox("bbox", args.bbox)
+    bbox = parse_bbox("bbox", args.bbox, antimeridian=True)
+    interval = parse_datetime(args.datetime)
     limit = min(args.limit, OGC_MAX_LIMIT)
     roster = current_roster()
     when = datetime.now(TZ).replace(second=0, microsecond=0)
     if collection_id == "stations":
         snap = roster.snapshot()
-        idx = snap.matching(StationFilter(include_closed=True, bbox=bbox), when)
+        parts = [snap.matching(StationFilter(include_closed=True, bbox=b), when) for b in split_antimeridian(bbox)]
+        idx = parts[0] if len(parts) == 1 else np.union1d(*parts)  # ascending: id order
+        if interval is not None:
+            idx = np.array([i for i in idx.tolist() if _in_interval(snap.stations[i].updated_at, interval)], int)
         matched = len(idx)
         chosen = idx[args.offset : args.offset + limit].tolist()
+        names = roster.districts
         features = [
-            station_feature(snap.stations[i], when=when, navigation=False, district_name=None)
+            station_feature(snap.stations[i], when=when, district_name=names.name(snap.stations[i].district))
             for i in chosen
-            if snap.stations
         ]
     else:
         every = _district_features(bbox)
@@ -227,7 +330,7 @@ def items(collection_id: str):
 @operation(
     "单个要素 One feature",
     tag="ogc",
-    query=FormatQuery,
+    query=FeatureQuery,
     ok={GEOJSON: Feature},
     path_params={**COLLECTION_ID, "feature_id": "要素编号 feature id (station id or district code)"},
     cacheable=True,
@@ -235,7 +338,7 @@ def items(collection_id: str):
 @cacheable(_version)
 def item(collection_id: str, feature_id: str):
     """One feature by id (404 problem if there is none)."""
-    parse_query(FormatQuery)
+    parse_query(FeatureQuery)
     _known(collection_id)
     roster = current_roster()
     if collection_id == "stations":
@@ -243,9 +346,9 @@ def item(collection_id: str, feature_id: str):
         if station is None:
             raise Problem(404, "Not Found", f"no station with id {feature_id!r}")
         when = datetime.now(TZ).replace(second=0, microsecond=0)
-        feature = station_feature(station, when=when, navigation=False)
+        feature = station_feature(station, when=when, district_name=roster.districts.name(station.district))
     else:
-        found = [f for f in _district_features(None) if f["id"] == feature_id]
+        found = _district_features(None, [feature_id]) if feature_id in roster.districts.codes else []
         if not found:
             raise Problem(404, "Not Found", f"no district with code {feature_id!r}")
         feature = found[0]

@@ -103,8 +103,12 @@ def parse_query(model: type[QueryModel]) -> QueryModel:
         raise bad_parameter(name, err["msg"]) from None
 
 
-def parse_bbox(name: str, raw: str | None) -> tuple[float, float, float, float] | None:
-    """minLng,minLat,maxLng,maxLat (or with min/max heights: 6 numbers, heights ignored)."""
+def parse_bbox(name: str, raw: str | None, *, antimeridian: bool = False) -> tuple[float, float, float, float] | None:
+    """minLng,minLat,maxLng,maxLat (or with min/max heights: 6 numbers, heights ignored).
+
+    With `antimeridian` (OGC API – Features), a west edge greater than the east edge is a box that
+    crosses the antimeridian, as the standard defines; it is returned as given (x0 > x1).
+    """
     if raw is None or not raw.strip():
         return None
     parts = raw.split(",")
@@ -124,6 +128,6 @@ def parse_bbox(name: str, raw: str | None) -> tuple[float, float, float, float] 
         x0, y0, x1, y1 = numbers
     if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
         raise bad_parameter(name, "longitudes must lie in -180..180 and latitudes in -90..90")
-    if x0 > x1 or y0 > y1:
+    if (x0 > x1 and not antimeridian) or y0 > y1:
         raise bad_parameter(name, "is inverted: the minimum exceeds the maximum")
     return (x0, y0, x1, y1)

@@ -1,4 +1,7 @@
-"""The admin operations for scripts: /api/v1/admin, authenticated by `Authorization: Bearer TOKEN`."""
+"""The admin operations for scripts: /api/v1/admin, authenticated by `Authorization: Bearer TOKEN`.
+
+Documented in the OpenAPI document under the tag `admin` with the bearer scheme (@operation).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,37 @@ from flask import Blueprint, Response, g, jsonify, request
 from locator import importing
 from locator.context import current_roster
 from locator.coords import to_wgs84
+from locator.formats import FORMATS
 from locator.stations import Station
 from locator.store.base import Conflict
 from locator.web.admin.audit import audit_download, restore_from_audit
 from locator.web.admin.auth import guard, require_district, require_writer
-from locator.web.admin.files import crs_param, export_response, uploaded
+from locator.web.admin.files import crs_param, export_response, layer_param, uploaded
+from locator.web.models import (
+    AdminCreateQuery,
+    AuditQuery,
+    AuditTrail,
+    ExportQuery,
+    ImportAnswer,
+    ImportForm,
+    ImportPreviewOut,
+    StationInput,
+    StationRecord,
+)
+from locator.web.openapi import JSON, MULTIPART, PROBLEM, operation
 from locator.web.problems import Problem
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
 bp.before_request(guard)
+
+
+STATION_ID = {"station_id": "站点编号 station id"}
+VERSION_CHECK = {
+    412: "If-Match does not hold the station's current version (`current_version` says which)",
+    428: 'If-Match is missing: send If-Match: "<version>" (the ETag you read)',
+}
+BINARY = {"type": "string", "format": "binary"}
+EXPORT_TYPES = {FORMATS["geojson"].mime: BINARY, **{f.mime: BINARY for f in FORMATS.values()}}
 
 
 def _etag(station: Station) -> str:
@@ -57,12 +82,23 @@ def _json_body() -> dict[str, Any]:
 
 
 @bp.get("/stations/<station_id>")
+@operation("读取驿站 Read a station", tag="admin", ok=StationRecord, path_params=STATION_ID, auth=True)
 def api_get_station(station_id: str):
     """One station's stored fields, with its version as ETag."""
     return _station_response(current_roster().store.get(station_id))
 
 
 @bp.post("/stations")
+@operation(
+    "新增驿站 Create a station",
+    tag="admin",
+    ok=StationRecord,
+    ok_status=201,
+    query=AdminCreateQuery,
+    body=StationInput,
+    auth=True,
+    extra_statuses={409: "A station with this id exists", 422: "Invalid station: `errors` lists every field"},
+)
 def api_create_station():
     """Create a station (lng/lat in WGS-84, or in ?crs=gcj02|bd09)."""
     require_writer()
@@ -80,6 +116,15 @@ def api_create_station():
 
 
 @bp.put("/stations/<station_id>")
+@operation(
+    "修改驿站 Replace a station's fields",
+    tag="admin",
+    ok=StationRecord,
+    path_params=STATION_ID,
+    body=StationInput,
+    auth=True,
+    extra_statuses={**VERSION_CHECK, 422: "Invalid station: `errors` lists every field"},
+)
 def api_update_station(station_id: str):
     """Replace a station's fields; If-Match required (428), stale version 412."""
     store = current_roster().store
@@ -99,6 +144,15 @@ def api_update_station(station_id: str):
 
 
 @bp.delete("/stations/<station_id>")
+@operation(
+    "删除驿站 Delete a station",
+    tag="admin",
+    ok={},
+    ok_status=204,
+    path_params=STATION_ID,
+    auth=True,
+    extra_statuses=VERSION_CHECK,
+)
 def api_delete_station(station_id: str):
     """Delete a station; If-Match required."""
     store = current_roster().store
@@ -110,38 +164,67 @@ def api_delete_station(station_id: str):
 
 
 @bp.post("/audit/<int:record_id>/restore")
+@operation(
+    "恢复已删除的驿站 Restore a deleted station",
+    tag="admin",
+    ok=StationRecord,
+    ok_status=201,
+    path_params={"record_id": ("删除记录编号 id of the deletion's audit record", {"type": "integer"})},
+    auth=True,
+    extra_statuses={409: "A station with this id exists again", 422: "The deleted station no longer validates"},
+)
 def api_restore(record_id: int):
     """Restore a deleted station from its deletion record."""
     return _station_response(restore_from_audit(record_id, require_writer()), 201)
 
 
 @bp.get("/audit")
+@operation(
+    "修改记录 The audit trail",
+    tag="admin",
+    query=AuditQuery,
+    ok={JSON: AuditTrail, "text/csv": {"type": "string"}},
+    auth=True,
+)
 def api_audit():
     """The audit trail (?station_id=, ?format=json|csv)."""
     return audit_download(request.args.get("station_id") or None, request.args.get("format", "json"))
 
 
 @bp.get("/export")
+@operation("导出名册 Export the roster as a file", tag="admin", query=ExportQuery, ok=EXPORT_TYPES, auth=True)
 def api_export():
     """The roster as a file (?format=, ?district=, ?type=)."""
     return export_response()
 
 
 @bp.post("/import")
+@operation(
+    "导入名册 Import a roster file (preview or commit)",
+    tag="admin",
+    ok=ImportAnswer,
+    body={MULTIPART: ImportForm},
+    auth=True,
+    extra_statuses={409: "The file or the roster changed since the preview (preview_token): preview again"},
+    extra_responses={
+        422: ("The file has row errors: nothing was imported", {JSON: ImportPreviewOut, PROBLEM: ImportPreviewOut})
+    },
+)
 def api_import():
-    """Import a roster file (multipart 'file'; crs, replace, dry_run, preview_token): preview or commit."""
+    """Import a roster file (multipart 'file'; crs, layer, replace, dry_run, preview_token): preview or commit."""
     user = require_writer()
     data, fmt = uploaded()
     crs = crs_param(request.form)
+    layer = layer_param(request.form)
     replace = request.form.get("replace") in ("1", "true")
     dry_run = request.form.get("dry_run") in ("1", "true")
     roster = current_roster()
     if dry_run:
-        result = importing.preview(roster, data, fmt, crs, user=user, replace=replace)
+        result = importing.preview(roster, data, fmt, crs, user=user, replace=replace, layer=layer)
         resp = jsonify(result.as_json())
         resp.status_code = 200 if result.ok else 422
         return resp
     token = request.form.get("preview_token") or None
     # StaleImport (409) and ImportHasErrors (422 with the row errors) answer as problem+json.
-    summary = importing.commit(roster, data, fmt, crs, user=user, replace=replace, token=token)
+    summary = importing.commit(roster, data, fmt, crs, user=user, replace=replace, token=token, layer=layer)
     return jsonify({"ok": True, "summary": summary.as_json(), "data_version": roster.store.data_version()})

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from locator import importing
 from locator.context import current_roster
 from locator.coords import CRS, CRS_LABELS
-from locator.formats import FORMATS, NAMES, FileInvalid, Format, detect_format
+from locator.formats import FORMATS, NAMES, FileInvalid, Format, LayerChoiceNeeded, check_export, detect_format
 from locator.stations import STATION_TYPES
 from locator.web.admin.auth import require_writer
 from locator.web.admin.stations import station_filters
@@ -31,6 +31,32 @@ def uploaded() -> tuple[bytes, Format]:
     if name and name not in FORMATS:
         raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
     return data, FORMATS[name] if name else detect_format(upload.filename)
+
+
+def staged_or_uploaded() -> tuple[bytes, Format]:
+    """The uploaded file, or the one kept by a previous preview (digest + format: choosing a layer)."""
+    if "file" not in request.files and request.form.get("digest"):
+        name, digest = request.form.get("format", ""), request.form.get("digest", "")
+        data = staging().load(digest, name)
+        if data is None:
+            raise FileInvalid("the uploaded file expired: upload it again", "上传的文件已过期，请重新上传。")
+        return data, FORMATS[name]
+    return uploaded()
+
+
+def _discard_kept() -> None:
+    """Forget a file kept for a layer choice once its preview is refused."""
+    digest, name = request.form.get("digest", ""), request.form.get("format", "")
+    if "file" not in request.files and digest:
+        staging().discard(digest, name)
+
+
+def layer_param(source) -> str | None:
+    """The layer to read from a GeoPackage (None: the default choice)."""
+    value = (source.get("layer") or "").strip()
+    if len(value) > 200:
+        raise Problem(400, "Invalid parameter", "layer: at most 200 characters", parameter="layer")
+    return value or None
 
 
 def crs_param(source) -> CRS:
@@ -57,15 +83,30 @@ def import_page():
 def import_preview():
     """Show what the uploaded file would add, change, close or remove, and every row error."""
     user = require_writer()
+    replace = request.form.get("replace") == "1"
     try:
-        data, fmt = uploaded()
+        data, fmt = staged_or_uploaded()
         crs = crs_param(request.form)
-        replace = request.form.get("replace") == "1"
-        result = importing.preview(current_roster(), data, fmt, crs, user=user, replace=replace)
+        layer = layer_param(request.form)
+        result = importing.preview(current_roster(), data, fmt, crs, user=user, replace=replace, layer=layer)
+    except LayerChoiceNeeded as exc:
+        # Keep the file: the page offers its layers (a question, not a failure: 200), and the choice
+        # is previewed without a new upload.
+        return _import_page(
+            200,
+            file_error=exc.detail_zh or str(exc),
+            layers=exc.layers,
+            digest=staging().save(data, fmt),
+            fmt=fmt.name,
+            crs=crs.value,
+            replace=replace,
+        )
     except FileInvalid as exc:
-        return _import_page(400, file_error=str(exc))
+        _discard_kept()
+        return _import_page(400, file_error=exc.detail_zh or str(exc))
     if not result.ok:
         # A refused preview cannot be committed: its file is not kept at all.
+        _discard_kept()
         return _import_page(422, preview=result, fmt=fmt.name, crs=crs.value, replace=replace)
     digest = staging().save(data, fmt)
     return _import_page(
@@ -75,6 +116,7 @@ def import_preview():
         fmt=fmt.name,
         crs=crs.value,
         replace=replace,
+        layer=layer or "",
     )
 
 
@@ -98,6 +140,7 @@ def import_commit():
             user=user,
             replace=request.form.get("replace") == "1",
             token=request.form.get("token", ""),
+            layer=layer_param(request.form),
         )
     except importing.StaleImport:
         return _import_page(409, file_error="预览之后名册已被修改（或文件不同），请重新预览后再确认导入。")
@@ -121,11 +164,16 @@ def import_template(fmt: str):
 
 
 def export_response() -> Response:
-    """The roster (filtered by ?district= and ?type=) as a file in ?format= (default GeoJSON)."""
+    """The roster (filtered by ?district= and ?type=) as a file in ?format= (default GeoJSON) and ?crs=.
+
+    GCJ-02/BD-09 only as CSV or XLSX: GeoJSON, KML and GeoPackage are WGS-84 by their standards.
+    """
     name = request.args.get("format", "geojson")
     if name not in FORMATS:
         raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
     fmt = FORMATS[name]
+    crs = crs_param(request.args) if request.args.get("crs") else CRS.WGS84
+    check_export(fmt, crs)  # ExportSystemUnsupported: 400 naming the formats that can
     roster = current_roster()
     for param, allowed in (("district", roster.districts.codes), ("type", STATION_TYPES)):
         bad = [v for v in request.args.getlist(param) if v not in allowed]
@@ -133,7 +181,7 @@ def export_response() -> Response:
             raise Problem(400, "Invalid parameter", f"{param}: unknown value {bad[0]!r}", parameter=param)
     stations = roster.store.list(station_filters())
     return Response(
-        fmt.write(stations, CRS.WGS84),
+        fmt.write(stations, crs),
         mimetype=fmt.mime,
         headers={"Content-Disposition": f'attachment; filename="stations{fmt.suffix}"'},
     )
