@@ -75,9 +75,10 @@ def negotiated_format(param: str | None = None) -> str:
     tag="stations",
     query=NearestQuery,
     ok=NearestResponse,
-    description="The k nearest stations to a point, nearest first, with great-circle distance, open-now and "
-    "navigation targets. With `radius_m` and nothing inside it, `message` says so and "
-    "`nearest_outside_radius` holds the closest station beyond it. Cache-Control: private, no-store.",
+    description="The k nearest stations to a point, nearest first by WGS-84 geodesic distance (Karney; ties by "
+    "station id), with that distance, open-now and navigation targets. With `radius_m` and nothing inside it, "
+    "`message` says so and `nearest_outside_radius` holds the closest station beyond it. "
+    "Cache-Control: private, no-store.",
 )
 def nearest():
     """The k nearest stations to a point, nearest first, with distance and navigation targets."""
@@ -115,7 +116,7 @@ def nearest():
             "coord": crs.value,
             "k": args.k,
             "radius_m": args.radius_m,
-            "distance": "great-circle (haversine, sphere R=6371008.8 m)",
+            "distance": "geodesic (WGS-84 ellipsoid, Karney's algorithm)",
             "at": when.isoformat(),
         },
         "count": len(result.hits),

@@ -187,7 +187,9 @@ class StationOut(Out):
     note: str | None
     updated_at: str | None
     version: int
-    distance_m: float | None = Field(None, description="great-circle distance in metres (nearest search only)")
+    distance_m: float | None = Field(
+        None, description="WGS-84 geodesic distance in metres (Karney's algorithm; nearest search only)"
+    )
     navigation: Navigation | None = None
 
 
