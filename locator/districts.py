@@ -27,7 +27,11 @@ class District:
 
 
 class DistrictIndex:
-    """Boundaries with a spatial index: district_of(point) answers in microseconds."""
+    """Boundaries with a spatial index: district_of(point) answers in microseconds.
+
+    A point on a border shared by two districts (or at a junction of three) lies in each of them;
+    it belongs to the one with the lowest code. district_of and districts_of apply that one rule.
+    """
 
     def __init__(self, districts: list[District]):
         self.districts = sorted(districts, key=lambda d: d.code)
@@ -66,18 +70,21 @@ class DistrictIndex:
 
     def district_of(self, lng: float, lat: float) -> str | None:
         """The code of the district holding the WGS-84 point, or None outside all of them."""
-        point = shapely.Point(lng, lat)
-        for i in self._tree.query(point, predicate="intersects"):
-            return self.districts[int(i)].code
-        return None
+        hits = self._tree.query(shapely.Point(lng, lat), predicate="intersects")
+        # Districts are in code order: the lowest index is the lowest code (the border rule).
+        return self.districts[int(hits.min())].code if len(hits) else None
 
     def districts_of(self, lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Vectorised district_of: an object array of codes (None outside)."""
         points = shapely.points(np.asarray(lng, float), np.asarray(lat, float))
         out = np.full(len(points), None, dtype=object)
         point_idx, geom_idx = self._tree.query(points, predicate="intersects")
+        # A point on a shared border has several hits: keep the lowest code (as district_of does).
+        lowest = np.full(len(points), len(self.districts), dtype=np.int64)
+        np.minimum.at(lowest, point_idx, geom_idx)
+        found = lowest < len(self.districts)
         codes = np.array([d.code for d in self.districts], dtype=object)
-        out[point_idx] = codes[geom_idx]
+        out[found] = codes[lowest[found]]
         return out
 
 
