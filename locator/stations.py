@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from locator.coords import geodesic_m
 from locator.errors import LocatorError
 from locator.hours import TZ, HoursError, OpeningHours, parse_hours
 
@@ -204,6 +205,8 @@ class ServiceArea:
     district_of: Callable[[float, float], str | None]
     known_districts: frozenset[str] = field(default_factory=frozenset)
     extra_bbox: tuple[float, float, float, float] | None = None  # min_lng, min_lat, max_lng, max_lat
+    # Metres from a point to the nearest district (0 inside one); None: distances unknown.
+    distance_to_districts: Callable[[float, float], float] | None = None
 
     def allows_outside(self, lng: float, lat: float) -> bool:
         """True if a point outside every district is still inside the configured service area."""
@@ -211,6 +214,20 @@ class ServiceArea:
             return False
         x0, y0, x1, y1 = self.extra_bbox
         return x0 <= lng <= x1 and y0 <= lat <= y1
+
+    def distance_m(self, lng: float, lat: float) -> float:
+        """About how far (geodesic metres) a WGS-84 point lies from the service area; 0 inside it."""
+        if self.distance_to_districts is None:
+            return 0.0
+        if self.allows_outside(lng, lat):
+            return 0.0
+        distance = self.distance_to_districts(lng, lat)
+        if distance > 0.0 and self.extra_bbox is not None:
+            # The nearest point of a small longitude/latitude box is (nearly) the clamped point.
+            x0, y0, x1, y1 = self.extra_bbox
+            near = geodesic_m(lng, lat, min(max(lng, x0), x1), min(max(lat, y0), y1))
+            distance = min(distance, float(near))
+        return distance
 
 
 MAX_TEXT = {"name": 120, "address": 300, "contact": 80, "operator": 120, "note": 500, "id": 64}

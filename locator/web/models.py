@@ -315,6 +315,14 @@ class ProblemOut(BaseModel):
     parameter: str | None = Field(None, description="the query parameter at fault")
 
 
+class OutsideServiceAreaProblem(ProblemOut):
+    """422 from the nearest search: the point lies too far from the service area."""
+
+    detail_zh: str = Field(description="为骑手显示的中文说明：不在服务范围内，距离多远")
+    distance_km: float = Field(description="about how far the point lies from the service area (km)")
+    max_distance_km: float = Field(description="the limit (LOCATOR_MAX_QUERY_DISTANCE_KM)")
+
+
 class Health(Out):
     """Liveness."""
 
