@@ -17,7 +17,8 @@ from locator.districts import GEODATA, DistrictIndex, load_districts
 from locator.errors import LocatorError
 from locator.hours import TZ
 from locator.nearest import NO_FILTER, Hit, Snapshot, SnapshotCache, StationFilter
-from locator.stations import ServiceArea, Station, validate_station
+from locator.shoreline import LandMask, load_land_mask, location_warnings
+from locator.stations import FieldWarning, ServiceArea, Station, validate_station
 from locator.store.base import ReplaceSummary, StationStore
 
 SAMPLE_FILE = GEODATA / "sample_stations.geojson"
@@ -110,6 +111,15 @@ class Roster:
     def validate(self, raw: Mapping[str, Any], *, row: int | None = None, provenance: str = "manual") -> Station:
         """A valid Station from raw WGS-84 fields (StationInvalid otherwise)."""
         return validate_station(raw, self.area, row=row, default_provenance=provenance)
+
+    @property
+    def land(self) -> LandMask:
+        """The shoreline's land around Wenzhou (loaded on first use)."""
+        return load_land_mask()
+
+    def warnings(self, station: Station, *, row: int | None = None) -> list[FieldWarning]:
+        """What to check about a valid station (it still saves): a location on the water, unless confirmed."""
+        return location_warnings(station, self.land, row=row)
 
     def nearest(
         self,

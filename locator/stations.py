@@ -95,6 +95,8 @@ class Station:
     provenance: str = "manual"
     approximate: bool = False
     note: str | None = None
+    # An organizer checked a location the shoreline questions (e.g. reclaimed land): no more warnings.
+    location_confirmed: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
@@ -161,6 +163,7 @@ EDITABLE_FIELDS = (
     "provenance",
     "approximate",
     "note",
+    "location_confirmed",
 )
 
 
@@ -178,6 +181,23 @@ class FieldError:
     def as_json(self) -> dict[str, Any]:
         """As the API and reports show it."""
         out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.row is not None:
+            out["row"] = self.row
+        return out
+
+
+@dataclass
+class FieldWarning:
+    """Something to check in a record that is still valid: it saves and imports (unlike a FieldError)."""
+
+    field: str
+    message: str
+    row: int | None = None
+    code: str = ""  # what kind, for programs: "water"
+
+    def as_json(self) -> dict[str, Any]:
+        """As the API and reports show it."""
+        out: dict[str, Any] = {"field": self.field, "message": self.message, "code": self.code}
         if self.row is not None:
             out["row"] = self.row
         return out
@@ -292,6 +312,15 @@ def _list_of_keys(value: Any) -> list[str] | None:
     return None
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no cell: true/false, 1/0, yes/no, 是/否 (anything else, and empty, is no)."""
+    if isinstance(value, bool):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return str(value).strip().lower() in ("1", "1.0", "true", "yes", "是")
+
+
 def amenity_key(label: str) -> str | None:
     """The amenity key for a key, a Chinese or an English label (case-insensitive)."""
     needle = label.strip().lower()
@@ -380,9 +409,8 @@ def validate_station(
     provenance = str(raw.get("provenance") or default_provenance)
     if provenance not in PROVENANCES:
         errors.append(FieldError("provenance", f"unknown provenance {provenance!r}"))
-    approximate = raw.get("approximate", False)
-    if not isinstance(approximate, bool):
-        approximate = str(approximate).strip().lower() in ("1", "true", "yes", "是")
+    approximate = _flag(raw.get("approximate", False))
+    location_confirmed = _flag(raw.get("location_confirmed", False))
 
     lng = _coordinate(raw, "lng", -180.0, 180.0, errors)
     lat = _coordinate(raw, "lat", -90.0, 90.0, errors)
@@ -422,4 +450,5 @@ def validate_station(
         provenance=provenance,
         approximate=approximate,
         note=note,
+        location_confirmed=location_confirmed,
     )

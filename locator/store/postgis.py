@@ -70,6 +70,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_station ON audit (station_id, id);
     """,
+    # 2: an organizer's confirmation of a location the shoreline questions (issue 11)
+    """
+    ALTER TABLE stations ADD COLUMN location_confirmed BOOLEAN NOT NULL DEFAULT false;
+    """,
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -91,10 +95,11 @@ class PostGISStore(SQLStationStore):
     """Stations in PostgreSQL+PostGIS, in `schema`; one connection per thread (autocommit reads)."""
 
     PLACEHOLDER = "%s"
-    ENCODE = {"amenities": list, "lng": float, "lat": float, "approximate": bool}
+    ENCODE = {"amenities": list, "lng": float, "lat": float, "approximate": bool, "location_confirmed": bool}
     DECODE = {
         "amenities": tuple,
         "approximate": bool,
+        "location_confirmed": bool,
         "created_at": lambda v: v.astimezone(UTC),
         "updated_at": lambda v: v.astimezone(UTC),
     }
