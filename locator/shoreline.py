@@ -75,9 +75,16 @@ class LandMask:
         return float(shapely.distance(land, shapely.Point(x, y)))
 
     def offshore(self, lng: float, lat: float, threshold_m: float = OFFSHORE_M) -> bool:
-        """True if the point lies more than `threshold_m` from land (never outside the extent)."""
-        distance = self.distance_m(lng, lat)
-        return distance is not None and distance > threshold_m
+        """True if the point lies more than `threshold_m` from land (never outside the extent).
+
+        A prepared "within distance" test: microseconds, where the exact distance takes ~0.2 ms.
+        """
+        if not self.covers(lng, lat) or shapely.intersects_xy(self.land, lng, lat):
+            return False
+        with self._lock:
+            transformer, land = self._projected
+            x, y = transformer.transform(lng, lat)
+        return not shapely.dwithin(land, shapely.Point(x, y), threshold_m)
 
     def offshore_many(self, lng: np.ndarray, lat: np.ndarray, threshold_m: float = OFFSHORE_M) -> np.ndarray:
         """Vectorised offshore()."""
@@ -106,10 +113,8 @@ def _describe_m(metres: float) -> str:
 
 def location_warnings(station: Station, mask: LandMask | None, *, row: int | None = None) -> list[FieldWarning]:
     """Warnings about where a valid station lies: on the water. A confirmed location is not questioned."""
-    if mask is None or station.location_confirmed:
+    if mask is None or station.location_confirmed or not mask.offshore(station.lng, station.lat):
         return []
-    distance = mask.distance_m(station.lng, station.lat)
-    if distance is None or distance <= OFFSHORE_M:
-        return []
+    distance = mask.distance_m(station.lng, station.lat) or 0.0
     message = f"{WATER_MESSAGE}（距岸线{_describe_m(distance)}；如确在陆地上，例如新围垦区，请确认位置）"
     return [FieldWarning("location", message, row=row, code="water")]
