@@ -257,3 +257,26 @@ def test_edit_form_on_land_shows_no_warning_nor_box(roster, make_user, login):
     web = login("boss")
     page = BeautifulSoup(web.get("/admin/stations/rs-330304-001").data, "html.parser")
     assert page.select_one("#location-warnings") is None and page.select_one("#location-confirmed") is None
+
+
+@pytest.mark.browser
+def test_an_organizer_confirms_a_location_in_the_browser(browser_page, make_user, roster):
+    """The edit form shows the water warning; ticking 已核对 and saving records it and the warning goes."""
+    make_user("boss", "city_admin")
+    station = roster.store.create(roster.validate(_raw(OFF_DONGTOU, id="sea-1")), actor="t", via="edit")
+    page = browser_page.page
+    page.goto(browser_page.base_url + f"/admin/login?next=/admin/stations/{station.id}")
+    page.fill("input[name=name]", "boss")
+    page.fill("input[name=password]", "password123")
+    page.locator("#login-form button[type=submit]").tap()
+    page.wait_for_url(f"**/admin/stations/{station.id}")
+    assert page.locator("#location-warnings").inner_text().startswith(WATER_MESSAGE)
+    browser_page.screenshot("admin-water-warning")
+    page.locator("#location-confirmed").tap()
+    page.locator("#station-form button[type=submit]").tap()
+    page.wait_for_url("**saved=1")
+    assert page.locator("#location-warnings").count() == 0
+    assert page.locator("#location-confirmed").is_checked()
+    assert roster.store.get(station.id).location_confirmed is True
+    # only the location picker's basemap tiles come from elsewhere (blocked here); no script or style
+    assert all(u.startswith("https://tile.openstreetmap.org/") for u in browser_page.foreign_requests)
