@@ -96,3 +96,15 @@ def test_the_station_page_in_a_phone_browser_says_hours_unknown(browser_page):
     assert "营业中" not in body and "未营业" not in body
     assert browser_page.foreign_requests == []
     browser_page.screenshot("station-hours-unknown")
+
+
+def test_the_api_reports_the_geodesic_distance_it_ranks_by(client):
+    from locator.coords import geodesic_m
+
+    x, y = 120.70, 28.01
+    body = client.get("/api/v1/stations/nearest", query_string={"lng": x, "lat": y, "k": 10}).get_json()
+    distances = [s["distance_m"] for s in body["stations"]]
+    assert distances == sorted(distances)
+    for s in body["stations"]:
+        w = s["location_wgs84"]
+        assert s["distance_m"] == round(geodesic_m(x, y, w["lng"], w["lat"]), 1)
