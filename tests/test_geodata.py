@@ -363,6 +363,7 @@ def test_land_meta_records_provenance_and_licence():
     )
 
 
+@pytest.mark.slow
 def test_land_is_exactly_what_the_build_script_makes_from_gshhg(tmp_path):
     from tests.conftest import skip_or_fail
 

@@ -157,6 +157,7 @@ def _near_ties(rng, n_groups, per_group, centre=(120.65, 28.0), spread=0.6):
     return lng, lat, [f"s{i:07d}" for i in range(len(lng))], centres
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_nearest_equals_brute_force_geodesic_on_near_ties(seed):
     rng = np.random.default_rng(seed)
