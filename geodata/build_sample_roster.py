@@ -1,6 +1,6 @@
 """Build geodata/sample_stations.geojson: an ILLUSTRATIVE roster of Wenzhou's stations.
 
-How to run (from the repository root, after geodata/districts.geojson exists):
+How to run (from the repository root, after geodata/districts.geojson and geodata/land.geojson exist):
 
     .venv/bin/python geodata/build_sample_roster.py            # writes geodata/sample_stations.geojson
     .venv/bin/python geodata/build_sample_roster.py --out /tmp/x.geojson
@@ -11,16 +11,26 @@ What it contains, and what it does not:
 - The COUNTS and the NAMED places come from 温州日报, 2023-08-25 (see shared/source-article.txt):
   145 骑手驿站, 12 示范创建点 (皮城红帆, 五心融汇 named), "小个专"党建之家 (瞿溪真皮大世界,
   新桥所直属支部, 皮城红帆), 40 金融服务站, and 红骑瓯创·骑手驿站 with its nine services.
+- The seven named places carry ONLY what the article states: their names, the services it
+  lists (红骑瓯创's nine; 皮城红帆's legal and financial services), 红骑瓯创's builders
+  (瓯海区市场监管局 and 娄桥街道). No opening hours (the article gives none: "" = 开放时间未知),
+  no operator where the article names none, no amenities it does not mention.
 - The article gives no coordinates. Every position here is invented or approximate:
   named places are put near where they are said to be; all other points are drawn around
   real town centres with a Gaussian spread, rejected if outside their district, closer
-  than MIN_EDGE_M (more along wide rivers) to the district boundary (so never at sea or
-  on a border), or too close to another station. Invented places say "（示例）" in their name.
+  than MIN_EDGE_M (more along wide rivers) to the district boundary (so never on a border),
+  or too close to another station. Invented places say "（示例）" in their name; their hours
+  and services are invented too.
+- Water: a drawn point that the shoreline (geodata/land.geojson, GSHHG) puts more than
+  locator.shoreline.OFFSHORE_M from land is drawn again from its own seed, except where
+  RECLAIMED says the land is newer than GSHHG: that station carries location_confirmed true,
+  as an organizer's confirmation would.
 - Every record has provenance "sample", approximate true, contact null (no invented phone
-  numbers). Replace the whole file when organizers import the real roster.
+  numbers) and one note saying that its details are illustrative. Replace the whole file
+  when organizers import the real roster.
 
-Standard library + shapely only (randomness from random.Random.random(), whose sequence
-Python keeps stable across versions; the normal deviates are our own Box-Muller).
+Randomness from random.Random.random(), whose sequence Python keeps stable across versions;
+the normal deviates are our own Box-Muller.
 """
 
 from __future__ import annotations
@@ -36,7 +46,13 @@ import shapely
 from shapely.geometry import Point, shape
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+from locator.shoreline import OFFSHORE_M, LandMask  # noqa: E402 - after the sys.path line above
+
 DISTRICTS_PATH = HERE / "districts.geojson"
+LAND_PATH = HERE / "land.geojson"
 OUT_PATH = HERE / "sample_stations.geojson"
 
 SEED = 20230825
@@ -57,7 +73,15 @@ EDGE_M_BY_DISTRICT = {
 MIN_SPACING_M = 120.0  # between two generated stations
 FIXED_EDGE_M = 300.0  # the named places, put by hand, are checked against this
 MAX_TRIES = 5000
-NOTE = "示例数据：位置为示意，待组织者导入真实名册后替换"
+# One note per station, the one place that says its details are illustrative.
+NOTE = "示例数据：虚构的站点，位置、开放时间和服务均为示意；待组织者导入真实名册后替换"
+NOTE_NAMED = (
+    "示例数据：名称及所列服务取自温州日报 2023-08-25 报道，位置为示意，开放时间未知；待组织者导入真实名册后替换"
+)
+# Drawn stations on land newer than the GSHHG shoreline (so "offshore" by it): confirmed, with the reason.
+RECLAIMED = {
+    "rs-330303-006": "龙湾区沙城街道以东的围垦地：陆地新于 GSHHG 岸线（一次独立的地理核查所见）",
+}
 
 AMENITIES = {
     "rest_seats": "舒心歇脚点",
@@ -210,17 +234,22 @@ DEMO_EXAMPLES = [
     ("330383", "龙港印刷包装市场", "龙港城区"),
 ]
 
-# Places the article names. Positions are approximate (WGS-84 lat, lng).
+# Places the article names. Positions are approximate (WGS-84 lat, lng); every other detail is
+# what the article says, nothing more: no hours anywhere ("" = unknown), operators and services
+# only where it names them.
 # 瓯海民营专业市场 (皮城), put between 瞿溪 and 郭溪: a guess.
 PIC_LAT, PIC_LNG = 27.968, 120.563
+PIC_ADDRESS = "温州市瓯海区瓯海民营专业市场"
 NAMED = [
     {
+        # "瓯海区中央商务区红骑瓯创·骑手驿站 … 由瓯海区市场监管局和娄桥街道…共同打造 … 设有舒心歇脚点和
+        # 暖心关爱点，提供爱心早餐、微波加热、冰箱储存、免费茶饮、充电线、急救药箱等爱心物资，还设立维权服务站点"
         "type": "rider_station",
         "district": "330304",
         "name": "红骑瓯创·骑手驿站",
         "lat": 27.975,
         "lng": 120.620,
-        "address": "温州市瓯海区娄桥街道瓯海中央商务区（示意位置）",
+        "address": "温州市瓯海区中央商务区",
         "amenities": [
             "rest_seats",
             "care_point",
@@ -232,19 +261,19 @@ NAMED = [
             "first_aid",
             "labour_rights",
         ],
-        "hours": "Mo-Su 08:00-22:00",
-        "operator": "娄桥街道",
+        "operator": "瓯海区市场监管局、娄桥街道",
     },
     {
+        # "在瞿溪真皮大世界和新桥所直属支部分别成立 … '小个专'党建之家" (党群服务、活动开展、互动交流:
+        # not in the amenity vocabulary)
         "type": "party_home",
         "district": "330304",
         "name": "瞿溪真皮大世界党建之家",
         "lat": 27.960,
         "lng": 120.550,
-        "address": "温州市瓯海区瞿溪街道真皮大世界（示意位置）",
-        "amenities": ["rest_seats", "water"],
-        "hours": "Mo-Fr 08:30-11:30,13:30-17:30",
-        "operator": "瞿溪真皮大世界",
+        "address": "温州市瓯海区瞿溪真皮大世界",
+        "amenities": [],
+        "operator": None,
     },
     {
         "type": "party_home",
@@ -252,32 +281,31 @@ NAMED = [
         "name": "新桥所直属支部党建之家",
         "lat": 27.990,
         "lng": 120.600,
-        "address": "温州市瓯海区新桥街道（示意位置）",
-        "amenities": ["rest_seats", "water"],
-        "hours": "Mo-Fr 08:30-11:30,13:30-17:30",
-        "operator": "瓯海区市场监管局新桥所",
+        "address": "温州市瓯海区新桥",
+        "amenities": [],
+        "operator": None,
     },
     {
+        # "设立区市场监管局驻场服务室、小微主体金融服务站、市场监管公共法律服务站等"
         "type": "party_home",
         "district": "330304",
         "name": "皮城红帆党建之家",
         "lat": PIC_LAT,
         "lng": PIC_LNG,
-        "address": "温州市瓯海区瓯海民营专业市场（示意位置）",
-        "amenities": ["legal_aid", "finance_service", "rest_seats", "water"],
-        "hours": "Mo-Fr 08:30-11:30,13:30-17:30",
-        "operator": "瓯海民营专业市场",
+        "address": PIC_ADDRESS,
+        "amenities": ["legal_aid", "finance_service"],
+        "operator": None,
     },
     {
+        # "打造出瓯海民营专业市场'皮城红帆'、鹿城鞋博城'五心融汇'等12个示范创建点"
         "type": "demo_site",
         "district": "330304",
         "name": "瓯海民营专业市场“皮城红帆”示范创建点",
         "lat": PIC_LAT + 0.0004,
         "lng": PIC_LNG + 0.0004,
-        "address": "温州市瓯海区瓯海民营专业市场（示意位置）",
-        "amenities": ["legal_aid", "finance_service", "rest_seats", "water"],
-        "hours": "Mo-Su 08:00-18:00",
-        "operator": "瓯海民营专业市场",
+        "address": PIC_ADDRESS,
+        "amenities": [],
+        "operator": None,
     },
     {
         "type": "demo_site",
@@ -285,21 +313,20 @@ NAMED = [
         "name": "鹿城鞋博城“五心融汇”示范创建点",
         "lat": 28.010,
         "lng": 120.583,
-        "address": "温州市鹿城区双屿街道鞋博城（示意位置）",
-        "amenities": ["rest_seats", "water", "charging"],
-        "hours": "Mo-Su 08:00-18:00",
-        "operator": "鹿城鞋博城",
+        "address": "温州市鹿城区鞋博城",
+        "amenities": [],
+        "operator": None,
     },
     {
+        # the 小微主体金融服务站 of 皮城红帆
         "type": "finance_station",
         "district": "330304",
         "name": "皮城红帆·小微主体金融服务站",
         "lat": PIC_LAT - 0.0004,
         "lng": PIC_LNG - 0.0004,
-        "address": "温州市瓯海区瓯海民营专业市场（示意位置）",
+        "address": PIC_ADDRESS,
         "amenities": ["finance_service"],
-        "hours": "Mo-Fr 08:30-17:00",
-        "operator": "瓯海民营专业市场",
+        "operator": None,
     },
 ]
 
@@ -440,6 +467,7 @@ def _feature(
     operator,
     status="open",
     closed_until=None,
+    note=NOTE,
 ) -> dict:
     unknown = set(amenities) - set(AMENITIES)
     if unknown:
@@ -458,7 +486,8 @@ def _feature(
         "closed_until": closed_until,
         "provenance": "sample",
         "approximate": True,
-        "note": NOTE,
+        "note": note,
+        "location_confirmed": False,
     }
     return {
         "type": "Feature",
@@ -468,7 +497,7 @@ def _feature(
     }
 
 
-def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED) -> dict:
+def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED, land_path: Path = LAND_PATH) -> dict:
     """The sample roster as an RFC 7946 FeatureCollection (a dict). Pure: writes nothing."""
     districts = load_districts(districts_path)
     missing = set(RIDER_COUNTS) - set(districts)
@@ -479,6 +508,7 @@ def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED) -> dict:
     placer = _Placer(districts)
     counters: dict[tuple[str, str], int] = {}
     features: list[dict] = []
+    drawn: dict[str, tuple[str, float, float, float]] = {}  # id -> (district, centre lat, lng, sigma)
 
     def next_id(typ: str, code: str) -> str:
         key = (typ, code)
@@ -502,8 +532,9 @@ def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED) -> dict:
                 lat,
                 n["address"],
                 n["amenities"],
-                n["hours"],
+                "",  # the article gives no opening hours
                 n["operator"],
+                note=NOTE_NAMED,
             )
         )
         per = named_count.setdefault(n["type"], {})
@@ -526,12 +557,13 @@ def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED) -> dict:
                 code,
                 lng,
                 lat,
-                f"温州市{dname(code)}{town}（示意位置）",
+                f"温州市{dname(code)}{town}",
                 amenities,
                 rng.weighted(RIDER_HOURS),
                 town,
             )
             riders.append(f)
+            drawn[f["id"]] = (code, lat0, lng0, sigma)
     for _ in range(N_TEMPORARILY_CLOSED):  # a couple of stations closed for works
         f = riders[int(rng.random() * len(riders))]
         while f["properties"]["status"] != "open":
@@ -553,12 +585,13 @@ def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED) -> dict:
                 code,
                 lng,
                 lat,
-                f"温州市{dname(code)}{town}{market}（示意位置）",
+                f"温州市{dname(code)}{town}{market}",
                 ["rest_seats", "water", *extra],
                 "Mo-Su 08:00-18:00",
                 market,
             )
         )
+        drawn[features[-1]["id"]] = (code, lat0, lng0, 0.6)
 
     # 4. Invented financial service stations.
     for code in sorted(FINANCE_COUNTS):
@@ -577,16 +610,50 @@ def generate(districts_path: Path = DISTRICTS_PATH, seed: int = SEED) -> dict:
                     code,
                     lng,
                     lat,
-                    f"温州市{dname(code)}{town}（示意位置）",
+                    f"温州市{dname(code)}{town}",
                     ["finance_service", *extra],
                     rng.weighted(FINANCE_HOURS),
                     None,
                 )
             )
+            drawn[features[-1]["id"]] = (code, lat0, lng0, sigma)
+
+    # 5. Water: the shoreline must not question a sample station, unless it is known reclaimed land.
+    _keep_off_the_water(features, drawn, placer, LandMask.from_geojson(land_path))
 
     type_rank = {t: i for i, t in enumerate(TYPES)}
     features.sort(key=lambda f: (type_rank[f["properties"]["type"]], f["id"]))
     return {"type": "FeatureCollection", "features": features}
+
+
+def _keep_off_the_water(features: list[dict], drawn: dict, placer: _Placer, land: LandMask) -> None:
+    """Re-draw (from a seed of its own) every drawn station the shoreline puts on the water; confirm RECLAIMED ones.
+
+    Only the stations on the water move, so the rest of the roster stays as it was drawn.
+    """
+    for f in features:
+        fid, (lng, lat) = f["id"], f["geometry"]["coordinates"]
+        offshore = land.offshore(lng, lat, OFFSHORE_M)
+        if fid in RECLAIMED:
+            if not offshore:
+                raise SystemExit(f"{fid}: listed in RECLAIMED but the shoreline puts it on land: drop it from the list")
+            f["properties"]["location_confirmed"] = True
+            continue
+        if not offshore:
+            continue
+        if fid not in drawn:
+            raise SystemExit(f"{fid} ({f['properties']['name']}): a named place on the water; move it by hand")
+        code, lat0, lng0, sigma = drawn[fid]
+        placer.placed.remove(_to_m(lng, lat))
+        rng = _Rng(int.from_bytes(fid.encode("utf-8"), "big") % 2**32)
+        for _ in range(MAX_TRIES):
+            lng, lat = placer.sample(rng, code, lat0, lng0, sigma)
+            if not land.offshore(lng, lat, OFFSHORE_M):
+                break
+            placer.placed.remove(_to_m(lng, lat))
+        else:
+            raise SystemExit(f"{fid}: no place on land near ({lat0}, {lng0})")
+        f["geometry"]["coordinates"] = [lng, lat]
 
 
 def dumps(fc: dict) -> str:
@@ -602,10 +669,11 @@ def write(fc: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--districts", type=Path, default=DISTRICTS_PATH)
+    parser.add_argument("--land", type=Path, default=LAND_PATH)
     parser.add_argument("--out", type=Path, default=OUT_PATH)
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    fc = generate(args.districts, args.seed)
+    fc = generate(args.districts, args.seed, args.land)
     write(fc, args.out)
     counts: dict[str, int] = {}
     for f in fc["features"]:

@@ -110,6 +110,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         store,
         app.config.get("DISTRICTS_FILE") or None,
         app.config.get("SERVICE_AREA_BBOX"),
+        max_query_distance_m=float(app.config.get("MAX_QUERY_DISTANCE_KM", 100)) * 1000.0,
     )
     if app.config.get("SEED_SAMPLE") and store.count() == 0:
         sample = app.config.get("SAMPLE_FILE") or None

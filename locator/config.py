@@ -68,6 +68,14 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
+def parse_non_negative_number(text: str) -> float:
+    """A finite number >= 0."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a finite number, 0 or more")
+    return value
+
+
 def parse_non_negative_int(text: str) -> int:
     """A whole number >= 0."""
     value = int(text)
@@ -177,6 +185,13 @@ SETTINGS: list[Setting] = [
         parse_bbox,
         "Widen the service area beyond Wenzhou's districts: `min_lng,min_lat,max_lng,max_lat` "
         "(WGS-84). Empty: districts only.",
+    ),
+    Setting(
+        "MAX_QUERY_DISTANCE_KM",
+        "100",
+        parse_non_negative_number,
+        "Nearest searches from points farther than this (km) from the service area (the districts, or "
+        "LOCATOR_SERVICE_AREA_BBOX) get a 422 problem (不在服务范围内) instead of stations far away. 0: no limit.",
     ),
     Setting(
         "SECRET_KEY",

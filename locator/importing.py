@@ -5,8 +5,9 @@ Every way in (the CLI `import`, the admin pages, the token API) takes the same t
 1. **plan**: read the file with its Format, convert coordinates from the declared system to
    WGS-84 (once, here), validate every row; nothing is written.
 2. **preview**: compare the plan with the roster: what would be added, changed, closed, removed,
-   and every row error. A preview is bound to the exact file (SHA-256 of its bytes), its options
-   and the roster's data version (its token).
+   every row error, and every row warning (a location on the water: worth checking, but it
+   imports). A preview is bound to the exact file (SHA-256 of its bytes), its options and the
+   roster's data version (its token).
 3. **commit**: apply a preview in one transaction, all or nothing, and only while the roster is
    still at the previewed version.
 
@@ -15,6 +16,7 @@ The admin pages keep an uploaded file between preview and commit in an UploadSta
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import threading
@@ -30,7 +32,7 @@ from locator.errors import LocatorError
 from locator.formats import FORMATS, FileInvalid, Format
 from locator.formats.base import canonical_row
 from locator.roster import Roster
-from locator.stations import STATUSES, FieldError, Station, StationInvalid
+from locator.stations import STATUSES, FieldError, FieldWarning, Station, StationInvalid
 from locator.store.base import Conflict, ReplaceSummary, StationQuery
 
 MAX_ROWS = 200_000
@@ -68,6 +70,9 @@ class ImportPlan:
     stations: list[Station] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
     rows: int = 0
+    row_of: dict[str, int] = field(default_factory=dict)  # station id -> its row in the file
+    # Ids of the rows that say whether their location is confirmed (the column may be absent).
+    confirmation_given: set[str] = field(default_factory=set)
 
 
 def station_id_for_name(name: str) -> str:
@@ -122,6 +127,9 @@ def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS, layer: str | None =
             result.errors.append(FieldError("id", message, row=number))
             continue
         seen[station.id] = number
+        result.row_of[station.id] = number
+        if row.get("location_confirmed") not in (None, ""):
+            result.confirmation_given.add(station.id)
         result.stations.append(station)
     if result.rows == 0:
         raise FileInvalid("the file holds no stations")
@@ -162,16 +170,21 @@ class Preview:
     removed: list[Station] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldWarning] = field(default_factory=list)  # worth checking; they do not stop the import
     stations: list[Station] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when the file can be committed."""
+        """True when the file can be committed (warnings do not stop it)."""
         return not self.errors
 
     def report(self) -> list[str]:
         """One line per error: row, field, message."""
         return [f"row {e.row}: {e.field}: {e.message}" for e in self.errors]
+
+    def warning_report(self) -> list[str]:
+        """One line per warning: row, field, message."""
+        return [f"row {w.row}: {w.field}: {w.message}" for w in self.warnings]
 
     def as_json(self) -> dict[str, Any]:
         """The preview as the API returns it."""
@@ -187,12 +200,16 @@ class Preview:
                 "removed": len(self.removed),
                 "unchanged": len(self.unchanged),
                 "errors": len(self.errors),
+                "warnings": len(self.warnings),
             },
             "added": [{"id": s.id, "name": s.name, "district": s.district} for s in self.added],
             "changed": [c.as_json() for c in self.changed],
             "closed": [c.as_json() for c in self.closed],
             "removed": [{"id": s.id, "name": s.name, "district": s.district} for s in self.removed],
             "errors": [{"row": e.row, "column": e.field, "message": e.message} for e in self.errors],
+            "warnings": [
+                {"row": w.row, "column": w.field, "message": w.message, "code": w.code} for w in self.warnings
+            ],
         }
 
 
@@ -228,7 +245,6 @@ def preview(
     planned = plan(roster, data, fmt, crs, layer)
     result = Preview(preview_token(data, fmt, crs, replace, version, layer), version, planned.rows, replace)
     result.errors.extend(planned.errors)
-    result.stations = planned.stations
     rows_by_id = {}
     for s in planned.stations:
         if not user.may_edit_district(s.district):
@@ -238,12 +254,16 @@ def preview(
         rows_by_id[s.id] = s
     ids = tuple(rows_by_id)
     existing = {s.id: s for s in roster.store.list(StationQuery(ids=ids))} if ids else {}
+    # A file without the confirmation column keeps an organizer's confirmation of an unmoved station.
+    result.stations = [_keep_confirmation(s, existing.get(s.id), planned.confirmation_given) for s in planned.stations]
+    for s in result.stations:
+        result.warnings.extend(roster.warnings(s, row=planned.row_of.get(s.id)))
     for sid, old in existing.items():
         if not user.may_edit_district(old.district):
             result.errors.append(
                 FieldError("id", f"station {sid!r} ({old.name}) belongs to district {old.district}, outside your scope")
             )
-    for s in planned.stations:
+    for s in result.stations:
         old = existing.get(s.id)
         if old is None:
             result.added.append(s)
@@ -260,8 +280,18 @@ def preview(
             if old.id not in rows_by_id:
                 result.removed.append(old)
     result.errors.sort(key=lambda e: (e.row or 0, e.field))
+    result.warnings.sort(key=lambda w: (w.row or 0, w.field))
     _remember((result.token, user), result)
     return result
+
+
+def _keep_confirmation(new: Station, old: Station | None, given: set[str]) -> Station:
+    """`new`, confirmed if the file is silent about it and `old` was confirmed at the same place."""
+    if old is None or new.id in given or new.location_confirmed or not old.location_confirmed:
+        return new
+    if (old.lng, old.lat) != (new.lng, new.lat):
+        return new  # moved: the confirmation was for the old place
+    return dataclasses.replace(new, location_confirmed=True)
 
 
 _RECENT: OrderedDict[tuple, Preview] = OrderedDict()  # last previews, so a commit need not re-validate
@@ -319,6 +349,21 @@ def commit(
     layer: str | None = None,
 ) -> ReplaceSummary:
     """Apply the file if it still matches the preview `token` (None: no preview was shown)."""
+    return commit_checked(roster, data, fmt, crs, user=user, replace=replace, token=token, layer=layer)[0]
+
+
+def commit_checked(
+    roster: Roster,
+    data: bytes,
+    fmt: Format,
+    crs: CRS,
+    *,
+    user: User,
+    replace: bool,
+    token: str | None,
+    layer: str | None = None,
+) -> tuple[ReplaceSummary, Preview]:
+    """commit(), also returning the preview it applied (its warnings, for the answer)."""
     stale = "the file or the roster changed since the preview (someone else saved in between): preview again"
     current = preview_token(data, fmt, crs, replace, roster.store.data_version(), layer)
     if token is not None and token != current:
@@ -327,7 +372,7 @@ def commit(
     checked = _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace, layer=layer)
     if token is not None and token != checked.token:
         raise StaleImport(stale)
-    return apply(roster, checked, user=user, bound=token is not None)
+    return apply(roster, checked, user=user, bound=token is not None), checked
 
 
 # -- upload staging -----------------------------------------------------------------------------

@@ -1,11 +1,25 @@
 """The nearest-station index: an immutable snapshot of the roster as arrays + a k-d tree.
 
-Distances are great-circle distances on the IUGG mean-radius sphere (R = 6,371,008.8 m),
-computed with the haversine formula; they differ from ellipsoidal (Vincenty/Karney)
-distances by at most ~0.5 % and the order of stations only in exotic near-ties.
-Points are indexed as 3-D unit vectors, where straight-line (chord) order equals
-great-circle order, so the k-d tree answers exactly; a tie-aware re-rank orders equal
-distances by station id. No Flask, no database, no geopandas on this path.
+Distances are WGS-84 geodesic distances (Karney's algorithm, `locator.coords.geodesic_m`), and the
+order is the order of those distances, ties by station id: the answer equals a brute-force
+geodesic ranking (tests/test_nearest.py). The great-circle order differs from it in a few
+per cent of random queries around Wenzhou, so the sphere is used only to find candidates:
+
+Points are indexed as 3-D unit vectors (geodetic latitude and longitude put on a sphere of
+radius R = 6,371,008.8 m), where chord order equals great-circle order. For any two points
+whose shortest geodesic stays at |latitude| >= phi_lo, the sphere distance s and the geodesic
+distance g satisfy  s <= g * R / M(phi_lo),  where M is the ellipsoid's meridional radius of
+curvature (the smallest radius of curvature at a latitude; it grows towards the poles). The
+shortest geodesic between two points of one hemisphere never comes nearer the equator than
+its nearer end point, so phi_lo is the smaller |latitude| of the query and of the roster's
+stations (0 when they lie in different hemispheres). Around Wenzhou (27-29 N) the factor
+R / M(phi_lo) is about 1.0035; anywhere on Earth it is at most R / M(0) = 1.0056.
+
+A query takes the k nearest stations by chord, computes their geodesic distances, and so
+knows an upper bound G of the k-th geodesic distance; every station that can be in the
+answer then lies within the sphere distance G * R / M(phi_lo), and all stations within it
+are ranked by their geodesic distance and id. The derivation is in docs/architecture.md
+("The distance"). No Flask, no database, no geopandas on this path.
 """
 
 from __future__ import annotations
@@ -29,12 +43,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pykdtree.kdtree import KDTree  # noqa: E402 - after the OpenMP default above
 
-from locator.coords import EARTH_RADIUS_M, great_circle_m
+from locator.coords import EARTH_RADIUS_M, geodesic_m, great_circle_m
 from locator.hours import TZ, minute_of_week, parse_hours
 from locator.stations import AMENITIES, STATION_TYPES, Station
 
-_TIE_SLACK = 1e-9  # relative: candidates within this of the k-th chord are re-ranked together
+_TIE_SLACK = 1e-9  # relative: widens every candidate bound against rounding
 _TIE_ABS = 1e-12  # absolute (about 6 µm on the ground): covers rounding in the unit vectors
+_TIE_ABS_M = 1e-6  # the same in metres, for the scan's haversine distances
+_EXTRA = 2  # candidates fetched beyond k: nearly always enough to prove that no other station can qualify
+# WGS-84: semi-major axis and first eccentricity squared (f = 1 / 298.257223563).
+_WGS84_A = 6378137.0
+_WGS84_F = 1 / 298.257223563
+_WGS84_E2 = _WGS84_F * (2 - _WGS84_F)
 _BRUTE_FORCE_BELOW = 2_000  # filtered subsets this small are scanned (~0.1 ms), not tree-searched
 _AMENITY_BIT = {key: 1 << i for i, key in enumerate(AMENITIES)}
 _TYPE_CODE = {key: i for i, key in enumerate(STATION_TYPES)}
@@ -56,9 +76,19 @@ def _unit_vector(lng: float, lat: float) -> np.ndarray:
     return np.array([[c * math.cos(lam), c * math.sin(lam), math.sin(phi)]])
 
 
-def chord_for_metres(metres: float) -> float:
-    """The unit-sphere chord length of a great-circle distance."""
-    return 2.0 * np.sin(min(metres / EARTH_RADIUS_M, np.pi) / 2.0)
+def meridional_radius_m(lat: float) -> float:
+    """M(lat): the WGS-84 meridional radius of curvature, the smaller of the two principal radii."""
+    w = 1.0 - _WGS84_E2 * math.sin(math.radians(lat)) ** 2
+    return _WGS84_A * (1.0 - _WGS84_E2) / (w * math.sqrt(w))
+
+
+def sphere_ratio(lat_lo: float) -> float:
+    """R / M(lat_lo): an upper bound of sphere distance / geodesic distance for paths at |lat| >= lat_lo.
+
+    Along any path ds_ellipsoid^2 = M^2 dphi^2 + N^2 cos^2(phi) dlambda^2 >= M^2 (dphi^2 + cos^2(phi)
+    dlambda^2) (as M <= N), and M grows with |phi|; the sphere's element is R^2 times the bracket.
+    """
+    return EARTH_RADIUS_M / meridional_radius_m(min(abs(lat_lo), 90.0))
 
 
 @dataclass(frozen=True)
@@ -84,7 +114,7 @@ NO_FILTER = StationFilter()
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: the station and its great-circle distance in metres."""
+    """One result: the station and its WGS-84 geodesic distance in metres."""
 
     station: Station
     distance_m: float
@@ -128,6 +158,11 @@ class Snapshot:
         self.schedules = [parse_hours(s) for s in schedules]
         self.sample_count = sum(1 for s in self.stations if s.provenance == "sample") if self.stations else 0
         self.tree = KDTree(unit_vectors(self.lng, self.lat), leafsize=16) if n else None
+        # Latitude extent of the stations, for the sphere/geodesic bound (see sphere_ratio).
+        self._lat_min = float(self.lat.min()) if n else 0.0
+        self._lat_max = float(self.lat.max()) if n else 0.0
+        self._lat_lo = 0.0 if self._lat_min <= 0.0 <= self._lat_max else min(abs(self._lat_min), abs(self._lat_max))
+        self._ratio_lo = sphere_ratio(self._lat_lo)  # the bound for every query at |lat| >= _lat_lo
         # The default filter (hide permanently closed stations) is asked on nearly every request:
         # its mask is built once, and is None when no station is closed (the unmasked tree path).
         closed = self.status == _STATUS_CLOSED
@@ -246,6 +281,12 @@ class Snapshot:
         return np.arange(len(self)) if mask is None else np.flatnonzero(mask)
 
     # -- queries -------------------------------------------------------------------------
+    def ratio_at(self, lat: float) -> float:
+        """The sphere/geodesic bound between a query at `lat` and any station of this snapshot."""
+        if not ((lat >= 0.0 and self._lat_min >= 0.0) or (lat <= 0.0 and self._lat_max <= 0.0)):
+            return sphere_ratio(0.0)  # the shortest path may cross the equator
+        return self._ratio_lo if abs(lat) >= self._lat_lo else sphere_ratio(lat)
+
     def nearest_indices(
         self,
         lng: float,
@@ -255,7 +296,7 @@ class Snapshot:
         radius_m: float | None = None,
         mask: np.ndarray | None = None,
     ) -> tuple[list[int], list[float]]:
-        """Indices and distances (m) of the k nearest allowed stations, ordered by (distance, id)."""
+        """Indices and geodesic distances (m) of the k nearest allowed stations, ordered by (distance, id)."""
         n = len(self)
         if n == 0 or k <= 0:
             return [], []
@@ -269,52 +310,60 @@ class Snapshot:
                 return self._rank(lng, lat, np.flatnonzero(mask), k, radius_m)
             ignore = self._closed_mask if live else ~mask
         q = _unit_vector(lng, lat)
-        bound = chord_for_metres(radius_m) * (1 + _TIE_SLACK) + _TIE_ABS if radius_m is not None else None
-        fetch = k + 1
+        # Chord bounds below use chord <= arc / R (sin x <= x): a slightly wider net, never a narrower one.
+        to_chord = self.ratio_at(lat) / EARTH_RADIUS_M * (1 + _TIE_SLACK)
+        # Every station within the geodesic radius lies within this chord (see the module docstring).
+        bound = radius_m * to_chord + _TIE_ABS if radius_m is not None else None
+        lngs, lats = self.lng, self.lat
+        fetch = k + _EXTRA
         while True:
             fetch = min(fetch, n)
             chord_arr, idx_arr = self.tree.query(q, k=fetch, distance_upper_bound=bound, mask=ignore)
             # Plain lists from here: a handful of candidates is faster in Python than in numpy.
             chord, idx = chord_arr.ravel().tolist(), idx_arr.ravel().tolist()
-            if idx[-1] >= n:  # fewer than `fetch` within the bound: all of them are here
-                pairs = [(c, i) for c, i in zip(chord, idx, strict=True) if i < n]
+            if idx[-1] >= n or fetch == n:  # fewer than `fetch` within the bound, or all: every candidate is here
+                ranked = [(geodesic_m(lng, lat, lngs.item(i), lats.item(i)), i) for i in idx if i < n]
                 break
-            if fetch <= k:  # the whole roster is smaller than k + 1
-                pairs = list(zip(chord, idx, strict=True))
-                break
-            # Ties: every candidate up to the k-th chord (plus slack) is ranked together,
-            # equal distances by id, so the answer equals a brute-force scan.
-            edge = chord[k - 1] * (1 + _TIE_SLACK) + _TIE_ABS
-            if chord[-1] > edge or fetch >= n:
-                pairs = [(c, i) for c, i in zip(chord, idx, strict=True) if c <= edge]
+            # The k nearest by chord are k stations: the k-th geodesic distance is at most the largest
+            # of theirs, and a station farther than that (times the ratio) on the sphere cannot qualify.
+            ranked = [(geodesic_m(lng, lat, lngs.item(i), lats.item(i)), i) for i in idx[:k]]
+            cap = max(ranked)[0]
+            if radius_m is not None and radius_m < cap:
+                cap = radius_m
+            edge = cap * to_chord + _TIE_ABS
+            if chord[-1] > edge:
+                for c, i in zip(chord[k:], idx[k:], strict=True):
+                    if c > edge:
+                        break
+                    ranked.append((geodesic_m(lng, lat, lngs.item(i), lats.item(i)), i))
                 break
             fetch *= 2
-        pairs.sort()
-        out_idx: list[int] = []
-        out_dist: list[float] = []
-        for c, i in pairs:
-            # Chord on the unit sphere -> great-circle metres (exact on the sphere).
-            d = 2.0 * EARTH_RADIUS_M * math.asin(min(c / 2.0, 1.0))
-            if radius_m is not None and d > radius_m:
-                break
-            out_idx.append(i)
-            out_dist.append(d)
-            if len(out_idx) == k:
-                break
-        return out_idx, out_dist
+        if radius_m is not None:
+            ranked = [p for p in ranked if p[0] <= radius_m]
+        ranked.sort()
+        del ranked[k:]
+        return [i for _, i in ranked], [d for d, _ in ranked]
 
     def _rank(self, lng: float, lat: float, idx: np.ndarray, k: int, radius_m: float | None):
-        """Scan a (filtered) subset: order by (great-circle distance, index = id order), keep k."""
-        dist = great_circle_m(lng, lat, self.lng[idx], self.lat[idx])
+        """Scan a (filtered) subset: sphere distances narrow it, geodesic distances and ids order it."""
+        ratio = self.ratio_at(lat) * (1 + _TIE_SLACK)
+        sphere = great_circle_m(lng, lat, self.lng[idx], self.lat[idx])
+        if radius_m is not None:
+            inside = sphere <= radius_m * ratio + _TIE_ABS_M
+            idx, sphere = idx[inside], sphere[inside]
+        if len(idx) > k:
+            first = np.argpartition(sphere, k - 1)[:k]
+            cap = float(np.max(_geodesic_to(lng, lat, self.lng[idx[first]], self.lat[idx[first]])))
+            if radius_m is not None:
+                cap = min(cap, radius_m)
+            keep = sphere <= cap * ratio + _TIE_ABS_M
+            idx = idx[keep]
+        dist = _geodesic_to(lng, lat, self.lng[idx], self.lat[idx])
         if radius_m is not None:
             inside = dist <= radius_m
             idx, dist = idx[inside], dist[inside]
-        if len(idx) > k:
-            cut = np.partition(dist, k - 1)[k - 1]
-            keep = dist <= cut
-            idx, dist = idx[keep], dist[keep]
-        pairs = sorted(zip(dist.tolist(), idx.tolist(), strict=True))[:k]
-        return [i for _, i in pairs], [d for d, _ in pairs]
+        order = np.lexsort((idx, dist))[:k]  # index order is id order
+        return idx[order].tolist(), dist[order].tolist()
 
     def nearest(
         self,
@@ -326,21 +375,28 @@ class Snapshot:
         flt: StationFilter = NO_FILTER,
         when: datetime | None = None,
     ) -> list[Hit]:
-        """The k nearest stations to a WGS-84 point that pass the filter, nearest first."""
+        """The k nearest stations to a WGS-84 point that pass the filter, nearest first (geodesic)."""
         if self.stations is None:
             raise ValueError("this snapshot was built from arrays only; use nearest_indices")
         idx, dist = self.nearest_indices(lng, lat, k, radius_m=radius_m, mask=self.mask(flt, when))
         return [Hit(self.stations[i], d) for i, d in zip(idx, dist, strict=True)]
 
     def brute_force(self, lng, lat, k, *, radius_m=None, mask=None) -> tuple[list[int], list[float]]:
-        """The reference answer: a vectorised scan of every allowed station, sorted by (distance, id)."""
+        """The reference answer: the geodesic distance to every allowed station, sorted by (distance, id)."""
         idx = np.arange(len(self)) if mask is None else np.flatnonzero(mask)
-        dist = great_circle_m(lng, lat, self.lng[idx], self.lat[idx])
+        dist = _geodesic_to(lng, lat, self.lng[idx], self.lat[idx])
         if radius_m is not None:
             keep = dist <= radius_m
             idx, dist = idx[keep], dist[keep]
         order = np.lexsort((idx, dist))[:k]  # index order is id order
         return idx[order].tolist(), dist[order].tolist()
+
+
+def _geodesic_to(lng: float, lat: float, lngs: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Geodesic distances from one point to many (vectorised Karney)."""
+    if len(lngs) == 0:
+        return np.zeros(0)
+    return np.asarray(geodesic_m(np.full(len(lngs), lng), np.full(len(lngs), lat), lngs, lats), dtype=float)
 
 
 class SnapshotCache:

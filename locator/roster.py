@@ -14,12 +14,42 @@ from pathlib import Path
 from typing import Any
 
 from locator.districts import GEODATA, DistrictIndex, load_districts
+from locator.errors import LocatorError
 from locator.hours import TZ
 from locator.nearest import NO_FILTER, Hit, Snapshot, SnapshotCache, StationFilter
-from locator.stations import ServiceArea, Station, validate_station
+from locator.shoreline import LandMask, load_land_mask, location_warnings
+from locator.stations import FieldWarning, ServiceArea, Station, validate_station
 from locator.store.base import ReplaceSummary, StationStore
 
 SAMPLE_FILE = GEODATA / "sample_stations.geojson"
+MAX_QUERY_DISTANCE_M = 100_000.0  # the default of LOCATOR_MAX_QUERY_DISTANCE_KM
+
+
+class OutsideServiceArea(LocatorError):
+    """A nearest query too far from the service area to mean anything (a wrong or a foreign point)."""
+
+    http_status = 422
+    title = "Outside the service area"
+
+    def __init__(self, distance_m: float, limit_m: float):
+        self.distance_km = distance_m / 1000.0
+        self.limit_km = limit_m / 1000.0
+        self.detail_zh = (
+            f"该位置不在服务范围内：距温州市约 {_km_zh(self.distance_km)}，"
+            f"本服务只查询温州市及周边 {self.limit_km:g} 公里以内的驿站。请确认定位或换一个位置再查。"
+        )
+        super().__init__(
+            f"the point lies about {self.distance_km:,.0f} km from the service area (Wenzhou's districts); "
+            f"nearest searches answer within {self.limit_km:g} km of it"
+        )
+
+    def problem(self) -> dict[str, Any]:
+        """How far the point is, and the limit (km)."""
+        return {"distance_km": round(self.distance_km, 1), "max_distance_km": self.limit_km}
+
+
+def _km_zh(km: float) -> str:
+    return f"{km:,.0f} 公里" if km >= 10 else f"{km:.1f} 公里"
 
 
 @dataclass(frozen=True)
@@ -33,17 +63,33 @@ class NearestResult:
 class Roster:
     """The service's stations: reads through a cached snapshot, writes through the store."""
 
-    def __init__(self, store: StationStore, districts: DistrictIndex, extra_bbox=None):
+    def __init__(
+        self,
+        store: StationStore,
+        districts: DistrictIndex,
+        extra_bbox=None,
+        *,
+        max_query_distance_m: float | None = MAX_QUERY_DISTANCE_M,
+    ):
         self.store = store
         self.districts = districts
-        self.area = ServiceArea(districts.district_of, districts.codes, extra_bbox)
+        self.area = ServiceArea(districts.district_of, districts.codes, extra_bbox, districts.distance_m)
+        # Nearest queries farther than this from the service area are refused (None or 0: never).
+        self.max_query_distance_m = max_query_distance_m or None
         self._snapshots = SnapshotCache(self._load, store.data_version)
 
     @classmethod
-    def open(cls, store: StationStore, districts_file: str | Path | None = None, extra_bbox=None) -> Roster:
+    def open(
+        cls,
+        store: StationStore,
+        districts_file: str | Path | None = None,
+        extra_bbox=None,
+        *,
+        max_query_distance_m: float | None = MAX_QUERY_DISTANCE_M,
+    ) -> Roster:
         """A roster over `store` with the given (or bundled) boundaries."""
         districts = load_districts(str(districts_file)) if districts_file else load_districts()
-        return cls(store, districts, extra_bbox)
+        return cls(store, districts, extra_bbox, max_query_distance_m=max_query_distance_m)
 
     def _load(self) -> tuple[int, list[Station]]:
         # Read the version first: a write landing between the two reads only causes a rebuild later.
@@ -54,9 +100,26 @@ class Roster:
         """The current roster as an immutable snapshot."""
         return self._snapshots.get()
 
+    def check_reach(self, lng: float, lat: float) -> None:
+        """OutsideServiceArea (422) if a query point lies too far from the service area to be meant."""
+        if self.max_query_distance_m is None:
+            return
+        distance = self.area.distance_m(lng, lat)
+        if distance > self.max_query_distance_m:
+            raise OutsideServiceArea(distance, self.max_query_distance_m)
+
     def validate(self, raw: Mapping[str, Any], *, row: int | None = None, provenance: str = "manual") -> Station:
         """A valid Station from raw WGS-84 fields (StationInvalid otherwise)."""
         return validate_station(raw, self.area, row=row, default_provenance=provenance)
+
+    @property
+    def land(self) -> LandMask:
+        """The shoreline's land around Wenzhou (loaded on first use)."""
+        return load_land_mask()
+
+    def warnings(self, station: Station, *, row: int | None = None) -> list[FieldWarning]:
+        """What to check about a valid station (it still saves): a location on the water, unless confirmed."""
+        return location_warnings(station, self.land, row=row)
 
     def nearest(
         self,
@@ -71,8 +134,10 @@ class Roster:
     ) -> NearestResult:
         """The k nearest stations to a WGS-84 point; if none lie within the radius, the closest outside it.
 
+        OutsideServiceArea if the point is farther than `max_query_distance_m` from the service area.
         `snapshot` lets a caller that already holds the current snapshot skip a second version check.
         """
+        self.check_reach(lng, lat)
         when = when or datetime.now(TZ)
         snap = snapshot if snapshot is not None else self.snapshot()
         hits = snap.nearest(lng, lat, k, radius_m=radius_m, flt=flt, when=when)

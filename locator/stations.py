@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from locator.coords import geodesic_m
 from locator.errors import LocatorError
 from locator.hours import TZ, HoursError, OpeningHours, parse_hours
 
@@ -94,6 +95,8 @@ class Station:
     provenance: str = "manual"
     approximate: bool = False
     note: str | None = None
+    # An organizer checked a location the shoreline questions (e.g. reclaimed land): no more warnings.
+    location_confirmed: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
@@ -160,6 +163,7 @@ EDITABLE_FIELDS = (
     "provenance",
     "approximate",
     "note",
+    "location_confirmed",
 )
 
 
@@ -177,6 +181,23 @@ class FieldError:
     def as_json(self) -> dict[str, Any]:
         """As the API and reports show it."""
         out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.row is not None:
+            out["row"] = self.row
+        return out
+
+
+@dataclass
+class FieldWarning:
+    """Something to check in a record that is still valid: it saves and imports (unlike a FieldError)."""
+
+    field: str
+    message: str
+    row: int | None = None
+    code: str = ""  # what kind, for programs: "water"
+
+    def as_json(self) -> dict[str, Any]:
+        """As the API and reports show it."""
+        out: dict[str, Any] = {"field": self.field, "message": self.message, "code": self.code}
         if self.row is not None:
             out["row"] = self.row
         return out
@@ -204,6 +225,8 @@ class ServiceArea:
     district_of: Callable[[float, float], str | None]
     known_districts: frozenset[str] = field(default_factory=frozenset)
     extra_bbox: tuple[float, float, float, float] | None = None  # min_lng, min_lat, max_lng, max_lat
+    # Metres from a point to the nearest district (0 inside one); None: distances unknown.
+    distance_to_districts: Callable[[float, float], float] | None = None
 
     def allows_outside(self, lng: float, lat: float) -> bool:
         """True if a point outside every district is still inside the configured service area."""
@@ -211,6 +234,20 @@ class ServiceArea:
             return False
         x0, y0, x1, y1 = self.extra_bbox
         return x0 <= lng <= x1 and y0 <= lat <= y1
+
+    def distance_m(self, lng: float, lat: float) -> float:
+        """About how far (geodesic metres) a WGS-84 point lies from the service area; 0 inside it."""
+        if self.distance_to_districts is None:
+            return 0.0
+        if self.allows_outside(lng, lat):
+            return 0.0
+        distance = self.distance_to_districts(lng, lat)
+        if distance > 0.0 and self.extra_bbox is not None:
+            # The nearest point of a small longitude/latitude box is (nearly) the clamped point.
+            x0, y0, x1, y1 = self.extra_bbox
+            near = geodesic_m(lng, lat, min(max(lng, x0), x1), min(max(lat, y0), y1))
+            distance = min(distance, float(near))
+        return distance
 
 
 MAX_TEXT = {"name": 120, "address": 300, "contact": 80, "operator": 120, "note": 500, "id": 64}
@@ -273,6 +310,15 @@ def _list_of_keys(value: Any) -> list[str] | None:
             return None
         return [v.strip() for v in value if v.strip()]
     return None
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no cell: true/false, 1/0, yes/no, 是/否 (anything else, and empty, is no)."""
+    if isinstance(value, bool):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return str(value).strip().lower() in ("1", "1.0", "true", "yes", "是")
 
 
 def amenity_key(label: str) -> str | None:
@@ -363,9 +409,8 @@ def validate_station(
     provenance = str(raw.get("provenance") or default_provenance)
     if provenance not in PROVENANCES:
         errors.append(FieldError("provenance", f"unknown provenance {provenance!r}"))
-    approximate = raw.get("approximate", False)
-    if not isinstance(approximate, bool):
-        approximate = str(approximate).strip().lower() in ("1", "true", "yes", "是")
+    approximate = _flag(raw.get("approximate", False))
+    location_confirmed = _flag(raw.get("location_confirmed", False))
 
     lng = _coordinate(raw, "lng", -180.0, 180.0, errors)
     lat = _coordinate(raw, "lat", -90.0, 90.0, errors)
@@ -405,4 +450,5 @@ def validate_station(
         provenance=provenance,
         approximate=approximate,
         note=note,
+        location_confirmed=location_confirmed,
     )

@@ -2,7 +2,8 @@
 
 Browser tests need Debian's chromium (/usr/bin/chromium) and the playwright package; without
 them they skip with a message (set LOCATOR_REQUIRE_BROWSER=1, as .ci/run does, to make that
-a failure). PostGIS tests read LOCATOR_TEST_POSTGRES_URL (LOCATOR_REQUIRE_POSTGIS=1 likewise).
+a failure). PostGIS tests read LOCATOR_TEST_POSTGRES_URL (LOCATOR_REQUIRE_POSTGIS=1 likewise);
+the land-mask build check needs GMT (LOCATOR_REQUIRE_GMT=1 likewise).
 """
 
 from __future__ import annotations

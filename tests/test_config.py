@@ -43,6 +43,9 @@ def test_defaults_parse():
         ("LOCATOR_SERVICE_AREA_BBOX", "121,27,120,28"),
         ("LOCATOR_SERVICE_AREA_BBOX", "a,b,c,d"),
         ("LOCATOR_LOG_LEVEL", "loud"),
+        ("LOCATOR_MAX_QUERY_DISTANCE_KM", "-5"),
+        ("LOCATOR_MAX_QUERY_DISTANCE_KM", "nan"),
+        ("LOCATOR_MAX_QUERY_DISTANCE_KM", "100km"),
     ],
 )
 def test_bad_environment_value_stops_the_start(monkeypatch, tmp_path, variable, value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
 from locator.districts import load_districts
 
@@ -58,3 +59,23 @@ def test_vectorised_lookup_equals_scalar(districts):
     assert vector.tolist() == scalar
     assert sum(c is None for c in scalar) > 100  # the sample covers sea and neighbours too
     assert len({c for c in scalar if c}) == 12
+
+
+def _shared_vertices(districts) -> tuple[np.ndarray, list[set[str]]]:
+    """Every vertex that lies on the outlines of two or more districts, and those districts."""
+    owners: dict[tuple[float, float], set[str]] = {}
+    for d in districts.districts:
+        for x, y in shapely.get_coordinates(d.geometry.boundary).tolist():
+            owners.setdefault((x, y), set()).add(d.code)
+    shared = [(xy, codes) for xy, codes in owners.items() if len(codes) > 1]
+    return np.array([xy for xy, _ in shared]), [codes for _, codes in shared]
+
+
+def test_every_shared_border_vertex_goes_to_the_lowest_code_in_both_lookups(districts):
+    points, owners = _shared_vertices(districts)
+    assert len(points) > 2000  # the bundled outlines share borders vertex for vertex
+    assert any(len(codes) > 2 for codes in owners)  # and junctions of three districts
+    vector = districts.districts_of(points[:, 0], points[:, 1]).tolist()
+    scalar = [districts.district_of(x, y) for x, y in points.tolist()]
+    assert scalar == [min(codes) for codes in owners]
+    assert vector == scalar

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GEODATA = ROOT / "geodata"
 DISTRICTS_PATH = GEODATA / "districts.geojson"
 STATIONS_PATH = GEODATA / "sample_stations.geojson"
+LAND_PATH = GEODATA / "land.geojson"
 
 DISTRICTS = {
     "330302": ("鹿城区", "Lucheng"),
@@ -73,6 +75,7 @@ PROPERTY_KEYS = [
     "provenance",
     "approximate",
     "note",
+    "location_confirmed",
 ]
 HONGQI_AMENITIES = {
     "rest_seats",
@@ -108,10 +111,27 @@ def _stations() -> list[dict]:
 
 
 def _roster_module():
-    spec = importlib.util.spec_from_file_location("build_sample_roster", GEODATA / "build_sample_roster.py")
+    return _script("build_sample_roster")
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, GEODATA / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# The places the article names, and everything it says about each: (amenities, operator). It gives
+# no opening hours for any of them.
+ARTICLE = {
+    "红骑瓯创·骑手驿站": (HONGQI_AMENITIES, "瓯海区市场监管局、娄桥街道"),
+    "瞿溪真皮大世界党建之家": (set(), None),
+    "新桥所直属支部党建之家": (set(), None),
+    "皮城红帆党建之家": ({"legal_aid", "finance_service"}, None),
+    "瓯海民营专业市场“皮城红帆”示范创建点": (set(), None),
+    "鹿城鞋博城“五心融汇”示范创建点": (set(), None),
+    "皮城红帆·小微主体金融服务站": ({"finance_service"}, None),
+}
 
 
 def _rings(geometry: dict):
@@ -222,13 +242,20 @@ def test_roster_records_are_well_formed():
         assert p["note"]
         assert isinstance(p["amenities"], list) and set(p["amenities"]) <= AMENITIES
         assert len(p["amenities"]) == len(set(p["amenities"]))
-        assert HOURS_RE.match(p["hours"]), p["hours"]
+        if p["name"] in ARTICLE:
+            assert p["hours"] == "", p["name"]  # the article gives no hours: unknown
+        else:
+            assert HOURS_RE.match(p["hours"]), p["hours"]
+        assert isinstance(p["location_confirmed"], bool)
         assert p["status"] in ("open", "temporarily_closed")
         if p["status"] == "temporarily_closed":
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", p["closed_until"])
         else:
             assert p["closed_until"] is None
-        assert p["address"].startswith("温州市") and "示意" in p["address"]
+        assert p["address"].startswith("温州市")
+        # said once, in the note: the details are illustrative (not again in the address or name)
+        assert p["note"].startswith("示例数据：") and "示意" in p["note"]
+        assert "示意" not in p["address"] and "示意" not in p["name"]
         if p["type"] == "finance_station":
             assert "finance_service" in p["amenities"]
 
@@ -254,7 +281,6 @@ def test_named_places_are_present():
         "皮城红帆党建之家",
     ):
         assert by_name[name]["type"] == "party_home" and by_name[name]["district"] == "330304"
-    assert {"legal_aid", "finance_service", "rest_seats", "water"} <= set(by_name["皮城红帆党建之家"]["amenities"])
     demo = [p for p in by_name.values() if p["type"] == "demo_site"]
     pichen = [p for p in demo if "皮城红帆" in p["name"]]
     wuxin = [p for p in demo if "五心融汇" in p["name"]]
@@ -278,7 +304,78 @@ def test_hongqi_ouchuang_has_exactly_the_nine_amenities():
     station = next(f["properties"] for f in _stations() if f["properties"]["name"] == "红骑瓯创·骑手驿站")
     assert set(station["amenities"]) == HONGQI_AMENITIES
     assert len(station["amenities"]) == 9
-    assert station["operator"] == "娄桥街道"
+    assert "瓯海区市场监管局" in station["operator"] and "娄桥街道" in station["operator"]
+
+
+def test_named_places_carry_only_what_the_article_states():
+    by_name = {f["properties"]["name"]: f["properties"] for f in _stations()}
+    for name, (amenities, operator) in ARTICLE.items():
+        p = by_name[name]
+        assert set(p["amenities"]) == amenities, name
+        assert p["operator"] == operator, name
+        assert p["hours"] == "" and p["contact"] is None, name
+        assert "开放时间未知" in p["note"] and "2023-08-25" in p["note"], name
+    invented = [p for name, p in by_name.items() if name not in ARTICLE]
+    assert all("虚构" in p["note"] and "开放时间" in p["note"] and "服务" in p["note"] for p in invented)
+
+
+def test_no_sample_station_is_on_the_water_except_confirmed_reclaimed_land():
+    from locator.shoreline import load_land_mask
+
+    land = load_land_mask(str(LAND_PATH))
+    reclaimed = _roster_module().RECLAIMED
+    for f in _stations():
+        p = f["properties"]
+        offshore = land.offshore(*f["geometry"]["coordinates"])
+        assert p["location_confirmed"] is (p["id"] in reclaimed), p["id"]
+        assert offshore is (p["id"] in reclaimed), p["id"]
+    # the station near 沙城 on land reclaimed after GSHHG's shoreline, 1.8 km "offshore"
+    assert set(reclaimed) == {"rs-330303-006"}
+
+
+# ----------------------------------------------------------------------------- land
+def test_land_is_one_valid_rfc7946_multipolygon_covering_the_districts():
+    fc = _load(LAND_PATH)
+    (feature,) = fc["features"]
+    geometry = shape(feature["geometry"])
+    assert feature["geometry"]["type"] == "MultiPolygon" and geometry.is_valid
+    for exterior, ring in _rings(feature["geometry"]):
+        assert shapely.LinearRing(ring).is_ccw == exterior
+        assert all(round(v, 6) == v for xy in ring for v in xy)
+    x0, y0, x1, y1 = feature["properties"]["extent"]
+    dx0, dy0, dx1, dy1 = shapely.total_bounds(list(_districts().values()))
+    assert x0 < dx0 and y0 < dy0 and x1 > dx1 and y1 > dy1
+    assert "GSHHG" in feature["properties"]["source"] and "LGPL" in feature["properties"]["source"]
+    assert LAND_PATH.stat().st_size < 300_000
+    # the mainland and the islands of 洞头 are land; the sea between them is not
+    assert geometry.contains(Point(120.65, 28.0)) and geometry.contains(Point(121.1599, 27.8422))
+    assert not geometry.contains(Point(120.9999, 27.9046))
+
+
+def test_land_meta_records_provenance_and_licence():
+    meta = _load(GEODATA / "land.meta.json")
+    assert meta["source"]["version"] == "2.3.7" and meta["source"]["resolution"] == "full"
+    assert meta["source"]["licence"] == "LGPL-3.0-or-later"
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["source"]["file_sha256"])
+    assert meta["simplification"]["tolerance_m"] <= 50
+    assert meta["counts"]["vertices_after"] == shapely.get_num_coordinates(
+        shape(_load(LAND_PATH)["features"][0]["geometry"])
+    )
+
+
+@pytest.mark.slow
+def test_land_is_exactly_what_the_build_script_makes_from_gshhg(tmp_path):
+    from tests.conftest import skip_or_fail
+
+    if shutil.which("gmt") is None or not Path("/usr/share/gmt-gshhg/binned_GSHHS_f.nc").exists():
+        skip_or_fail("the land build needs GMT and GSHHG: apt-get install gmt gmt-gshhg-full", "LOCATOR_REQUIRE_GMT")
+    build = _script("build_land")
+    out, meta = tmp_path / "land.geojson", tmp_path / "land.meta.json"
+    assert build.main(["--out", str(out), "--meta", str(meta)]) == 0
+    assert out.read_bytes() == LAND_PATH.read_bytes()
+    shipped = _load(GEODATA / "land.meta.json")
+    made = json.loads(meta.read_text(encoding="utf-8"))
+    assert {k: v for k, v in made.items() if k != "built"} == {k: v for k, v in shipped.items() if k != "built"}
 
 
 def test_hours_grammar_examples():

@@ -128,7 +128,7 @@ def test_type_layers_and_rings_toggle(browser_page):
 
 
 def test_search_finds_a_station_and_opens_its_popup(browser_page, roster):
-    station = roster.snapshot().stations[0]
+    station = next(s for s in roster.snapshot().stations if s.hours)  # known hours: open or not
     allow_tiles(browser_page, "amap")
     open_map(browser_page, "/map")
     page = browser_page.page
@@ -138,6 +138,20 @@ def test_search_finds_a_station_and_opens_its_popup(browser_page, roster):
     popup = page.locator(".leaflet-popup-content")
     assert station.name in popup.inner_text()
     assert page.locator(".lm-popup .lm-open").count() == 1
+
+
+def test_a_popup_with_unknown_hours_says_so_and_neither_open_nor_closed(browser_page, roster):
+    station = roster.store.get("rs-330304-001")  # 红骑瓯创: the article gives no hours
+    assert station.hours == ""
+    allow_tiles(browser_page, "amap")
+    open_map(browser_page, "/map")
+    page = browser_page.page
+    page.fill(".lm-search input", "红骑瓯创")
+    page.locator(".lm-result", has_text=station.name).first.click()
+    page.wait_for_selector(".lm-popup .lm-hours", timeout=10000)
+    assert page.locator(".lm-popup .lm-hours").inner_text() == "开放时间：开放时间未知"
+    assert page.locator(".lm-popup .lm-open").count() == 0
+    assert "营业中" not in page.locator(".leaflet-popup-content").inner_text()
 
 
 def test_station_text_shows_as_text_and_runs_nothing(app, browser_page):

@@ -1,12 +1,16 @@
-"""The nearest index equals a brute-force scan on every query."""
+"""The nearest index equals a brute-force geodesic ranking (WGS-84, Karney) on every query."""
 
 from datetime import datetime
 
 import numpy as np
 import pytest
+from pyproj import Geod
 
-from locator.nearest import Snapshot, StationFilter
+from locator.coords import geodesic_m, great_circle_m
+from locator.nearest import Snapshot, StationFilter, meridional_radius_m, sphere_ratio
 from locator.stations import AMENITIES, TZ, Station
+
+GEOD = Geod(ellps="WGS84")
 
 pytestmark = pytest.mark.read_only
 
@@ -33,8 +37,7 @@ def test_nearest_equals_brute_force_on_random_queries(n, duplicates):
         mask = None if j % 3 else rng.random(n) < rng.choice([0.01, 0.3, 0.9])
         got = snap.nearest_indices(x, y, k, radius_m=radius, mask=mask)
         want = snap.brute_force(x, y, k, radius_m=radius, mask=mask)
-        assert got[0] == want[0], (x, y, k, radius)
-        assert np.allclose(got[1], want[1], rtol=1e-9, atol=1e-6)
+        assert got == want, (x, y, k, radius)  # same stations, same geodesic distances
 
 
 def test_ties_are_broken_by_id():
@@ -91,11 +94,19 @@ def test_radius_limits_results():
     assert hits[0].distance_m == pytest.approx(0.0, abs=1e-6)
 
 
-def test_distance_is_great_circle_metres():
+def test_distance_is_the_wgs84_geodesic():
     snap = Snapshot.from_stations([_station(1, 120.65, 28.01)])
     (hit,) = snap.nearest(120.65, 28.0, 1)
-    # 0.01 degree of latitude on the R = 6371008.8 m sphere
-    assert hit.distance_m == pytest.approx(6371008.8 * np.radians(0.01), rel=1e-9)
+    # Along a meridian the geodesic is the meridian arc: the integral of the meridional radius of
+    # curvature M(phi) = a(1-e^2)/(1-e^2 sin^2 phi)^1.5, computed here independently of pyproj.
+    a, f = 6378137.0, 1 / 298.257223563
+    e2 = f * (2 - f)
+    phi = np.radians(np.linspace(28.0, 28.01, 2001))
+    m = a * (1 - e2) / (1 - e2 * np.sin(phi) ** 2) ** 1.5
+    arc = float(np.sum((m[1:] + m[:-1]) / 2 * np.diff(phi)))
+    assert hit.distance_m == pytest.approx(arc, abs=1e-6)
+    # ... which is not the great-circle distance on the mean sphere (0.34 % more here)
+    assert abs(hit.distance_m - 6371008.8 * np.radians(0.01)) > 3.0
 
 
 def test_empty_snapshot_answers_nothing():
@@ -112,8 +123,7 @@ def test_sample_roster_nearest_matches_brute_force(roster):
         mask = snap.mask(StationFilter())
         got, want = snap.nearest_indices(x, y, k, mask=mask), snap.brute_force(x, y, k, mask=mask)
         assert got[0] == want[0]
-        # The tree path converts chords to metres, the scan uses haversine: equal to rounding.
-        assert np.allclose(got[1], want[1], rtol=1e-9, atol=1e-6)
+        assert got[1] == want[1]  # the same geodesic distances, bit for bit
 
 
 def test_default_filter_narrows_only_when_a_station_is_closed():
@@ -124,3 +134,87 @@ def test_default_filter_narrows_only_when_a_station_is_closed():
     with_closed = Snapshot.from_stations([_station(1, 120.65, 28.0), _station(2, 120.651, 28.0, status="closed")])
     assert with_closed.mask(NO_FILTER).tolist() == [True, False]
     assert [h.station.id for h in with_closed.nearest(120.651, 28.0, 2)] == ["st-001"]
+
+
+def _near_ties(rng, n_groups, per_group, centre=(120.65, 28.0), spread=0.6):
+    """Groups of stations at almost the same geodesic distance from a group centre, in all directions.
+
+    Within a group the geodesic distances differ by less than the sphere/ellipsoid difference
+    (about 0.35 % here), so the great-circle order and the geodesic order disagree often.
+    """
+    lng, lat, centres = [], [], []
+    for _ in range(n_groups):
+        cx, cy = centre[0] + rng.uniform(-spread, spread), centre[1] + rng.uniform(-spread, spread)
+        radius = rng.uniform(30, 5000)
+        az = rng.uniform(-180, 180, per_group)
+        dist = radius * (1 + rng.choice([0.0, 1e-12, 1e-6, 1e-4, 2e-3], per_group) * rng.uniform(-1, 1, per_group))
+        x, y, _ = GEOD.fwd(np.full(per_group, cx), np.full(per_group, cy), az, dist)
+        lng.extend(np.round(x, 7))
+        lat.extend(np.round(y, 7))
+        centres.append((cx, cy))
+    order = rng.permutation(len(lng))
+    lng, lat = np.asarray(lng)[order], np.asarray(lat)[order]
+    return lng, lat, [f"s{i:07d}" for i in range(len(lng))], centres
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_nearest_equals_brute_force_geodesic_on_near_ties(seed):
+    rng = np.random.default_rng(seed)
+    lng, lat, ids, centres = _near_ties(rng, n_groups=400, per_group=12)
+    snap = Snapshot(lng, lat, ids)
+    sphere_disagrees = 0
+    for j in range(1500):
+        x, y = centres[j % len(centres)] if j % 2 == 0 else (rng.uniform(120.0, 121.3), rng.uniform(27.4, 28.6))
+        k = int(rng.integers(1, 13))
+        radius = None if j % 3 else float(rng.uniform(30, 6000))
+        mask = None if j % 4 else rng.random(len(snap)) < rng.choice([0.05, 0.5, 0.95])
+        got = snap.nearest_indices(x, y, k, radius_m=radius, mask=mask)
+        want = snap.brute_force(x, y, k, radius_m=radius, mask=mask)
+        assert got == want, (seed, j, x, y, k, radius)
+        # what the old great-circle ranking would have said
+        idx = np.arange(len(snap)) if mask is None else np.flatnonzero(mask)
+        gc = great_circle_m(x, y, snap.lng[idx], snap.lat[idx])
+        if radius is not None:
+            idx, gc = idx[gc <= radius], gc[gc <= radius]
+        sphere_disagrees += idx[np.lexsort((idx, gc))[:k]].tolist() != want[0]
+    # the test means something: the sphere's order is wrong on a good share of these queries
+    assert sphere_disagrees > 100
+
+
+def test_brute_force_is_the_geodesic_ranking():
+    lng, lat, ids = _synthetic(3000, seed=7)
+    snap = Snapshot(lng, lat, ids)
+    idx, dist = snap.brute_force(120.7, 28.0, 20)
+    expect = sorted((geodesic_m(120.7, 28.0, float(lng[i]), float(lat[i])), i) for i in range(len(ids)))[:20]
+    assert idx == [i for _, i in expect]
+    assert dist == [d for d, _ in expect]
+
+
+def test_the_sphere_bound_holds_for_random_pairs():
+    rng = np.random.default_rng(11)
+    for lat_band in ((27.0, 29.0), (0.0, 10.0), (-60.0, -20.0), (60.0, 89.0)):
+        y1 = rng.uniform(*lat_band, 20_000)
+        y2 = np.clip(y1 + rng.normal(0, 2, 20_000), *lat_band)
+        x1 = rng.uniform(-180, 180, 20_000)
+        x2 = x1 + rng.normal(0, 3, 20_000)
+        s = great_circle_m(x1, y1, x2, y2)
+        g = geodesic_m(x1, y1, x2, y2)
+        lo = np.minimum(np.abs(y1), np.abs(y2))
+        bound = np.array([sphere_ratio(v) for v in lo])
+        ok = g > 0
+        assert np.all(s[ok] <= g[ok] * bound[ok] * (1 + 1e-12))
+    # the bound is tight: along a meridian at the equator the ratio approaches R / M(0)
+    near = great_circle_m(0.0, 0.0, 0.0, 0.001) / geodesic_m(0.0, 0.0, 0.0, 0.001)
+    assert near == pytest.approx(sphere_ratio(0.0), rel=1e-6)
+    assert sphere_ratio(27.0) == pytest.approx(6371008.8 / meridional_radius_m(27.0))
+    assert 1.0035 < sphere_ratio(27.0) < 1.0036
+
+
+def test_queries_in_the_other_hemisphere_use_the_equators_bound():
+    lng, lat, ids = _synthetic(2000, seed=5)
+    snap = Snapshot(lng, lat, ids)
+    assert snap.ratio_at(-10.0) == sphere_ratio(0.0)
+    assert snap.ratio_at(28.0) == sphere_ratio(27.0 + (lat.min() - 27.0))
+    for x, y in ((0.0, 0.0), (120.65, -28.0), (-60.0, 40.0), (121.0, 89.9)):
+        assert snap.nearest_indices(x, y, 7) == snap.brute_force(x, y, 7)

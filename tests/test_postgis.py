@@ -68,7 +68,48 @@ def test_nearest_ids_equal_embedded_index_on_random_queries(pg_store, n, duplica
         ids, dist = pg_store.nearest_ids(x, y, k, radius_m=radius)
         want_idx, want_dist = snap.nearest_indices(x, y, k, radius_m=radius)
         assert ids == [snap.ids[i] for i in want_idx], (x, y, k, radius)
-        assert np.allclose(dist, want_dist, rtol=1e-9, atol=1e-6)
+        assert dist == want_dist  # the same geodesic distances, bit for bit
+
+
+def test_nearest_ids_equal_the_geodesic_ranking_on_near_ties(pg_store):
+    # Stations at almost the same geodesic distance from a few centres, in every direction: the
+    # sphere's order and the geodesic order disagree here, and PostGIS must give the geodesic one.
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    rng = np.random.default_rng(21)
+    points, centres = [], []
+    for _ in range(40):
+        cx, cy = 120.65 + rng.uniform(-0.4, 0.4), 28.0 + rng.uniform(-0.4, 0.4)
+        dist = rng.uniform(50, 3000) * (1 + rng.choice([0.0, 1e-6, 1e-3], 10) * rng.uniform(-1, 1, 10))
+        x, y, _ = geod.fwd(np.full(10, cx), np.full(10, cy), rng.uniform(-180, 180, 10), dist)
+        points.extend(zip(np.round(x, 7).tolist(), np.round(y, 7).tolist(), strict=True))
+        centres.append((cx, cy))
+    stations = [
+        Station(
+            id=f"t{i:05d}",
+            name=f"驿站 {i}",
+            type="rider_station",
+            district="330302",
+            address="",
+            lng=x,
+            lat=y,
+            amenities=("water",) if i % 3 else (),
+        )
+        for i, (x, y) in enumerate(points)
+    ]
+    pg_store.replace_all(stations, actor="test", via="seed")
+    snap = Snapshot.from_stations(stations)
+    water = np.array(["water" in s.amenities for s in stations])
+    for j, (x, y) in enumerate(centres * 3):
+        k = 1 + j % 10
+        radius = None if j % 2 else 3500.0  # beyond every centre's ring
+        query, mask = (StationQuery(amenities=("water",)), water) if j % 3 == 0 else (StationQuery(), None)
+        ids, dist = pg_store.nearest_ids(x, y, k, radius_m=radius, query=query)
+        want_idx, want_dist = snap.brute_force(x, y, k, radius_m=radius, mask=mask)
+        assert ids == [snap.ids[i] for i in want_idx], (x, y, k, radius)
+        assert dist == want_dist
+        assert ids  # every centre has stations around it, with and without water
 
 
 def test_nearest_ids_with_a_filter_equal_a_masked_scan(pg_store):

@@ -339,3 +339,45 @@ def test_sqlite_file_is_in_wal_mode(tmp_path):
         assert conn.execute("SELECT count(*) FROM stations").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+def test_location_confirmed_is_stored_audited_and_round_trips(store):
+    created = store.create(make(1, location_confirmed=True), actor="t", via="edit")
+    assert store.get("st-001").location_confirmed is True
+    updated = store.update(replace(created, location_confirmed=False), expected_version=1, actor="t", via="edit")
+    assert store.get("st-001").location_confirmed is False
+    (change, first) = store.audit("st-001")
+    assert first.after["location_confirmed"] is True
+    assert change.before["location_confirmed"] is True and change.after["location_confirmed"] is False
+    store.replace_all([replace(updated, location_confirmed=True)], actor="t", via="import")
+    assert store.get("st-001").location_confirmed is True
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgis"])
+def test_the_confirmation_migration_keeps_existing_stations(backend, tmp_path, monkeypatch, request):
+    """A database made before the location_confirmed column gains it, unconfirmed, with its stations."""
+    if backend == "sqlite":
+        from locator.store import sqlite as module
+
+        store = module.SQLiteStore(tmp_path / "old.sqlite3")
+    else:
+        from locator.store import postgis as module
+
+        store = request.getfixturevalue("make_pg_store")()
+        store.drop_schema()  # start from nothing, at the old schema
+    old = module.MIGRATIONS[:-1]
+    monkeypatch.setattr(module, "MIGRATIONS", old)
+    store.init_schema()
+    assert store.schema_version() == len(old)
+    store._conn().execute(
+        "INSERT INTO stations (id, name, type, district, address, lng, lat, created_at, updated_at) "
+        "VALUES ('st-old', '旧站', 'rider_station', '330304', '', 120.6, 27.97, "
+        f"{'CURRENT_TIMESTAMP' if backend == 'postgis' else repr('2026-01-01T00:00:00+00:00')}, "
+        f"{'CURRENT_TIMESTAMP' if backend == 'postgis' else repr('2026-01-01T00:00:00+00:00')})"
+    )
+    monkeypatch.undo()
+    store.init_schema()
+    assert store.schema_version() == len(module.MIGRATIONS)
+    kept = store.get("st-old")
+    assert kept.name == "旧站" and kept.location_confirmed is False
+    store.close()

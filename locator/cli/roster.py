@@ -65,11 +65,15 @@ def seed(force: bool) -> None:
 )
 @click.option("--replace", is_flag=True, help="Make the roster exactly the file (stations not in it are removed).")
 @click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
+@click.option("--strict", is_flag=True, help="Treat warnings (e.g. a location on the water) as errors: import nothing.")
 @click.option("--actor", default="cli", show_default=True, help="Who is importing (for the audit trail).")
 def import_roster(
-    path: Path, crs: str, fmt: str | None, layer: str | None, replace: bool, dry_run: bool, actor: str
+    path: Path, crs: str, fmt: str | None, layer: str | None, replace: bool, dry_run: bool, strict: bool, actor: str
 ) -> None:
-    """Import stations from an XLSX, CSV, GeoJSON, KML or GeoPackage file: all or nothing, row-by-row errors."""
+    """Import stations from an XLSX, CSV, GeoJSON, KML or GeoPackage file: all or nothing, row-by-row errors.
+
+    Warnings (a location that may be on the water) are printed and do not stop the import, unless --strict.
+    """
     roster = current_roster()
     user = User(0, actor, "city_admin")
     try:
@@ -84,6 +88,11 @@ def import_roster(
         for line in result.report():
             click.echo(line, err=True)
         click.echo(f"{len(result.errors)} error(s) in {result.rows} rows; nothing was imported", err=True)
+        sys.exit(1)
+    for line in result.warning_report():
+        click.echo(f"warning: {line}", err=True)
+    if result.warnings and strict:
+        click.echo(f"{len(result.warnings)} warning(s) and --strict: nothing was imported", err=True)
         sys.exit(1)
     if dry_run:
         click.echo(

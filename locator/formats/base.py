@@ -79,6 +79,8 @@ HEADER_ALIASES: dict[str, str] = {
     "来源": "provenance",
     "approximate": "approximate",
     "位置为示意": "approximate",
+    "location_confirmed": "location_confirmed",
+    "位置已核对": "location_confirmed",
     "note": "note",
     "备注": "note",
 }
@@ -386,6 +388,7 @@ def record_cells(station: Station, crs: CRS) -> list[Any]:
     rec["lng"], rec["lat"] = (round(v, 7) for v in from_wgs84(rec["lng"], rec["lat"], crs))
     rec["amenities"] = ";".join(rec["amenities"])
     rec["approximate"] = "true" if rec["approximate"] else "false"
+    rec["location_confirmed"] = "true" if rec["location_confirmed"] else "false"
     return [rec[c] for c in ROSTER_COLUMNS]
 
 

@@ -4,13 +4,13 @@ Same semantics as SQLiteStore (the reference): every write is one transaction th
 locks the data-version row (writers queue like SQLite's BEGIN IMMEDIATE, so the version
 check cannot race), leaves its audit records in that transaction and bumps the version.
 Locations are a geography(Point, 4326) column with a GiST index; `nearest_ids` answers
-k-NN with `<->` and re-ranks the candidates exactly (haversine, R = 6,371,008.8 m, ties
-by id), so it returns what the embedded index returns.
+k-NN with `<->` (distance on PostGIS's sphere) and re-ranks the candidates by WGS-84 geodesic
+distance (locator.coords.geodesic_m, ties by id), fetching every candidate the sphere/ellipsoid
+bound of locator.nearest allows, so it returns what the embedded index returns.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
@@ -22,7 +22,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from locator.coords import EARTH_RADIUS_M
+from locator.coords import geodesic_m
+from locator.nearest import sphere_ratio
 from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery
 from locator.store.sql import VERSION_SQL, SQLStationStore, where_clause
 
@@ -73,18 +74,20 @@ MIGRATIONS: list[str] = [
     """
     INSERT INTO meta VALUES ('epoch', 0);
     """,
+    # 3: an organizer's confirmation of a location the shoreline questions (issue 11)
+    """
+    ALTER TABLE stations ADD COLUMN location_confirmed BOOLEAN NOT NULL DEFAULT false;
+    """,
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_TIE_REL = 1e-9  # candidates within this (relative) of the k-th distance are re-ranked together
-_TIE_ABS_M = 1e-3  # and within a millimetre: covers PostGIS's own rounding of `<->`
-
-
-def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
-    """Great-circle distance on the R = 6,371,008.8 m sphere (the embedded index's metric)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((p2 - p1) / 2.0) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2.0) ** 2
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))
+_TIE_REL = 1e-6  # sphere bounds are widened by this (relative) ...
+_TIE_ABS_M = 1e-3  # ... and by a millimetre: covers PostGIS's own rounding of `<->`
+# PostGIS measures `<->` and ST_DWithin(..., false) on a sphere of the mean radius (2a + b) / 3 =
+# 6,371,008.77 m, a hair smaller than the embedded index's R, so the embedded index's bound
+# R / M(phi_lo) holds for it too. The stations' latitudes are not known before the query, so
+# phi_lo is the equator: a 0.56 % wider net than the embedded index casts around Wenzhou.
+_RATIO = sphere_ratio(0.0)
 
 
 def pg_where(query: StationQuery) -> tuple[str, list[Any]]:
@@ -96,10 +99,11 @@ class PostGISStore(SQLStationStore):
     """Stations in PostgreSQL+PostGIS, in `schema`; one connection per thread (autocommit reads)."""
 
     PLACEHOLDER = "%s"
-    ENCODE = {"amenities": list, "lng": float, "lat": float, "approximate": bool}
+    ENCODE = {"amenities": list, "lng": float, "lat": float, "approximate": bool, "location_confirmed": bool}
     DECODE = {
         "amenities": tuple,
         "approximate": bool,
+        "location_confirmed": bool,
         "created_at": lambda v: v.astimezone(UTC),
         "updated_at": lambda v: v.astimezone(UTC),
     }
@@ -245,10 +249,11 @@ class PostGISStore(SQLStationStore):
         radius_m: float | None = None,
         query: StationQuery = ALL_STATIONS,
     ) -> tuple[list[str], list[float]]:
-        """Ids and great-circle distances (m) of the k nearest stations, ordered by (distance, id).
+        """Ids and WGS-84 geodesic distances (m) of the k nearest stations, ordered by (distance, id).
 
-        `<->` on the GiST index fetches candidates; they are re-ranked with the embedded index's
-        haversine, and every candidate tied (within a millimetre) with the k-th is fetched too.
+        `<->` on the GiST index fetches candidates by sphere distance; the k nearest of them bound
+        the k-th geodesic distance from above, every station within that bound (times the
+        sphere/ellipsoid ratio) on the sphere is fetched too, and all are ranked by geodesic distance.
         """
         if k <= 0:
             return [], []
@@ -256,23 +261,26 @@ class PostGISStore(SQLStationStore):
         point = "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography"
         conditions = [where[len(" WHERE ") :]] if where else []
         if radius_m is not None:
-            # A slightly wider radius: the exact cut is made below with the same formula as the index.
+            # Every station within the geodesic radius is within this sphere distance.
             conditions.append(f"ST_DWithin(geog, {point}, %s, false)")
-            params = params + [lng, lat, radius_m * (1 + 1e-6) + _TIE_ABS_M]
+            params = params + [lng, lat, radius_m * _RATIO * (1 + _TIE_REL) + _TIE_ABS_M]
         cond = (" WHERE " + " AND ".join(conditions)) if conditions else ""
         text = f"SELECT id, lng, lat, geog <-> {point} AS d FROM stations{cond} ORDER BY d LIMIT %s"
         conn = self._conn()
         fetch = k + 4
         while True:
             rows = conn.execute(text, [lng, lat, *params, fetch]).fetchall()
+            ranked = [(geodesic_m(lng, lat, r[1], r[2]), r[0], r[3]) for r in rows]
             if len(rows) < fetch:
-                break
-            edge = rows[k - 1][3] * (1 + 1e-6) + _TIE_ABS_M
-            if rows[-1][3] > edge:
-                break
+                break  # every station within the radius (or the whole roster) is here
+            cap = max(g for g, _, _ in ranked[:k])
+            if radius_m is not None:
+                cap = min(cap, radius_m)
+            if rows[-1][3] > cap * _RATIO * (1 + _TIE_REL) + _TIE_ABS_M:
+                break  # the rest are farther on the sphere than any station of the answer can be
             fetch *= 4
-        ranked = sorted((haversine_m(lng, lat, r[1], r[2]), r[0]) for r in rows)
+        ranked.sort()
         if radius_m is not None:
-            ranked = [(d, i) for d, i in ranked if d <= radius_m]
+            ranked = [r for r in ranked if r[0] <= radius_m]
         ranked = ranked[:k]
-        return [i for _, i in ranked], [d for d, _ in ranked]
+        return [i for _, i, _ in ranked], [g for g, _, _ in ranked]

@@ -91,6 +91,10 @@ MIGRATIONS: list[str] = [
     """
     INSERT INTO meta VALUES ('epoch', 0);
     """,
+    # 5: an organizer's confirmation of a location the shoreline questions (issue 11)
+    """
+    ALTER TABLE stations ADD COLUMN location_confirmed INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -105,6 +109,7 @@ class SQLiteStore(SQLStationStore):
         "amenities": lambda v: dumps(list(v)),
         "closed_until": _iso,
         "approximate": int,
+        "location_confirmed": int,
         "created_at": _iso,
         "updated_at": _iso,
     }
@@ -112,6 +117,7 @@ class SQLiteStore(SQLStationStore):
         "amenities": lambda v: tuple(json.loads(v)),
         "closed_until": date.fromisoformat,
         "approximate": bool,
+        "location_confirmed": bool,
         "created_at": datetime.fromisoformat,
         "updated_at": datetime.fromisoformat,
     }

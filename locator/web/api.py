@@ -32,13 +32,14 @@ from locator.web.models import (
     FeatureCollection,
     NearestQuery,
     NearestResponse,
+    OutsideServiceAreaProblem,
     StationOut,
     StationPage,
     StationQuery,
     StationsQuery,
     Vocabulary,
 )
-from locator.web.openapi import GEOJSON, JSON, operation
+from locator.web.openapi import GEOJSON, JSON, PROBLEM, operation
 from locator.web.params import parse_bbox, parse_query
 from locator.web.problems import Problem, bad_parameter
 
@@ -75,9 +76,17 @@ def negotiated_format(param: str | None = None) -> str:
     tag="stations",
     query=NearestQuery,
     ok=NearestResponse,
-    description="The k nearest stations to a point, nearest first, with great-circle distance, open-now and "
-    "navigation targets. With `radius_m` and nothing inside it, `message` says so and "
-    "`nearest_outside_radius` holds the closest station beyond it. Cache-Control: private, no-store.",
+    description="The k nearest stations to a point, nearest first by WGS-84 geodesic distance (Karney; ties by "
+    "station id), with that distance, open-now and navigation targets. With `radius_m` and nothing inside it, "
+    "`message` says so and `nearest_outside_radius` holds the closest station beyond it. A point farther "
+    "than LOCATOR_MAX_QUERY_DISTANCE_KM (default 100 km) from the service area gets 422 with `detail_zh` "
+    "(不在服务范围内, and how far) to show the rider. Cache-Control: private, no-store.",
+    extra_responses={
+        422: (
+            "The point lies too far from the service area (Wenzhou's districts or LOCATOR_SERVICE_AREA_BBOX)",
+            {PROBLEM: OutsideServiceAreaProblem},
+        )
+    },
 )
 def nearest():
     """The k nearest stations to a point, nearest first, with distance and navigation targets."""
@@ -115,7 +124,7 @@ def nearest():
             "coord": crs.value,
             "k": args.k,
             "radius_m": args.radius_m,
-            "distance": "great-circle (haversine, sphere R=6371008.8 m)",
+            "distance": "geodesic (WGS-84 ellipsoid, Karney's algorithm)",
             "at": when.isoformat(),
         },
         "count": len(result.hits),

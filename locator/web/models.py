@@ -205,7 +205,9 @@ class StationOut(Out):
     note: str | None
     updated_at: str | None
     version: int
-    distance_m: float | None = Field(None, description="great-circle distance in metres (nearest search only)")
+    distance_m: float | None = Field(
+        None, description="WGS-84 geodesic distance in metres (Karney's algorithm; nearest search only)"
+    )
     navigation: Navigation | None = None
 
 
@@ -329,6 +331,14 @@ class ProblemOut(BaseModel):
     status: int
     detail: str | None = None
     parameter: str | None = Field(None, description="the query parameter at fault")
+
+
+class OutsideServiceAreaProblem(ProblemOut):
+    """422 from the nearest search: the point lies too far from the service area."""
+
+    detail_zh: str = Field(description="为骑手显示的中文说明：不在服务范围内，距离多远")
+    distance_km: float = Field(description="about how far the point lies from the service area (km)")
+    max_distance_km: float = Field(description="the limit (LOCATOR_MAX_QUERY_DISTANCE_KM)")
 
 
 class Health(Out):

@@ -1,8 +1,9 @@
-"""The riders' pages: near me (/), one station (/stations/<id>) and its door QR code."""
+"""The riders' pages: near me (/), one station (/stations/<id>) and its door QR code, and /about."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,37 @@ from locator.wechat_client import JSSDK_SCRIPT
 bp = Blueprint("pages", __name__)
 RIDER_AMENITIES = ("water", "microwave", "charging", "toilet")  # the filters riders need most
 MAX_QUERY_LEN = 60
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One city-level figure of the 温州日报 report (2023-08-25), and whether the map shows such places."""
+
+    key: str
+    label: str
+    figure: str
+    station_type: str | None = None  # the map's type for these places; None: not on the map
+    note: str = ""
+
+
+# What the report says about the whole city (shared/source-article.txt). Organisations are not places
+# a rider can go to: they are listed here, not drawn on the map (README, "Scope").
+ARTICLE_FIGURES = (
+    Figure("rider_stations", "“骑手驿站”", "145 个", "rider_station"),
+    Figure("rider_branches", "外卖骑手党支部", "5 个", note="组织，不在地图上"),
+    Figure("xgz_organisations", "“小个专”党组织", "1158 个", note="组织，不在地图上"),
+    Figure("xgz_members", "“小个专”党员", "1.47 万名", note="不在地图上"),
+    Figure("joint_organisations", "“小个专”党建联建组织", "13 个", note="组织，不在地图上"),
+    Figure("demo_sites", "党建示范创建点", "12 个", "demo_site"),
+    Figure("finance_stations", "金融服务站", "40 个", "finance_station"),
+    Figure(
+        "party_homes",
+        "“小个专”党建之家",
+        "未报总数",
+        "party_home",
+        note="报道点名瞿溪真皮大世界、新桥所直属支部、皮城红帆",
+    ),
+)
 
 
 def _station(station: Station, when: datetime) -> dict[str, Any]:
@@ -79,6 +111,24 @@ def near_me():
         listed=listed,
         **_page_context(),
     )
+
+
+@bp.get("/about")
+def about():
+    """关于: what the map shows and what it leaves out, the city's figures from the report, the source."""
+    roster = current_roster()
+    counts = district_counts(roster.snapshot(), roster.districts, datetime.now(TZ))
+    figures = [
+        {
+            "key": f.key,
+            "label": f.label,
+            "figure": f.figure,
+            "note": f.note,
+            "on_map": counts.by_type.get(f.station_type, 0) if f.station_type else None,
+        }
+        for f in ARTICLE_FIGURES
+    ]
+    return render_template("pages/about.html", figures=figures, **_page_context())
 
 
 def _not_found():

@@ -57,9 +57,11 @@
     var t = s.type_label ? s.type_label.zh : s.type;
     box.appendChild(el("div", "lm-type", t));
     if (s.address) box.appendChild(el("div", "lm-address", s.address));
-    var open = el("div", "lm-open " + (s.open_now ? "is-open" : "is-closed"),
-      s.open_now ? "营业中" : (s.status === "open" ? "未营业" : s.status_label));
-    box.appendChild(open);
+    if (s.hours || s.status !== "open") {  // unknown hours: neither 营业中 nor 未营业, only the line below
+      var open = el("div", "lm-open " + (s.open_now ? "is-open" : "is-closed"),
+        s.open_now ? "营业中" : (s.status === "open" ? "未营业" : s.status_label));
+      box.appendChild(open);
+    }
     box.appendChild(el("div", "lm-hours", "开放时间：" + s.hours_text));
     if (s.amenities && s.amenities.length) {
       var ul = el("ul", "lm-amenities");

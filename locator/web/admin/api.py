@@ -226,5 +226,14 @@ def api_import():
         return resp
     token = request.form.get("preview_token") or None
     # StaleImport (409) and ImportHasErrors (422 with the row errors) answer as problem+json.
-    summary = importing.commit(roster, data, fmt, crs, user=user, replace=replace, token=token, layer=layer)
-    return jsonify({"ok": True, "summary": summary.as_json(), "data_version": roster.store.data_version()})
+    summary, checked = importing.commit_checked(
+        roster, data, fmt, crs, user=user, replace=replace, token=token, layer=layer
+    )
+    return jsonify(
+        {
+            "ok": True,
+            "summary": summary.as_json(),
+            "data_version": roster.store.data_version(),
+            "warnings": checked.as_json()["warnings"],  # imported all the same: worth checking
+        }
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from typing import Any
@@ -68,6 +69,19 @@ def _form_raw(form, base: Station | None) -> dict[str, Any]:
     return raw
 
 
+def _confirmed_here(form, station: Station) -> bool:
+    """True if the form's confirmation box was ticked for exactly the station's (new) location.
+
+    The box carries the coordinates it was shown for: moving a station drops its confirmation,
+    and the shoreline asks again about the new place.
+    """
+    try:
+        lng, lat = (float(v) for v in form.get("location_confirmed", "").split(","))
+    except ValueError:
+        return False
+    return abs(lng - station.lng) < 5e-8 and abs(lat - station.lat) < 5e-8
+
+
 def _render_form(station: Station | None, *, errors=None, form=None, conflict=None, status=200):
     roster = current_roster()
     page = render_template(
@@ -75,6 +89,7 @@ def _render_form(station: Station | None, *, errors=None, form=None, conflict=No
         station=station,
         form=form,
         errors=errors or [],
+        warnings=roster.warnings(station) if station is not None else [],
         conflict=conflict,
         types=STATION_TYPES,
         amenities=AMENITIES,
@@ -99,6 +114,7 @@ def new_station():
         station = current_roster().validate(raw)
     except StationInvalid as exc:
         return _render_form(None, errors=exc.errors, form=request.form, status=422)
+    # Saved even if the shoreline questions the location: the edit page then shows the warning.
     require_district(station.district)
     current_roster().store.create(station, actor=g.user.name, via="edit")
     return redirect(url_for("admin.stations.edit_station", station_id=station.id, saved=1))
@@ -144,6 +160,7 @@ def edit_station(station_id: str):
         updated = current_roster().validate(raw)
     except StationInvalid as exc:
         return _render_form(station, errors=exc.errors, form=request.form, status=422)
+    updated = dataclasses.replace(updated, location_confirmed=_confirmed_here(request.form, updated))
     require_district(updated.district)
     try:
         current_roster().store.update(updated, expected_version=version, actor=g.user.name, via="edit")
