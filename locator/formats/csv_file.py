@@ -22,8 +22,11 @@ from locator.formats.base import (
 from locator.stations import Station
 
 
-def read_rows(data: bytes) -> Iterator[RawRow]:
-    """(spreadsheet row number, row dict) for each data row of a CSV file."""
+def read_table(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
+    """The header and (spreadsheet row number, row dict) of each data row, whatever the columns.
+
+    read_rows checks a roster's columns on top of this; other tables (demand layers) check their own.
+    """
     text = decode_text(data)
     try:
         delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
@@ -33,15 +36,25 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
     reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
     if not reader.fieldnames:
         raise FileInvalid("the CSV file has no header row")
-    fields = {field_of(n) for n in reader.fieldnames}
+
+    def rows() -> Iterator[RawRow]:
+        for number, row in enumerate(reader, start=2):
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue  # blank line
+            yield number, row
+
+    return list(reader.fieldnames), rows()
+
+
+def read_rows(data: bytes) -> Iterator[RawRow]:
+    """(spreadsheet row number, row dict) for each data row of a CSV roster."""
+    header, rows = read_table(data)
+    fields = {field_of(n) for n in header}
     if "lng" not in fields or "lat" not in fields:
         raise FileInvalid("the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat)")
     if "name" not in fields:
         raise FileInvalid("the CSV file needs a name column (名称 or name)")
-    for number, row in enumerate(reader, start=2):
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue  # blank line
-        yield number, row
+    yield from rows
 
 
 def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
