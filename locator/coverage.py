@@ -48,8 +48,8 @@ GEODESIC_LO = 0.994
 GEODESIC_HI = 1.005
 DEFAULT_RADII = (500.0, 1000.0, 3000.0)  # the coverage map's rings (locator/maps.py RING_RADII_M)
 GREEDY_BOUND = 1 - 1 / math.e
-EXACT_MAX_CANDIDATES = 20_000  # beyond these sizes the exact model is not attempted: greedy at once
-EXACT_MAX_PAIRS = 3_000_000
+EXACT_MAX_CANDIDATES = 10_000  # beyond these sizes the exact model is not attempted: greedy at once
+EXACT_MAX_PAIRS = 1_500_000
 
 Progress = Callable[[float, str], None]
 BLIND_SPOT_KEYS = ("lng", "lat", "district", "uncovered_demand", "nearest_station_id", "nearest_distance_m")

@@ -437,3 +437,75 @@ def area_demand(districts: DistrictIndex) -> Demand:
 def as_mapping(demand: Demand) -> Mapping[str, Any]:
     """What a report says about its demand."""
     return {"kind": demand.kind, "label": demand.label, "unit": demand.unit, "total": demand.total, **demand.info}
+
+
+# -- stored layers -------------------------------------------------------------------------------
+
+MAX_NAME = 60
+MAX_SOURCE = 200
+
+
+class UnknownDemand(LocatorError):
+    """No demand source or layer of that name."""
+
+    http_status = 404
+    title = "Not Found"
+
+    def __init__(self, name: str):
+        super().__init__(f"no demand layer {name!r}: use area, searches or a stored layer's name or id")
+        self.detail_zh = f"没有名为「{name}」的需求图层：可选 area（面积）、searches（搜索记录）或已导入图层的名称。"
+
+
+def check_layer_name(name: str, source: str) -> tuple[str, str]:
+    """A layer's name and source, trimmed; DemandFileInvalid if unusable."""
+    name, source = (name or "").strip(), (source or "").strip()
+    if not name or len(name) > MAX_NAME or any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise DemandFileInvalid(
+            f"the layer needs a name of 1-{MAX_NAME} characters", f"请为图层起一个 1～{MAX_NAME} 个字的名称。"
+        )
+    if name in ("area", "searches") or name.isdigit():
+        raise DemandFileInvalid(f"{name!r} is reserved", f"「{name}」是保留名称，请换一个。")
+    if len(source) > MAX_SOURCE or any(unicodedata.category(ch) == "Cc" for ch in source):
+        raise DemandFileInvalid("the source is too long", f"「来源」最多 {MAX_SOURCE} 个字。")
+    return name, source
+
+
+def import_layer(
+    store: DemandStore,
+    districts: DistrictIndex,
+    data: bytes,
+    fmt: Format,
+    crs: CRS,
+    *,
+    name: str,
+    source: str,
+    purpose: str,
+    actor: str,
+) -> tuple[LayerInfo, DemandFile]:
+    """Validate a layer file and store it, all or nothing (DemandHasErrors lists the bad rows)."""
+    name, source = check_layer_name(name, source)
+    read = read_layer_file(data, fmt, crs, bounds=layer_bounds(districts), purpose=purpose)
+    info = store.create_layer(
+        name=name, source=source, purpose=purpose, kind=read.kind, crs=crs.value, created_by=actor, items=read.items
+    )
+    return info, read
+
+
+def find_layer(store: DemandStore, name_or_id: str) -> LayerInfo | None:
+    """A stored layer by name, or by id."""
+    found = store.layer_named(name_or_id)
+    if found is None and name_or_id.isdigit():
+        found = store.layer(int(name_or_id))
+    return found
+
+
+def load_demand(store: DemandStore, districts: DistrictIndex, source: str, *, days: int = 30) -> Demand:
+    """Demand by name: 'area', 'searches' (the last `days` days), or a stored demand layer's name or id."""
+    if source in ("", "area"):
+        return area_demand(districts)
+    if source == "searches":
+        return search_demand(store, days=days)
+    layer = find_layer(store, source)
+    if layer is None or layer.purpose != "demand":
+        raise UnknownDemand(source)
+    return demand_from_layer(store, layer)
