@@ -252,6 +252,9 @@ def _validate_rows(rows, column, fmt, crs, bounds, purpose) -> DemandFile:
         if kind == "points":
             x_raw, y_raw = raw.get(column["lng"]), raw.get(column["lat"])
             x, y = _number(x_raw), _number(y_raw)
+            if x is not None and y is not None and x0 <= y <= x1 and y0 <= x <= y1:
+                errors.append(RowError(number, column["lng"], f"（{x}, {y}）像是纬度在前：是否把经度和纬度写反了？"))
+                continue
             bad = False
             for value, num, col, lo, hi in ((x_raw, x, column["lng"], -180, 180), (y_raw, y, column["lat"], -90, 90)):
                 if value is None or value == "":
@@ -267,12 +270,11 @@ def _validate_rows(rows, column, fmt, crs, bounds, purpose) -> DemandFile:
                 continue
             wx, wy = to_wgs84(x, y, crs)
             if not (x0 <= wx <= x1 and y0 <= wy <= y1):
-                hint = "；是否把经度和纬度写反了？" if (x0 <= wy <= x1 and y0 <= wx <= y1) else ""
                 errors.append(
                     RowError(
                         number,
                         column["lng"],
-                        f"位置（{x}, {y}）不在温州范围内（经度 {x0:.1f}～{x1:.1f}，纬度 {y0:.1f}～{y1:.1f}）{hint}",
+                        f"位置（{x}, {y}）不在温州范围内（经度 {x0:.1f}～{x1:.1f}，纬度 {y0:.1f}～{y1:.1f}）",
                     )
                 )
                 continue
