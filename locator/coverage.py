@@ -34,12 +34,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from pykdtree.kdtree import KDTree
 
 from locator.coords import geodesic_m
 from locator.districts import DistrictIndex
 from locator.hours import TZ
-from locator.nearest import Snapshot, StationFilter, chord_for_metres, unit_vectors
+
+# pykdtree through locator.nearest, which sets OMP_NUM_THREADS=1 before pykdtree (libgomp) loads:
+# imported here first, a thread team would wake for every rider's single-point query (26 ms, not 20 µs).
+from locator.nearest import KDTree, Snapshot, StationFilter, chord_for_metres, unit_vectors
 
 # WGS-84 geodesic / great-circle (R = 6,371,008.8 m) lies within [0.99443, 1.00447] for any pair:
 # the ellipsoid's radii of curvature range from 6,335,439 m (meridian, equator) to 6,399,594 m

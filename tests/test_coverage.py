@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ from locator.nearest import Snapshot, StationFilter
 from locator.stations import Station
 
 DISTRICTS = load_districts()
+ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=TZ)
 
 
@@ -328,3 +330,27 @@ def test_area_coverage_of_one_station_is_its_disc_over_the_district_area():
     others = [d for d in report.districts if d["code"] != "330302"]
     assert all(d["covered_share"]["1000"] == 0.0 for d in others)
     assert report.contract()["demand_total"] == pytest.approx(sum(d["demand"] for d in report.districts))
+
+
+def test_importing_the_coverage_modules_first_keeps_the_riders_kd_tree_single_threaded():
+    """pykdtree must load after locator.nearest sets OMP_NUM_THREADS=1, whoever imports it first (the CLI
+    registers the coverage command at start-up): a thread team per rider query costs milliseconds."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "seen = {}\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pykdtree.kdtree':\n"
+        "            seen.setdefault('omp', os.environ.get('OMP_NUM_THREADS'))\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "import locator.cli.coverage, locator.web.admin.coverage\n"
+        "print(seen.get('omp'), sorted(m for m in ('matplotlib', 'openpyxl', 'highspy', 'geopandas')"
+        " if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
+    assert out.stdout.split(None, 1) == ["1", "[]\n"]
