@@ -617,8 +617,10 @@ def analyse(
     cell_unc = np.bincount(cell_of_item[unc_in_scope], weights=w[in_scope][unc_in_scope], minlength=len(all_cells))
     rank_of = dict(zip(cell_rank[0].tolist(), cell_rank[1].tolist(), strict=True))
     cells = [
-        [h3.int_to_str(int(c)), _round_weight(cw), _round_weight(cu), rank_of.get(int(c), 0)]
-        for c, cw, cu in zip(all_cells.tolist(), cell_weight.tolist(), cell_unc.tolist(), strict=True)
+        [h3.int_to_str(c), cw, cu, rank_of.get(c, 0)]
+        for c, cw, cu in zip(
+            all_cells.tolist(), np.round(cell_weight, 6).tolist(), np.round(cell_unc, 6).tolist(), strict=True
+        )
     ]
     stations_list = snapshot.stations or []
     station_points = [
@@ -873,10 +875,20 @@ def _redundancy(demand, eff, nearest_i, options, r_eff, in_scope, snapshot, st_i
         return []
     covered = np.flatnonzero(in_scope & (eff <= options.radius_m))
     loss = np.zeros(len(st_idx))
-    if len(covered):
-        second_i, second_d = nearest_geodesic(demand.lng[covered], demand.lat[covered], stations, 2, max_m=r_eff)
-        sole = ~(second_d[:, 1] <= r_eff)
-        np.add.at(loss, nearest_i[covered[sole], 0], demand.weight[covered[sole]])
+    if len(covered) and len(st_idx) > 1:
+        # Is a second station within reach? The great-circle query settles most points; the margin band
+        # is measured.
+        lng, lat = demand.lng[covered], demand.lat[covered]
+        sphere, _ = _query(stations, unit_vectors(lng, lat), 2, r_eff / GEODESIC_LO)
+        second = sphere[:, 1] * GEODESIC_HI <= r_eff
+        band = np.flatnonzero(~second & np.isfinite(sphere[:, 1]))
+        if len(band):
+            _, d = nearest_geodesic(lng[band], lat[band], stations, 2, max_m=r_eff)
+            second[band] = d[:, 1] <= r_eff
+        sole = covered[~second]
+        np.add.at(loss, nearest_i[sole, 0], demand.weight[sole])
+    elif len(covered):
+        loss[0] = float(demand.weight[covered].sum())
     mine = np.ones(len(st_idx), bool)
     if options.scope:
         mine = np.isin(snapshot.district[st_idx], list(options.scope))
