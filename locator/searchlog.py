@@ -75,6 +75,7 @@ class SearchLog:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._pruned_day = -1
+        self._jitter = random.Random()  # its own: the global random state belongs to the program (and tests)
         self.flushes = 0
         _LOGS.add(self)
 
@@ -102,7 +103,7 @@ class SearchLog:
 
     def _run(self) -> None:
         # Jitter: the workers of one server (started together) do not all write in the same second.
-        while not self._stop.wait(self._interval * random.uniform(0.9, 1.1)):
+        while not self._stop.wait(self._interval * self._jitter.uniform(0.9, 1.1)):
             self.flush()
 
     def flush(self, *, quiet: bool = False) -> int:
