@@ -192,38 +192,54 @@ def _mclp_instance(n_cells: int, n_cand: int, try_exact: bool, radius: float, p:
     print(line, flush=True)
 
 
-def bench_log_in_process(requests: int) -> None:
-    """One SearchLog.add against one nearest request through the Flask test client (same run)."""
+def bench_log_in_process(requests: int, rounds: int = 5) -> None:
+    """The nearest request through the Flask test client with the log off and on (alternating rounds),
+    and one SearchLog.add alone."""
     from locator import create_app
     from locator.searchlog import SearchLog
 
     with tempfile.TemporaryDirectory() as tmp:
-        results = {}
-        for flag in ("false", "true"):
-            app = create_app(
-                {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp}/{flag}.sqlite3", "SECRET_KEY": "x",
-                 "DEMAND_LOG": flag, "LOG_LEVEL": "warning"}
+        apps = {
+            flag: create_app(
+                {
+                    "TESTING": True,
+                    "DATABASE_URL": f"sqlite:///{tmp}/{flag}.sqlite3",
+                    "SECRET_KEY": "x",
+                    "DEMAND_LOG": flag,
+                    "LOG_LEVEL": "warning",
+                }
             )  # fmt: skip
-            client = app.test_client()
-            lng, lat = uniform(requests, 5)
-            urls = [f"/api/v1/stations/nearest?lat={y:.6f}&lng={x:.6f}&k=5" for x, y in zip(lng, lat, strict=True)]
+            for flag in ("false", "true")
+        }
+        lng, lat = uniform(requests, 5)
+        urls = [f"/api/v1/stations/nearest?lat={y:.6f}&lng={x:.6f}&k=5" for x, y in zip(lng, lat, strict=True)]
+        per_request: dict[str, list[float]] = {"false": [], "true": []}
+        clients = {flag: app.test_client() for flag, app in apps.items()}
+        for client in clients.values():
             for url in urls[:200]:
                 client.get(url)
-            t0 = time.perf_counter()
-            for url in urls:
-                client.get(url)
-            results[flag] = (time.perf_counter() - t0) / requests * 1e6
+        for _ in range(rounds):
+            for flag, client in clients.items():
+                t0 = time.perf_counter()
+                for url in urls:
+                    client.get(url)
+                per_request[flag].append((time.perf_counter() - t0) / requests * 1e6)
+        for app in apps.values():
+            if "search_log" in app.extensions:
+                app.extensions["search_log"].close()
             app.extensions["roster"].store.close()
-        log = SearchLog(lambda rows: None)
-        points = list(zip(*uniform(100_000, 6), strict=True))
-        t0 = time.perf_counter()
-        for x, y in points:
-            log.add(x, y)
-        add_us = (time.perf_counter() - t0) / len(points) * 1e6
+    log = SearchLog(lambda rows: None)
+    points = list(zip(*uniform(100_000, 6), strict=True))
+    t0 = time.perf_counter()
+    for x, y in points:
+        log.add(x, y)
+    add_us = (time.perf_counter() - t0) / len(points) * 1e6
+    off, on = statistics.median(per_request["false"]), statistics.median(per_request["true"])
     print(
-        f"in process: nearest request {results['false']:.0f} µs without the log, {results['true']:.0f} µs with it "
-        f"({(results['true'] / results['false'] - 1) * 100:+.1f} %, noise included); SearchLog.add alone "
-        f"{add_us:.2f} µs = {add_us / results['false'] * 100:.2f} % of a request",
+        f"in process ({rounds} alternating rounds of {requests:,} requests): nearest request {off:.0f} µs without "
+        f"the log, {on:.0f} µs with it ({(on / off - 1) * 100:+.1f} %); rounds off "
+        f"{[round(v) for v in per_request['false']]}, on {[round(v) for v in per_request['true']]}; "
+        f"SearchLog.add alone {add_us:.2f} µs = {add_us / off * 100:.2f} % of a request",
         flush=True,
     )
 

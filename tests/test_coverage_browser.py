@@ -91,7 +91,8 @@ def test_an_organizer_uploads_demand_analyses_and_taps_through_the_results(phone
     assert popup.inner_text().startswith("盲区 1：瑞安市")
     page.locator("#sites .cov-go").nth(1).tap()
     page.wait_for_selector("#coverage-map[data-focus=site-2]")
-    assert "建议新址 2" in page.locator(".leaflet-popup-content").inner_text()
+    # (the previous popup may still be fading out: look for the new one by its text)
+    page.locator(".leaflet-popup-content", has_text="建议新址 2：新增覆盖 300").wait_for()
     phone.screenshot("admin-coverage-phone")
 
     width = page.evaluate("document.documentElement.scrollWidth")
