@@ -126,7 +126,7 @@ class SearchLog:
                     )
                     return 0
                 self.flushes += 1
-            self._prune_daily(quiet)
+                self._prune_daily(quiet)  # only where searches are written: a CLI command's exit writes nothing
             return sum(counts.values())
 
     def _restore(self, counts: dict[tuple[int, int], int]) -> None:

@@ -80,8 +80,10 @@ def test_old_days_are_deleted_once_a_day(store):
         [(day_text(today - KEEP_DAYS), 1, 9), (day_text(today - KEEP_DAYS + 1), 1, 3), (day_text(today), 2, 1)]
     )
     log = SearchLog(demand.add_search_counts, prune=demand.prune_search_counts)
-    log.flush()
-    assert [d for d, _ in demand.search_days()] == [day_text(today - KEEP_DAYS + 1), day_text(today)]
+    assert log.flush() == 0 and len(demand.search_days()) == 3  # nothing written, nothing pruned
+    log.add(120.7, 28.0)
+    assert log.flush() == 1
+    assert demand.search_days() == [(day_text(today - KEEP_DAYS + 1), 3), (day_text(today), 2)]
 
 
 def test_cells_with_fewer_than_five_searches_are_never_shown(store):
