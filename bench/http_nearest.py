@@ -117,8 +117,10 @@ def make_synthetic_db(path: Path, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def start_gunicorn(db: Path, port: int, workers: int, instance: Path) -> subprocess.Popen:
-    """gunicorn serving create_app() over `db`."""
+def start_gunicorn(
+    db: Path, port: int, workers: int, instance: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """gunicorn serving create_app() over `db` (extra_env: more LOCATOR_* settings, e.g. for bench/coverage.py)."""
     env = {
         **os.environ,
         "LOCATOR_DATABASE_URL": f"sqlite:///{db}",
@@ -127,6 +129,7 @@ def start_gunicorn(db: Path, port: int, workers: int, instance: Path) -> subproc
         "LOCATOR_SECRET_KEY": "bench",
         # The benchmark measures the service, not the rate limiter (which would answer 429).
         "LOCATOR_RATELIMIT_ENABLED": "false",
+        **(extra_env or {}),
     }
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),

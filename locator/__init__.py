@@ -75,8 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then LOCATOR_* environment and instance/config.py, then `test_config`."""
     from locator import cli, logs, privacy
     from locator.roster import Roster
+    from locator.searchlog import SearchLog
     from locator.store import open_store
     from locator.store.accounts import open_accounts
+    from locator.store.demand import DemandStore
     from locator.web import limits, problems
 
     privacy.install()
@@ -118,6 +120,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logging.getLogger(__name__).info("seeded the sample roster: %d stations", len(summary.added))
     app.extensions["roster"] = roster
     app.extensions["accounts"] = open_accounts(store, app.instance_path)
+    demand = DemandStore(store)
+    app.extensions["demand"] = demand
+    if app.config.get("DEMAND_LOG"):
+        # Counted per cell and day in memory, written by a background thread (locator/searchlog.py).
+        app.extensions["search_log"] = SearchLog(demand.add_search_counts, prune=demand.prune_search_counts)
 
     problems.init_app(app)
     cli.init_app(app)

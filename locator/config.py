@@ -387,3 +387,15 @@ SETTINGS += [
         "审图号 text shown in the AMap attribution, e.g. `GS(2024)1234号`; empty: a pointer to AMap's site.",
     ),
 ]
+
+# -- coverage analysis (issue 17) ---------------------------------------------------------------
+SETTINGS += [
+    Setting(
+        "DEMAND_LOG",
+        "true",
+        parse_bool,
+        "Count nearest searches per H3 cell (resolution 8, about 0.7 km²) and day for the coverage analysis: "
+        "never a point, IP or id; written about once a minute; cells under 5 searches in a period are never "
+        "shown; kept 180 days. `false`: nothing is counted.",
+    ),
+]

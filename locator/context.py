@@ -12,6 +12,7 @@ from flask import current_app
 if TYPE_CHECKING:
     from locator.roster import Roster
     from locator.store.accounts import AccountStore
+    from locator.store.demand import DemandStore
 
 
 def current_roster() -> Roster:
@@ -22,3 +23,8 @@ def current_roster() -> Roster:
 def current_accounts() -> AccountStore:
     """The account store of the app handling this request or CLI command."""
     return current_app.extensions["accounts"]
+
+
+def current_demand() -> DemandStore:
+    """Demand layers, search counts and coverage jobs of the app handling this request or command."""
+    return current_app.extensions["demand"]

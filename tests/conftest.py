@@ -58,7 +58,15 @@ def app_factory(tmp_path):
 
     yield make
     for app in made:
-        app.extensions["roster"].store.close()
+        close_app(app)
+
+
+def close_app(app) -> None:
+    """Write the app's pending search counts, stop their thread, close the store."""
+    search_log = app.extensions.get("search_log")
+    if search_log is not None:
+        search_log.close(quiet=True)
+    app.extensions["roster"].store.close()
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +81,7 @@ def shared_app(tmp_path_factory):
     version = store.data_version()
     yield app
     assert store.data_version() == version, "a test marked read_only changed the shared app's roster"
-    store.close()
+    close_app(app)
 
 
 @pytest.fixture

@@ -37,8 +37,11 @@ def _wkt_point(row: dict, header: str) -> None:
         row["__field__"] = header
 
 
-def read_rows(data: bytes) -> Iterator[RawRow]:
-    """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too)."""
+def read_table(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
+    """The header and (spreadsheet row number, row dict) of each data row, whatever the columns.
+
+    read_rows checks a roster's columns on top of this; other tables (demand layers) check their own.
+    """
     text = decode_text(data)
     try:
         delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
@@ -48,10 +51,23 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
     reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
     if not reader.fieldnames:
         raise FileInvalid("the CSV file has no header row")
-    fields = {field_of(n) for n in reader.fieldnames}
+
+    def rows() -> Iterator[RawRow]:
+        for number, row in enumerate(reader, start=2):
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue  # blank line
+            yield number, row
+
+    return list(reader.fieldnames), rows()
+
+
+def read_rows(data: bytes) -> Iterator[RawRow]:
+    """(spreadsheet row number, row dict) for each data row of a CSV roster (WKT POINT columns read too)."""
+    header, rows = read_table(data)
+    fields = {field_of(n) for n in header}
     wkt = None
     if "lng" not in fields or "lat" not in fields:
-        wkt = next((n for n in reader.fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
+        wkt = next((n for n in header if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
         if wkt is None:
             raise FileInvalid(
                 "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
@@ -59,9 +75,7 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
             )
     if "name" not in fields:
         raise FileInvalid("the CSV file needs a name column (名称 or name)")
-    for number, row in enumerate(reader, start=2):
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue  # blank line
+    for number, row in rows:
         if wkt is not None:
             _wkt_point(row, wkt)
         yield number, row

@@ -78,6 +78,52 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE stations ADD COLUMN location_confirmed BOOLEAN NOT NULL DEFAULT false;
     """,
+    # 4: coverage analysis (locator/store/demand.py): demand layers, the search log, background jobs.
+    # Times are ISO-8601 UTC text and days ISO dates, as in SQLite: one code path reads both.
+    """
+    CREATE TABLE demand_layers (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL DEFAULT '',
+        purpose TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        crs TEXT NOT NULL,
+        items BIGINT NOT NULL,
+        total_weight DOUBLE PRECISION NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE demand_items (
+        layer_id BIGINT NOT NULL REFERENCES demand_layers(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        lng DOUBLE PRECISION NOT NULL,
+        lat DOUBLE PRECISION NOT NULL,
+        cell BIGINT NOT NULL,
+        weight DOUBLE PRECISION NOT NULL,
+        label TEXT,
+        PRIMARY KEY (layer_id, seq)
+    );
+    CREATE TABLE search_counts (
+        day TEXT NOT NULL,
+        cell BIGINT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (day, cell)
+    );
+    CREATE TABLE coverage_jobs (
+        id TEXT PRIMARY KEY,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL,
+        progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        error TEXT,
+        owner TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX coverage_jobs_updated ON coverage_jobs (updated_at);
+    """,
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

@@ -95,6 +95,51 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE stations ADD COLUMN location_confirmed INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: coverage analysis (locator/store/demand.py): demand layers, the search log, background jobs
+    """
+    CREATE TABLE demand_layers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL DEFAULT '',
+        purpose TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        crs TEXT NOT NULL,
+        items INTEGER NOT NULL,
+        total_weight REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE demand_items (
+        layer_id INTEGER NOT NULL REFERENCES demand_layers(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        lng REAL NOT NULL,
+        lat REAL NOT NULL,
+        cell INTEGER NOT NULL,
+        weight REAL NOT NULL,
+        label TEXT,
+        PRIMARY KEY (layer_id, seq)
+    );
+    CREATE TABLE search_counts (
+        day TEXT NOT NULL,
+        cell INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (day, cell)
+    );
+    CREATE TABLE coverage_jobs (
+        id TEXT PRIMARY KEY,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        error TEXT,
+        owner TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX coverage_jobs_updated ON coverage_jobs(updated_at);
+    """,
 ]
 
 

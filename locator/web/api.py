@@ -102,6 +102,9 @@ def nearest():
     w_lng, w_lat = to_wgs84(args.lng, args.lat, crs)
     if not (-180 <= w_lng <= 180 and -90 <= w_lat <= 90):
         raise bad_parameter("lng", "the point is outside the valid range after conversion")
+    searches = current_app.extensions.get("search_log")
+    if searches is not None:  # one counter per H3 cell and day; written in the background (searchlog.py)
+        searches.add(w_lng, w_lat)
     when = datetime.now(TZ)
     snap = roster.snapshot()
     result = roster.nearest(w_lng, w_lat, args.k, radius_m=args.radius_m, flt=flt, when=when, snapshot=snap)

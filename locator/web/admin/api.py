@@ -15,6 +15,7 @@ from locator.coords import to_wgs84
 from locator.formats import FORMATS
 from locator.stations import Station
 from locator.store.base import Conflict
+from locator.web.admin import coverage as coverage_pages
 from locator.web.admin.audit import audit_download, restore_from_audit
 from locator.web.admin.auth import guard, require_district, require_writer
 from locator.web.admin.files import crs_param, export_response, layer_param, uploaded
@@ -30,6 +31,7 @@ from locator.web.models import (
     StationRecord,
 )
 from locator.web.openapi import JSON, MULTIPART, PROBLEM, operation
+from locator.web.params import parse_query
 from locator.web.problems import Problem
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -237,3 +239,27 @@ def api_import():
             "warnings": checked.as_json()["warnings"],  # imported all the same: worth checking
         }
     )
+
+
+@bp.get("/coverage")
+@operation(
+    "覆盖分析 Coverage analysis (organizers, token)",
+    tag="admin",
+    query=coverage_pages.CoverageQuery,
+    ok=coverage_pages.CoverageReportOut,
+    extra_statuses={
+        401: "Unauthorized: send Authorization: Bearer TOKEN",
+        404: "Unknown demand layer",
+    },
+    description="Covered share of demand within `radius_m` of a station of the chosen types, per district and "
+    "for the city; blind spots; `suggest` new sites (maximal covering: exact within 10 s, else greedy, see "
+    "`method`); redundancy. `demand`: `area` (面积覆盖率, no demand data), `searches` (the search log, cells under "
+    "5 searches left out) or a stored layer. District organizers get their districts. Coordinates WGS-84. "
+    "The first members are the CLI's contract (docs/coverage.md).",
+)
+def api_coverage():
+    """The coverage analysis as JSON (the CLI's contract plus details)."""
+    query = parse_query(coverage_pages.CoverageQuery)
+    resp = jsonify(coverage_pages.api_report(g.user, query))
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
