@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from locator.coords import geodesic_m
+from locator.coords import EARTH_RADIUS_M, geodesic_m
 from locator.districts import DistrictIndex
 from locator.hours import TZ
 
@@ -82,7 +82,7 @@ def _query(points: PointSet, q: np.ndarray, k: int, bound_m: float | None) -> tu
     chord, idx = points.tree.query(q, k=k, distance_upper_bound=bound)
     chord = np.asarray(chord, float).reshape(len(q), k)
     idx = np.asarray(idx, np.int64).reshape(len(q), k)
-    metres = 2.0 * 6371008.8 * np.arcsin(np.minimum(chord / 2.0, 1.0))
+    metres = 2.0 * EARTH_RADIUS_M * np.arcsin(np.minimum(chord / 2.0, 1.0))
     metres[idx >= len(points)] = np.inf
     return metres, idx
 

@@ -76,6 +76,11 @@ def _unit_vector(lng: float, lat: float) -> np.ndarray:
     return np.array([[c * math.cos(lam), c * math.sin(lam), math.sin(phi)]])
 
 
+def chord_for_metres(metres: float) -> float:
+    """The unit-sphere chord length of a great-circle distance on the index's sphere."""
+    return 2.0 * math.sin(min(metres / EARTH_RADIUS_M, math.pi) / 2.0)
+
+
 def meridional_radius_m(lat: float) -> float:
     """M(lat): the WGS-84 meridional radius of curvature, the smaller of the two principal radii."""
     w = 1.0 - _WGS84_E2 * math.sin(math.radians(lat)) ** 2
