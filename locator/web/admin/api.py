@@ -256,6 +256,7 @@ def api_import():
     "`method`); redundancy. `demand`: `area` (面积覆盖率, no demand data), `searches` (the search log, cells under "
     "5 searches left out) or a stored layer. District organizers get their districts. Coordinates WGS-84. "
     "The first members are the CLI's contract (docs/coverage.md).",
+    auth=True,
 )
 def api_coverage():
     """The coverage analysis as JSON (the CLI's contract plus details)."""
