@@ -187,7 +187,9 @@ class StationOut(Out):
     note: str | None
     updated_at: str | None
     version: int
-    distance_m: float | None = Field(None, description="great-circle distance in metres (nearest search only)")
+    distance_m: float | None = Field(
+        None, description="distance in metres from the query point (nearest search; one station with lat/lng)"
+    )
     navigation: Navigation | None = None
 
 
@@ -369,7 +371,13 @@ class Collections(Out):
 class StationQuery(Query):
     """GET /api/v1/stations/{id}."""
 
-    coord: Coord = Field("wgs84", description="坐标系 coordinate system of the returned location")
+    coord: Coord = Field("wgs84", description="坐标系 coordinate system of the returned location (and of lat/lng)")
+    lat: float | None = Field(
+        None, ge=-90, le=90, description="你的纬度 your latitude (with lng): adds `distance_m`", **Finite
+    )
+    lng: float | None = Field(
+        None, ge=-180, le=180, description="你的经度 your longitude (with lat): adds `distance_m`", **Finite
+    )
     f: Literal["json", "geojson"] | None = Field(None, description="格式 format: json (default) or geojson")
 
 
