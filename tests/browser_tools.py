@@ -91,10 +91,9 @@ def phone_context(chromium, *, user_agent: str = WECHAT_UA, viewport=PHONE, touc
     )
 
 
-@pytest.fixture
-def phone(chromium, live_server):
-    """A WeChat phone page against the seeded live server, tiles answered with a grey PNG."""
-    context = phone_context(chromium)
+def phone_page(chromium, live_server, **context_options):
+    """Yield a WeChat phone page against the live server (tiles answered with a grey PNG); for fixtures."""
+    context = phone_context(chromium, **context_options)
     yield Phone(context, live_server.url)
     context.close()
 

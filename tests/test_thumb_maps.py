@@ -10,9 +10,18 @@ import re
 
 import pytest
 
-from tests.browser_tools import OVERLAPS_JS, Phone, axe_violations, describe, phone, phone_context  # noqa: F401
+from locator.stations import STATION_TYPES
+from tests.browser_tools import OVERLAPS_JS, Phone, axe_violations, describe, phone_context, phone_page
 
 pytestmark = pytest.mark.browser
+TYPE_ZH = {t.key: t.zh for t in STATION_TYPES.values()}
+
+
+@pytest.fixture
+def phone(chromium, live_server):
+    """A WeChat phone page against the seeded live server."""
+    yield from phone_page(chromium, live_server)
+
 
 MAPS = ["/map", "/embed"]
 
@@ -84,8 +93,7 @@ def test_tapping_clusters_zooms_in_and_tapping_a_station_opens_its_card(phone, r
     sheet = page.locator(".sc-sheet")
     assert sheet.locator(".sc-name").inner_text() == name
     station = next(s for s in roster.snapshot().stations if s.name == name)
-    assert sheet.locator(".sc-type").inner_text() == {"rider_station": "骑手驿站", "party_home": "党建之家",
-                                                      "demo_site": "示范点", "finance_station": "金融服务站"}[station.type]  # fmt: skip
+    assert sheet.locator(".sc-type").inner_text() == TYPE_ZH[station.type]
     assert re.match(r"^(营业中|未营业|暂停开放|已关闭)", sheet.locator(".status").inner_text())
     assert sheet.locator(".hours").inner_text()
     assert sheet.locator(".sc-more").get_attribute("href") == f"/stations/{station.id}"
@@ -222,7 +230,7 @@ def test_clusters_count_every_station_and_show_the_type_mix(phone, roster):
     assert shown == total
     ring = page.locator(".lm-cluster .lm-ring").first.get_attribute("style")
     assert "conic-gradient" in ring
-    mixed = [lbl for lbl in page.locator(".lm-cluster").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")]
+    mixed = page.locator(".lm-cluster").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     assert any("骑手驿站" in lbl and "金融服务站" in lbl for lbl in mixed), mixed
 
 
@@ -269,7 +277,8 @@ def test_locating_refused_is_explained_in_the_map(phone):
 
 
 def test_located_rider_sees_the_apis_distance_in_the_card(chromium, live_server, roster):
-    context = phone_context(chromium, geolocation={"latitude": 27.9772, "longitude": 120.6236}, permissions=["geolocation"])
+    here = {"latitude": 27.9772, "longitude": 120.6236}
+    context = phone_context(chromium, geolocation=here, permissions=["geolocation"])
     try:
         ph = Phone(context, live_server.url)
         ph.open_map("/embed?basemap=osm&type=rider_station&district=330304")
@@ -301,9 +310,10 @@ def test_controls_are_chinese_metric_and_clear_of_the_attribution(phone, path):
         assert page.locator(f"[aria-label='{label}']").count() == 1, label
     lines = page.locator(".leaflet-control-scale-line")
     assert lines.count() == 1 and re.search(r"\d+ (m|km)$", lines.inner_text())
-    scale, credit = page.locator(".leaflet-control-scale").bounding_box(), page.locator(
-        ".leaflet-control-attribution"
-    ).bounding_box()
+    scale, credit = (
+        page.locator(".leaflet-control-scale").bounding_box(),
+        page.locator(".leaflet-control-attribution").bounding_box(),
+    )
     apart = (
         scale["x"] + scale["width"] <= credit["x"]
         or credit["x"] + credit["width"] <= scale["x"]
