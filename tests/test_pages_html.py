@@ -127,10 +127,13 @@ def test_bad_page_parameters_are_400(client, query, parameter):
 
 def test_station_page_shows_everything_and_the_same_navigation(client, roster):
     page = soup(client.get("/stations/rs-330304-001"))
-    assert page.select_one("h2.station-name").get_text() == "红骑瓯创·骑手驿站"
+    assert page.select_one("h1.station-name").get_text() == "红骑瓯创·骑手驿站"
     facts = page.select_one("dl.facts").get_text()
-    for text in ("骑手驿站", "瓯海区", "娄桥街道", "位置为示意"):
+    assert page.select_one(".meta .type").get_text() == "骑手驿站"
+    for text in ("瓯海区", "娄桥街道"):
         assert text in facts
+    # The whole roster is sample data: the banner says so once, the station carries no second mark.
+    assert page.select_one(".sample-notice") and not page.select(".sample-mark")
     labels = [li.get_text() for li in page.select(".amenities li")]
     assert any("微波加热" in t for t in labels)
     nav = page.select_one("details.nav")

@@ -55,7 +55,9 @@ def test_list_renders_before_map_tiles(browser_page):
     assert page.locator("#results li.station").count() == 10
     page.wait_for_selector("#map[data-ready='1']", timeout=15000)
     assert any(TILE_HOST in u or ".is.autonavi.com" in u for u in browser_page.foreign_requests)
-    assert page.locator("#map .leaflet-interactive").count() == 11  # 10 stations + the rider
+    assert page.locator("#map .rm-marker").count() == 10  # numbered like the list
+    assert page.locator("#map .rm-num").all_inner_texts() == [str(i) for i in range(1, 11)]
+    assert page.locator("#map path").count() == 1  # the rider
     browser_page.screenshot("rider-near-me-375x667")
 
 
@@ -71,7 +73,7 @@ def test_navigation_links_carry_the_right_coordinates(browser_page, roster):
     station = roster.snapshot().stations[roster.snapshot().by_id[sid]]
     g_lng, g_lat = (float(v) for v in wgs84_to_gcj02(station.lng, station.lat))
     b_lng, b_lat = (float(v) for v in wgs84_to_bd09(station.lng, station.lat))
-    first.locator("summary").click()
+    first.locator("summary.nav-button").click()
     amap = first.locator("a.nav-amap")
     assert amap.is_visible()
     box = amap.bounding_box()
@@ -94,6 +96,7 @@ def test_navigation_links_carry_the_right_coordinates(browser_page, roster):
 
 def test_amenity_filter_requery_keeps_only_matching_stations(browser_page, roster):
     page = open_located(browser_page)
+    page.locator(".more-filters summary").click()
     page.locator("label.chip:has(input[value=toilet])").click()
     page.wait_for_function(
         "() => [...document.querySelectorAll('#results li.station')].every(li => li.querySelector('.amenity-toilet'))"
@@ -149,7 +152,7 @@ def test_xss_payloads_in_station_text_stay_text(browser_page, roster):
 def test_station_page_in_browser_has_nav_and_printable_qr(browser_page):
     page = browser_page.page
     page.goto(browser_page.base_url + "/stations/rs-330304-001")
-    assert page.locator("h2.station-name").text_content() == "红骑瓯创·骑手驿站"
+    assert page.locator("h1.station-name").text_content() == "红骑瓯创·骑手驿站"
     assert page.locator("#print-btn").is_visible()
     assert page.evaluate("document.querySelector('.qr img').naturalWidth") > 0
     page.emulate_media(media="print")
@@ -228,7 +231,7 @@ def test_inside_wechat_uses_gcj02_location_and_open_location(browser_page, app, 
     first = page.locator("#results li.station").first
     assert first.get_attribute("data-id") == expected.id
 
-    first.locator("summary").click()
+    first.locator("summary.nav-button").click()
     opened = [c[1] for c in page.evaluate("window.__wxCalls") if c[0] == "openLocation"]
     s_lng, s_lat = (float(v) for v in wgs84_to_gcj02(expected.lng, expected.lat))
     assert opened[0]["latitude"] == pytest.approx(s_lat, abs=2e-6)
