@@ -137,8 +137,10 @@ def too_small_targets(page, selector: str = "a[href], button, summary, select, i
     """Visible touch targets smaller than 44×44 CSS px (their text and size)."""
     return page.evaluate(
         """(sel) => [...document.querySelectorAll(sel)].filter(e => {
-             const r = e.getBoundingClientRect(), s = getComputedStyle(e);
-             if (!r.width || !r.height || s.visibility === 'hidden') return false;
+             const r = e.getBoundingClientRect();
+             const t0 = e.closest('label') || e;
+             if (!t0.checkVisibility({visibilityProperty: true, opacityProperty: true})) return false;
+             if (!r.width || !r.height) return false;
              if (e.closest('.leaflet-control-attribution')) return false;   // the map's required credit line
              if (e.matches('input[type=checkbox], input[type=radio]') && e.closest('label')) return false;
              const t = e.closest('label') || e;

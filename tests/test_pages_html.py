@@ -8,6 +8,8 @@ import pytest
 import segno
 from bs4 import BeautifulSoup
 
+from locator.stations import STATION_TYPES
+
 XSS_NAME = '<img src=x onerror="window.__xss=1">'
 XSS_ADDRESS = "<script>window.__xss=1</script>"
 
@@ -68,7 +70,8 @@ def test_district_link_lists_that_districts_stations(client, roster):
     first = items[0]
     assert first.select_one("a.station-name")["href"] == f"/stations/{expected[0].id}"
     assert first.select_one(".nav a.nav-amap")["href"].startswith("https://uri.amap.com/navigation?")
-    assert first.select(".amenities li")
+    assert first.select_one(".type").get_text() == STATION_TYPES[expected[0].type].zh
+    assert first.select_one(".status")
 
 
 def test_search_by_name_or_address(client):

@@ -208,6 +208,34 @@
                document.activeElement === node);
   }
 
+  // Show the nearest few with the rider, and never two numbered markers on top of each other (a tap on "1"
+  // must not land on "2"): fit the first four; if two of them would still cover each other, zoom in while
+  // they stay in view, else show one fewer (street level at most).
+  function fitNearest(L, pts, me) {
+    var opts = { paddingTopLeft: [30, 30], paddingBottomRight: [30, 50], maxZoom: 18, animate: false };
+    var ll = pts.map(function (p) { return L.latLng(p[1], p[0]); });
+    function crowded(near) {
+      for (var a = 0; a < near.length; a++) for (var b = a + 1; b < near.length; b++) {
+        if (map.latLngToContainerPoint(near[a]).distanceTo(map.latLngToContainerPoint(near[b])) < 46) return true;
+      }
+      return false;
+    }
+    function inView(near) {
+      var box = map.getBounds();
+      return near.every(function (p) { return box.contains(p); });
+    }
+    for (var k = Math.min(4, ll.length); k >= 1; k--) {
+      var near = ll.slice(0, k), box = L.latLngBounds(near.concat([L.latLng(me[1], me[0])]));
+      map.fitBounds(box, opts);
+      if (map.getZoom() > 16 && k > 1) map.setZoom(16, { animate: false });
+      while (crowded(near) && map.getZoom() < 18) {
+        map.setView(L.latLngBounds(near).getCenter(), map.getZoom() + 1, { animate: false });
+        if (!inView(near)) break;
+      }
+      if (!crowded(near) && inView(near)) return;
+    }
+  }
+
   function drawMap(stations) {
     if (!mapEl || !position) return;
     var gcj = D.tileCrs !== "wgs84";
@@ -222,7 +250,7 @@
     if (mapBox) mapBox.hidden = false;  // its height is fixed: the list below does not jump when tiles come
     loadLeaflet().then(function (L) {
       if (!map) {
-        map = L.map(mapEl, { zoomControl: true, attributionControl: true, tap: true });
+        map = L.map(mapEl, { zoomControl: false, attributionControl: true });  // pinch or double-tap to zoom: buttons would cover a 150 px map
         if (D.tiles) {
           L.tileLayer(D.tiles, { subdomains: "1234", maxZoom: 18, attribution: gcj ? "© 高德地图" : "" }).addTo(map);
         }
@@ -254,7 +282,7 @@
         bounds.push([p[1], p[0]]);
       });
       map.invalidateSize();
-      map.fitBounds(bounds.slice(0, 4), { padding: [28, 28], maxZoom: 16 });
+      fitNearest(L, pts, me);
       mapEl.dataset.ready = "1";
     }).catch(function () { if (mapBox) mapBox.hidden = true; });
   }
