@@ -186,6 +186,7 @@ def _map_parts(
         counts=totals,
         breaks=breaks or [],
         fit_data=center is None,
+        bounds=maps.view_bounds(snapshot, base.crs, flt),
         all_sample=all_sample(snapshot),
         wechat=wechat_configured(),
         jssdk=JSSDK_SCRIPT,

@@ -75,7 +75,11 @@
     var drawn = {};  // key -> marker, so an unchanged marker (and its keyboard focus) survives a redraw
     var maxZoom = map.getMaxZoom() < Infinity ? map.getMaxZoom() : 18;
     if (map.zoomControl) map.zoomControl.setPosition("topright");
+    // Open on the stations at once (the server knows their extent): no second layout when they arrive.
+    if (cfg.fitData && cfg.bounds) map.fitBounds(cfg.bounds, { padding: [20, 20], maxZoom: 15, animate: false });
 
+    // The data request goes out first (it was preloaded); everything else is set up meanwhile.
+    var stationsRequest = fetch(cfg.dataUrl, { credentials: "same-origin" });
     var card = C.sheet(container);
     L.DomEvent.disableClickPropagation(card.el);
     L.DomEvent.disableScrollPropagation(card.el);
@@ -459,7 +463,7 @@
     if (cfg.share || cfg.wechat) C.wxReady({ enabled: cfg.wechat, script: cfg.jssdk, share: cfg.share });
 
     // -- the stations ------------------------------------------------------------------------------
-    fetch(cfg.dataUrl, { credentials: "same-origin" }).then(function (r) {
+    stationsRequest.then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (data) {
@@ -476,11 +480,21 @@
         if (row[1] < west) west = row[1];
         if (row[1] > east) east = row[1];
       }
-      if (cfg.fitData && rows.length) {
+      if (cfg.fitData && !cfg.bounds && rows.length) {
         map.fitBounds([[south, west], [north, east]], { padding: [20, 20], maxZoom: 15, animate: false });
       }
       buildIndex();
       draw();
+      container.setAttribute("data-stations", String(rows.length));
+      container.setAttribute("data-draw-ms", String(Math.round(performance.now() - t0)));
+      // The layer list and the outlines in later tasks: the first markers do not wait for them.
+      setTimeout(function () { addOverlays(perType); container.setAttribute("data-state", "ready"); loadDistricts(); }, 0);
+    }).catch(function () {
+      container.setAttribute("data-state", "error");
+      notice("data", "站点数据加载失败，请刷新重试");
+    });
+
+    function addOverlays(perType) {
       types.forEach(function (t, k) {
         typeLayers[k].addTo(map);
         control.addOverlay(typeLayers[k], el("span", null, t.icon + " " + t.label + "（" + perType[k] + "）").outerHTML);
@@ -488,14 +502,7 @@
       cfg.rings.forEach(function (radius) {
         control.addOverlay(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"));
       });
-      container.setAttribute("data-stations", String(rows.length));
-      container.setAttribute("data-draw-ms", String(Math.round(performance.now() - t0)));
-      container.setAttribute("data-state", "ready");
-      loadDistricts();  // after the stations: outlines are context, the stations are the answer
-    }).catch(function () {
-      container.setAttribute("data-state", "error");
-      notice("data", "站点数据加载失败，请刷新重试");
-    });
+    }
   }
 
   window.LocatorMap = { init: init, wgs84ToGcj02: wgs84ToGcj02 };
