@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import re
+import secrets
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -115,7 +116,9 @@ def _page(html: str, *parts: str) -> Response:
     a station page shows the list as it was, without locating the rider again.
     """
     raw = html.encode("utf-8")
-    tag = hashlib.sha1("|".join((_assets_digest(), *parts)).encode()).hexdigest()[:20]
+    # The process's start too: settings (WeChat, public URL) are read once per process.
+    boot = current_app.extensions.setdefault("pages_boot", secrets.token_hex(4))
+    tag = hashlib.sha1("|".join((boot, _assets_digest(), *parts)).encode()).hexdigest()[:20]
     return send_bytes(raw, gzip.compress(raw, 6, mtime=0), "text/html; charset=utf-8", "no-cache", tag)
 
 
