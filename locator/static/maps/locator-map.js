@@ -367,98 +367,101 @@
       return ringGroup;
     }
 
-    // -- legend, scale, tools, search --------------------------------------------------------------
-    var legend = L.control({ position: "bottomleft" });
-    legend.onAdd = function () {
-      var box = el("div", "lm-legend leaflet-bar");
-      box.setAttribute("aria-label", "图例");
-      types.forEach(function (t) {
-        var row = el("div", "lm-legend-row");
-        var dot = el("span", "lm-dot", t.icon);
-        dot.style.background = t.color;
-        dot.setAttribute("aria-hidden", "true");
-        row.appendChild(dot);
-        row.appendChild(el("span", "lm-legend-label", t.label));
-        box.appendChild(row);
-      });
-      L.DomEvent.disableClickPropagation(box);
-      return box;
-    };
-    legend.addTo(map);
-    L.control.scale({ imperial: false, metric: true, position: "bottomleft", maxWidth: 80 }).addTo(map);
+    // -- legend, scale, tools, search: set up in a task of their own (short tasks keep the page responsive)
+    function addControls() {
+      var legend = L.control({ position: "bottomleft" });
+      legend.onAdd = function () {
+        var box = el("div", "lm-legend leaflet-bar");
+        box.setAttribute("aria-label", "图例");
+        types.forEach(function (t) {
+          var row = el("div", "lm-legend-row");
+          var dot = el("span", "lm-dot", t.icon);
+          dot.style.background = t.color;
+          dot.setAttribute("aria-hidden", "true");
+          row.appendChild(dot);
+          row.appendChild(el("span", "lm-legend-label", t.label));
+          box.appendChild(row);
+        });
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      };
+      legend.addTo(map);
+      L.control.scale({ imperial: false, metric: true, position: "bottomleft", maxWidth: 80 }).addTo(map);
 
-    var tools = L.control({ position: "topright" });
-    tools.onAdd = function () {
-      var box = el("div", "lm-tools leaflet-bar");
-      var dot = null;
-      button(box, "定位", "定位到我的位置", function () {
-        if (!window.isSecureContext) { notice("locate", "无法定位：" + LOCATE_REASONS.insecure); return; }
-        if (!navigator.geolocation) { notice("locate", "无法定位：" + LOCATE_REASONS.unsupported); return; }
-        navigator.geolocation.getCurrentPosition(function (pos) {
-          var p = [pos.coords.latitude, pos.coords.longitude];
-          if (cfg.crs === "gcj02") p = wgs84ToGcj02(p[0], p[1]);
-          me = p;  // in the basemap's system, like the data file and the card's API request
-          var old = notices.querySelector("[data-kind='locate']");
-          if (old) old.remove();
-          if (dot) map.removeLayer(dot);
-          dot = L.circleMarker(p, { radius: 8, color: "#fff", weight: 3, fillColor: "#1565c0", fillOpacity: 1,
-                                    interactive: false }).addTo(map);
-          map.setView(p, Math.max(map.getZoom(), 14));
-          container.setAttribute("data-located", "1");
-        }, function (err) {
-          notice("locate", "无法定位：" + (LOCATE_REASONS[err.code] || LOCATE_REASONS[2]));
-        }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
-      });
-      button(box, "全屏", "全屏", function () {
-        var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
-        if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
-        var req = container.requestFullscreen || container.webkitRequestFullscreen;
-        if (req) { req.call(container); } else { container.classList.toggle("lm-fullscreen"); }
-        setTimeout(function () { map.invalidateSize(); }, 200);
-      });
-      return box;
-    };
-    tools.addTo(map);
+      var tools = L.control({ position: "topright" });
+      tools.onAdd = function () {
+        var box = el("div", "lm-tools leaflet-bar");
+        var dot = null;
+        button(box, "定位", "定位到我的位置", function () {
+          if (!window.isSecureContext) { notice("locate", "无法定位：" + LOCATE_REASONS.insecure); return; }
+          if (!navigator.geolocation) { notice("locate", "无法定位：" + LOCATE_REASONS.unsupported); return; }
+          navigator.geolocation.getCurrentPosition(function (pos) {
+            var p = [pos.coords.latitude, pos.coords.longitude];
+            if (cfg.crs === "gcj02") p = wgs84ToGcj02(p[0], p[1]);
+            me = p;  // in the basemap's system, like the data file and the card's API request
+            var old = notices.querySelector("[data-kind='locate']");
+            if (old) old.remove();
+            if (dot) map.removeLayer(dot);
+            dot = L.circleMarker(p, { radius: 8, color: "#fff", weight: 3, fillColor: "#1565c0", fillOpacity: 1,
+                                      interactive: false }).addTo(map);
+            map.setView(p, Math.max(map.getZoom(), 14));
+            container.setAttribute("data-located", "1");
+          }, function (err) {
+            notice("locate", "无法定位：" + (LOCATE_REASONS[err.code] || LOCATE_REASONS[2]));
+          }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+        });
+        button(box, "全屏", "全屏", function () {
+          var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
+          if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
+          var req = container.requestFullscreen || container.webkitRequestFullscreen;
+          if (req) { req.call(container); } else { container.classList.toggle("lm-fullscreen"); }
+          setTimeout(function () { map.invalidateSize(); }, 200);
+        });
+        return box;
+      };
+      tools.addTo(map);
 
-    var search = L.control({ position: "topleft" });
-    search.onAdd = function () {
-      var box = el("div", "lm-search");
-      box.setAttribute("role", "search");
-      var input = el("input");
-      input.type = "search";
-      input.placeholder = "搜索站点名称";
-      input.setAttribute("aria-label", "搜索站点名称");
-      var list = el("ul", "lm-results");
-      box.appendChild(input);
-      box.appendChild(list);
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      input.addEventListener("input", function () {
-        list.textContent = "";
-        var q = input.value.trim().toLowerCase();
-        if (!q) return;
-        var found = 0;
-        for (var i = 0; i < rows.length && found < 8; i++) {
-          if (String(rows[i][3]).toLowerCase().indexOf(q) === -1) continue;
-          found++;
-          (function (i) {
-            var li = el("li");
-            var b = el("button", "lm-result", rows[i][3]);
-            b.type = "button";
-            b.addEventListener("click", function () {
-              list.textContent = "";
-              map.setView([rows[i][0], rows[i][1]], Math.max(map.getZoom(), 15), { animate: false });
-              openStation(i, input);
-            });
-            li.appendChild(b);
-            list.appendChild(li);
-          })(i);
-        }
-        if (!found) list.appendChild(el("li", "lm-none", "没有找到"));
-      });
-      return box;
-    };
-    search.addTo(map);
+      var search = L.control({ position: "topleft" });
+      search.onAdd = function () {
+        var box = el("div", "lm-search");
+        box.setAttribute("role", "search");
+        var input = el("input");
+        input.type = "search";
+        input.placeholder = "搜索站点名称";
+        input.setAttribute("aria-label", "搜索站点名称");
+        var list = el("ul", "lm-results");
+        box.appendChild(input);
+        box.appendChild(list);
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        input.addEventListener("input", function () {
+          list.textContent = "";
+          var q = input.value.trim().toLowerCase();
+          if (!q) return;
+          var found = 0;
+          for (var i = 0; i < rows.length && found < 8; i++) {
+            if (String(rows[i][3]).toLowerCase().indexOf(q) === -1) continue;
+            found++;
+            (function (i) {
+              var li = el("li");
+              var b = el("button", "lm-result", rows[i][3]);
+              b.type = "button";
+              b.addEventListener("click", function () {
+                list.textContent = "";
+                map.setView([rows[i][0], rows[i][1]], Math.max(map.getZoom(), 15), { animate: false });
+                openStation(i, input);
+              });
+              li.appendChild(b);
+              list.appendChild(li);
+            })(i);
+          }
+          if (!found) list.appendChild(el("li", "lm-none", "没有找到"));
+        });
+        return box;
+      };
+      search.addTo(map);
+    }
+    setTimeout(addControls, 0);
 
     if (cfg.share || cfg.wechat) C.wxReady({ enabled: cfg.wechat, script: cfg.jssdk, share: cfg.share });
 
