@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-tools clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,21 @@ run: $(VENV)/.installed
 	$(VENV)/bin/flask --app locator init-db
 	$(VENV)/bin/flask --app locator run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test
+# axe-core (pinned in tests/js/package-lock.json) for the browser tests' accessibility scans.
+tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
+	npm ci --no-audit --no-fund --prefix tests/js
+
+# Lighthouse (pinned in bench/js/package-lock.json) for bench/lighthouse.py.
+bench-tools:
+	npm ci --no-audit --no-fund --prefix bench/js
+
+test: $(VENV)/.installed-test tests/js/node_modules/.package-lock.json
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test bench-tools
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache test-artifacts
+	rm -rf $(VENV) instance .pytest_cache test-artifacts tests/js/node_modules bench/js/node_modules

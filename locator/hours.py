@@ -145,4 +145,6 @@ def _describe_zh(text: str) -> str:
     for en, zh in zip(DAYS, DAYS_ZH, strict=True):
         out = out.replace(en, zh)
     out = re.sub(r"(周.)-(周.)", r"\1至\2", out)  # day ranges read 周一至周五; time spans keep their dash
+    out = re.sub(r"(?<=周.),(?=周)", "、", out)  # day lists read 周六、周日
+    out = re.sub(r"(?<=\d),(?=\d)", "，", out)  # several spans: 09:00-12:00，14:00-18:00
     return re.sub(r"\s*;\s*", "；", out)

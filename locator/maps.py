@@ -66,6 +66,20 @@ def station_rows(snapshot: Snapshot, crs: CRS, flt: StationFilter = ALL_LIVE) ->
     ]
 
 
+def view_bounds(snapshot: Snapshot, crs: CRS, flt: StationFilter = ALL_LIVE) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the stations a map shows, in `crs`: the map opens on them
+    at once instead of moving there when the data arrives (one layout less on a slow phone)."""
+    if not len(snapshot):
+        return None
+    idx = snapshot.matching(flt)
+    if not len(idx):
+        return None
+    lng, lat = project(snapshot.lng[idx], snapshot.lat[idx], crs)
+    lng, lat = np.asarray(lng, float), np.asarray(lat, float)
+    south, west, north, east = (round(float(v), 6) for v in (lat.min(), lng.min(), lat.max(), lng.max()))
+    return [[south, west], [north, east]]
+
+
 def stations_payload(snapshot: Snapshot, base: Basemap, flt: StationFilter = ALL_LIVE) -> dict[str, Any]:
     """The data file a map loads: version, coordinate system and station rows."""
     return {
@@ -88,14 +102,15 @@ def _simplified(districts: DistrictIndex, crs: CRS) -> tuple[tuple[str, str, dic
     return tuple(out)
 
 
-def districts_geojson(districts: DistrictIndex, counts: Mapping[str, int], crs: CRS) -> dict[str, Any]:
-    """District boundaries (simplified to ~150 m, shifted to `crs`) with their station counts."""
+def districts_geojson(districts: DistrictIndex, crs: CRS, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """District boundaries (simplified to ~150 m, shifted to `crs`), with their station counts if given."""
     return {
         "type": "FeatureCollection",
         "features": [
             {
                 "type": "Feature",
-                "properties": {"code": code, "name": name, "count": counts.get(code, 0)},
+                "properties": {"code": code, "name": name}
+                | ({"count": counts.get(code, 0)} if counts is not None else {}),
                 "geometry": geom,
             }
             for code, name, geom in _simplified(districts, crs)
@@ -129,26 +144,19 @@ def script_json(value: Any) -> str:
 
 @dataclass
 class MapAssets:
-    """URLs of the scripts and stylesheets a map page loads (all served by this service)."""
+    """URLs of the scripts and stylesheets a map page loads (all served by this service, content-addressed)."""
 
-    vendor_base: str  # e.g. "/static/vendor"
-    own_js: str  # locator-map.js, content-versioned URL
-    own_css: str
+    leaflet_js: str
+    map_js: str  # supercluster + the station card + locator-map.js, one bundle
+    map_css: str  # leaflet.css + our styles, one bundle
 
-    def js(self) -> list[tuple[str, str]]:
-        """folium's default_js for our maps: Leaflet, supercluster, our code. No jQuery/Bootstrap."""
-        return [
-            ("leaflet", f"{self.vendor_base}/{LEAFLET}/leaflet.js"),
-            ("supercluster", f"{self.vendor_base}/{SUPERCLUSTER}/supercluster.min.js"),
-            ("locator_map", self.own_js),
-        ]
+    def js(self) -> list[str]:
+        """Scripts in execution order (the page loads them with `defer`)."""
+        return [self.leaflet_js, self.map_js]
 
-    def css(self) -> list[tuple[str, str]]:
-        """folium's default_css for our maps."""
-        return [
-            ("leaflet_css", f"{self.vendor_base}/{LEAFLET}/leaflet.css"),
-            ("locator_map_css", self.own_css),
-        ]
+    def css(self) -> list[str]:
+        """Stylesheets."""
+        return [self.map_css]
 
 
 @dataclass
@@ -156,18 +164,27 @@ class MapConfig:
     """What the page script needs besides the map: data URL, vocabulary, districts, controls."""
 
     data_url: str
-    detail_url: str  # with "__ID__" where the station id goes
+    detail_url: str  # the API's one-station URL with "__ID__" where the station id goes
+    districts_url: str  # district outlines in the basemap's coordinates (our own data)
+    station_page_url: str  # "/stations/__ID__"
     embed: bool = False
-    districts: dict[str, Any] | None = None
+    counts: dict[str, int] | None = None  # per-district station counts: the choropleth (organizers' map)
     breaks: list[int] = field(default_factory=list)
     rings: Sequence[int] = RING_RADII_M
     fit_data: bool = True
+    bounds: list[list[float]] | None = None  # the stations' extent, in the basemap's coordinates
+    all_sample: bool = False  # every station is sample data: the page says so once, cards need not
+    wechat: bool = False  # the WeChat JS-SDK is configured (navigation and sharing inside WeChat)
+    jssdk: str = ""
+    share: dict[str, str] | None = None
 
     def as_json(self, crs: CRS) -> dict[str, Any]:
         """The configuration object handed to LocatorMap.init."""
         return {
             "dataUrl": self.data_url,
             "detailUrl": self.detail_url,
+            "districtsUrl": self.districts_url,
+            "stationPage": self.station_page_url,
             "embed": self.embed,
             "crs": crs.value,
             "types": [
@@ -179,10 +196,15 @@ class MapConfig:
                 }
                 for t in STATION_TYPES.values()
             ],
-            "districts": self.districts,
+            "counts": self.counts,
             "breaks": self.breaks,
             "rings": list(self.rings),
             "fitData": self.fit_data,
+            "bounds": self.bounds,
+            "allSample": self.all_sample,
+            "wechat": self.wechat,
+            "jssdk": self.jssdk,
+            "share": self.share,
         }
 
 
@@ -220,13 +242,15 @@ def build_map(
         # A city map needs no world view; fewer zoom levels also mean a smaller cluster index.
         min_zoom=MIN_ZOOM,
         tiles=None,
-        control_scale=True,
+        # locator-map.js adds a metric-only scale where the attribution cannot cover it.
+        control_scale=False,
         prefer_canvas=False,
-        zoom_control=not config.embed,
+        zoom_control=True,
     )
     # Per map object: folium's class lists (CDN URLs, jQuery, Bootstrap, Font Awesome) stay untouched.
-    m.default_js = assets.js()
-    m.default_css = assets.css()
+    # The page template links our assets itself (with `defer`): see map_parts().
+    m.default_js = []
+    m.default_css = []
     for i, layer in enumerate(base.layers):
         folium.TileLayer(
             tiles=layer.url,
@@ -241,12 +265,18 @@ def build_map(
     return m
 
 
-def map_parts(m) -> dict[str, str]:
-    """The rendered header (asset links), body (map div) and script of a folium map, for our templates."""
+def map_parts(m, assets: MapAssets) -> dict[str, Any]:
+    """The map div and script of a folium map, and our asset URLs, for our own page templates.
+
+    folium's header is not used: it carries a second viewport tag that forbids pinch-zoom
+    (`user-scalable=no`) and blocking script tags. Our templates link the assets with `defer`
+    and run folium's script once the deferred scripts have run (DOMContentLoaded).
+    """
     figure = m.get_root()
     figure.render()
     return {
-        "header": figure.header.render(),
         "html": figure.html.render(),
         "script": figure.script.render(),
+        "js": assets.js(),
+        "css": assets.css(),
     }

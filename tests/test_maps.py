@@ -94,9 +94,26 @@ def test_vendored_assets_are_gzipped_and_immutable(client, path):
 
 def test_own_assets_need_their_current_digest(client):
     html = client.get("/embed").get_data(as_text=True)
-    url = next(a for a in page_assets(html) if a.endswith("locator-map.js"))
-    assert client.get(url).headers["Cache-Control"].endswith("immutable")
-    assert client.get("/maps/assets/0000000000000000/locator-map.js").status_code == 404
+    url = next(a for a in page_assets(html) if a.endswith("bundles/map.js"))
+    resp = client.get(url)
+    assert resp.headers["Cache-Control"].endswith("immutable")
+    assert b"LocatorMap" in resp.data and b"Supercluster" in resp.data and b"LocatorCard" in resp.data
+    assert client.get("/assets/0000000000000000/bundles/map.js").status_code == 404
+    assert client.get("/assets/0000000000000000/maps/locator-map.js").status_code == 404
+
+
+def test_map_pages_allow_pinch_zoom_and_do_not_block_first_paint(client):
+    for url in ("/map", "/embed"):
+        soup = BeautifulSoup(client.get(url).data, "html.parser")
+        viewports = soup.select("meta[name=viewport]")
+        assert len(viewports) == 1
+        assert "user-scalable" not in viewports[0]["content"] and "maximum-scale" not in viewports[0]["content"]
+        head_scripts = soup.head.select("script[src]")
+        assert head_scripts and all(s.has_attr("defer") for s in head_scripts)
+        assert soup.select_one("link[rel=icon]")["href"].startswith("/assets/")
+        assert len(soup.select_one("meta[name=description]")["content"]) > 10
+        assert soup.select_one("meta[property='og:image']")["content"].startswith("http")
+        assert not soup.select("[onclick]")
 
 
 def test_vendored_licences_are_kept(client):
@@ -105,7 +122,14 @@ def test_vendored_licences_are_kept(client):
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/vendor/../../config.py", "/static/vendor/nope.js", "/maps/assets/x/../maps.py"]
+    "path",
+    [
+        "/static/vendor/../../config.py",
+        "/static/vendor/nope.js",
+        "/assets/x/../maps.py",
+        "/assets/x/../../locator/config.py",
+        "/assets/0/bundles/nope.js",
+    ],
 )
 def test_asset_routes_refuse_unknown_paths(client, path):
     assert client.get(path).status_code == 404
@@ -145,8 +169,12 @@ def test_tiles_and_attribution_follow_the_basemap(app_factory, basemap, host, at
 
 
 def test_district_boundaries_are_shifted_on_amap(client):
-    amap = client.get("/map?basemap=amap").get_data(as_text=True)
-    osm = client.get("/map?basemap=osm").get_data(as_text=True)
+    def outlines(key):
+        html = client.get(f"/map?basemap={key}").get_data(as_text=True)
+        url = re.search(r'"districtsUrl":"([^"]+)"', html).group(1).replace("\\u0026", "&")
+        return client.get(url).get_data(as_text=True)
+
+    amap, osm = outlines("amap"), outlines("osm")
 
     def first_point(html):
         m = re.search(r'"coordinates":\[\[\[(?:\[)?([\d.]+),([\d.]+)\]', html)
@@ -244,7 +272,7 @@ def test_map_page_has_sample_notice_table_and_choropleth(client, roster):
         expected[s.district] = expected.get(s.district, 0) + 1
     assert {k: v for k, v in counts.items() if v} == expected
     html = str(soup)
-    assert '"count":' in html and '"breaks":' in html and '"rings":[500,1000,3000]' in html
+    assert '"counts":{' in html and '"breaks":' in html and '"rings":[500,1000,3000]' in html
 
 
 def test_real_roster_has_no_sample_notice(empty_app):
@@ -266,12 +294,23 @@ def test_station_text_is_escaped_in_pages_and_data(empty_app):
     assert data.get_json()["stations"][0][3] == XSS_NAME
 
 
-def test_station_detail_for_popups(client, roster):
+def test_station_card_comes_from_the_api(client, roster):
+    html = client.get("/embed?basemap=amap").get_data(as_text=True)
+    detail = re.search(r'"detailUrl":"([^"]+)"', html).group(1).replace("\\u0026", "&")
     s = roster.snapshot().stations[0]
-    body = client.get(f"/maps/stations/{s.id}.json").get_json()
+    body = client.get(detail.replace("__ID__", s.id)).get_json()
     assert body["name"] == s.name and "open_now" in body and "hours_text" in body and "amenities" in body
-    resp = client.get("/maps/stations/nope.json")
-    assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
+    assert body["location"]["crs"] == "gcj02" and body["navigation"]["amap"].startswith("https://uri.amap.com/")
+
+
+def test_district_outlines_come_from_our_data_in_the_basemaps_system(client):
+    for key in ("amap", "osm"):
+        html = client.get(f"/embed?basemap={key}").get_data(as_text=True)
+        url = re.search(r'"districtsUrl":"([^"]+)"', html).group(1).replace("\\u0026", "&")
+        resp = client.get(url)
+        assert resp.status_code == 200 and resp.headers["Cache-Control"].endswith("immutable")
+        assert len(resp.get_json()["features"]) == 12
+    assert client.get("/maps/districts/0000.json?basemap=osm").status_code == 404
 
 
 def test_maps_are_built_once_per_data_version(app, client, roster):

@@ -88,9 +88,10 @@ def test_coverage_map_shows_markers_and_clusters(browser_page, roster):
     clusters = page.locator(".lm-cluster").count()
     markers = page.locator(".lm-marker").count()
     assert clusters > 0, "at city zoom the stations are clustered"
-    shown = sum(int(t) for t in page.locator(".lm-cluster span").all_inner_texts()) + markers
+    shown = sum(int(t) for t in page.locator(".lm-cluster .lm-count").all_inner_texts()) + markers
     assert shown == total
     # Districts with a choropleth, the per-district table, legend and controls.
+    page.wait_for_selector(".folium-map[data-districts='12']")
     assert page.locator("path.leaflet-interactive").count() >= 12
     assert page.locator("table.lm-districts tbody tr").count() == 12
     assert page.locator(".lm-legend-row").count() == 4
@@ -134,10 +135,10 @@ def test_search_finds_a_station_and_opens_its_popup(browser_page, roster):
     page = browser_page.page
     page.fill(".lm-search input", station.name[:6])
     page.locator(".lm-result", has_text=station.name).first.click()
-    page.wait_for_selector(".lm-popup .lm-hours", timeout=10000)
-    popup = page.locator(".leaflet-popup-content")
-    assert station.name in popup.inner_text()
-    assert page.locator(".lm-popup .lm-open").count() == 1
+    page.wait_for_selector(".sc-sheet .hours", timeout=10000)
+    card = page.locator(".sc-sheet")
+    assert station.name in card.inner_text()
+    assert card.locator(".status").count() == 1 and card.locator("summary.nav-button").count() == 1
 
 
 def test_a_popup_with_unknown_hours_says_so_and_neither_open_nor_closed(browser_page, roster):
@@ -175,10 +176,10 @@ def test_station_text_shows_as_text_and_runs_nothing(app, browser_page):
     page = browser_page.page
     page.fill(".lm-search input", "<script>")
     page.locator(".lm-result").first.click()
-    page.wait_for_selector(".lm-popup .lm-address", timeout=10000)
-    assert page.locator(".lm-popup .lm-name").inner_text() == XSS_NAME
-    assert page.locator(".lm-popup .lm-address").inner_text() == XSS_ADDRESS
-    assert page.locator(".lm-popup img, .lm-popup script").count() == 0
+    page.wait_for_selector(".sc-sheet .address", timeout=10000)
+    assert page.locator(".sc-sheet .sc-name").inner_text() == XSS_NAME
+    assert page.locator(".sc-sheet .address").inner_text() == XSS_ADDRESS
+    assert page.locator(".sc-sheet img, .sc-sheet script").count() == 0
     assert page.evaluate("() => window.__xss") is None
     browser_page.screenshot("maps-xss-popup-375x667")
 

@@ -8,6 +8,8 @@ import pytest
 import segno
 from bs4 import BeautifulSoup
 
+from locator.stations import STATION_TYPES
+
 XSS_NAME = '<img src=x onerror="window.__xss=1">'
 XSS_ADDRESS = "<script>window.__xss=1</script>"
 
@@ -68,7 +70,8 @@ def test_district_link_lists_that_districts_stations(client, roster):
     first = items[0]
     assert first.select_one("a.station-name")["href"] == f"/stations/{expected[0].id}"
     assert first.select_one(".nav a.nav-amap")["href"].startswith("https://uri.amap.com/navigation?")
-    assert any(li.select(".amenities li") for li in items)  # (the article names no services for some)
+    assert first.select_one(".type").get_text() == STATION_TYPES[expected[0].type].zh
+    assert first.select_one(".status")
 
 
 def test_search_by_name_or_address(client):
@@ -127,10 +130,13 @@ def test_bad_page_parameters_are_400(client, query, parameter):
 
 def test_station_page_shows_everything_and_the_same_navigation(client, roster):
     page = soup(client.get("/stations/rs-330304-001"))
-    assert page.select_one("h2.station-name").get_text() == "红骑瓯创·骑手驿站"
+    assert page.select_one("h1.station-name").get_text() == "红骑瓯创·骑手驿站"
     facts = page.select_one("dl.facts").get_text()
-    for text in ("骑手驿站", "瓯海区", "娄桥街道", "位置为示意"):
+    assert page.select_one(".meta .type").get_text() == "骑手驿站"
+    for text in ("瓯海区", "娄桥街道"):
         assert text in facts
+    # The whole roster is sample data: the banner says so once, the station carries no second mark.
+    assert page.select_one(".sample-notice") and not page.select(".sample-mark")
     labels = [li.get_text() for li in page.select(".amenities li")]
     assert any("微波加热" in t for t in labels)
     nav = page.select_one("details.nav")

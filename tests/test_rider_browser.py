@@ -41,7 +41,7 @@ def test_first_listed_station_is_the_true_nearest(browser_page, roster):
     street = expected[0].distance_m * 1.3
     walk, ride = max(1, math.ceil(street / 80)), max(1, math.ceil(street / 250))
     assert f"步行约 {walk} 分钟" in meta and f"骑行约 {ride} 分钟" in meta
-    assert first.locator(".amenities li").count() == len(expected[0].station.amenities)
+    assert first.locator(".type").text_content() == "骑手驿站"
     # The position stays in the page's memory: nothing in storage or cookies.
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
     assert page.evaluate("document.cookie") == ""
@@ -55,7 +55,9 @@ def test_list_renders_before_map_tiles(browser_page):
     assert page.locator("#results li.station").count() == 10
     page.wait_for_selector("#map[data-ready='1']", timeout=15000)
     assert any(TILE_HOST in u or ".is.autonavi.com" in u for u in browser_page.foreign_requests)
-    assert page.locator("#map .leaflet-interactive").count() == 11  # 10 stations + the rider
+    assert page.locator("#map .rm-marker").count() == 10  # numbered like the list
+    assert page.locator("#map .rm-num").all_inner_texts() == [str(i) for i in range(1, 11)]
+    assert page.locator("#map path").count() == 1  # the rider
     browser_page.screenshot("rider-near-me-375x667")
 
 
@@ -71,7 +73,7 @@ def test_navigation_links_carry_the_right_coordinates(browser_page, roster):
     station = roster.snapshot().stations[roster.snapshot().by_id[sid]]
     g_lng, g_lat = (float(v) for v in wgs84_to_gcj02(station.lng, station.lat))
     b_lng, b_lat = (float(v) for v in wgs84_to_bd09(station.lng, station.lat))
-    first.locator("summary").click()
+    first.locator("summary.nav-button").click()
     amap = first.locator("a.nav-amap")
     assert amap.is_visible()
     box = amap.bounding_box()
@@ -94,15 +96,18 @@ def test_navigation_links_carry_the_right_coordinates(browser_page, roster):
 
 def test_amenity_filter_requery_keeps_only_matching_stations(browser_page, roster):
     page = open_located(browser_page)
-    page.locator("label.chip:has(input[value=toilet])").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#results li.station')].every(li => li.querySelector('.amenity-toilet'))"
-    )
+    page.locator(".more-filters summary").click()
     from locator.nearest import StationFilter
 
     expected = roster.nearest(HERE["longitude"], HERE["latitude"], k=10, flt=StationFilter(amenities=("toilet",)))
-    ids = page.eval_on_selector_all("#results li.station", "els => els.map(e => e.dataset.id)")
-    assert ids == [h.station.id for h in expected.hits]
+    want = [h.station.id for h in expected.hits]
+    page.locator("label.chip:has(input[value=toilet])").click()
+    page.wait_for_function(
+        "(want) => JSON.stringify([...document.querySelectorAll('#results li.station')].map(li => li.dataset.id))"
+        " === JSON.stringify(want)",
+        arg=want,
+    )
+    assert all("toilet" in h.station.amenities for h in expected.hits)
 
 
 def test_geolocation_denied_shows_district_picker_with_reason(browser_page):
@@ -138,8 +143,10 @@ def test_xss_payloads_in_station_text_stay_text(browser_page, roster):
     first = page.locator("#results li.station").first
     assert first.get_attribute("data-id") == "xss-1"
     assert first.locator(".station-name").text_content() == XSS_NAME
-    assert first.locator(".address").text_content() == XSS_ADDRESS
     page.wait_for_selector("#map[data-ready='1']", timeout=15000)
+    page.locator("#map .rm-marker", has_text="1").first.click()  # the small map's card shows the address
+    assert page.locator("#map .sc-sheet .address").text_content() == XSS_ADDRESS
+    assert page.locator("#map .sc-sheet .sc-name").text_content() == XSS_NAME
     for path in ("/stations/xss-1", "/?q=window"):
         page.goto(browser_page.base_url + path)
         assert XSS_NAME in page.locator("body").inner_text()
@@ -149,7 +156,7 @@ def test_xss_payloads_in_station_text_stay_text(browser_page, roster):
 def test_station_page_in_browser_has_nav_and_printable_qr(browser_page):
     page = browser_page.page
     page.goto(browser_page.base_url + "/stations/rs-330304-001")
-    assert page.locator("h2.station-name").text_content() == "红骑瓯创·骑手驿站"
+    assert page.locator("h1.station-name").text_content() == "红骑瓯创·骑手驿站"
     assert page.locator("#print-btn").is_visible()
     assert page.evaluate("document.querySelector('.qr img').naturalWidth") > 0
     page.emulate_media(media="print")
@@ -228,7 +235,7 @@ def test_inside_wechat_uses_gcj02_location_and_open_location(browser_page, app, 
     first = page.locator("#results li.station").first
     assert first.get_attribute("data-id") == expected.id
 
-    first.locator("summary").click()
+    first.locator("summary.nav-button").click()
     opened = [c[1] for c in page.evaluate("window.__wxCalls") if c[0] == "openLocation"]
     s_lng, s_lat = (float(v) for v in wgs84_to_gcj02(expected.lng, expected.lat))
     assert opened[0]["latitude"] == pytest.approx(s_lat, abs=2e-6)

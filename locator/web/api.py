@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 
 from locator.catalogue import decode_cursor, districts_body, encode_cursor, page_after
 from locator.context import current_roster
-from locator.coords import CRS, CRS_LABELS, to_wgs84
+from locator.coords import CRS, CRS_LABELS, geodesic_m, to_wgs84
 from locator.hours import TZ
 from locator.nearest import StationFilter
 from locator.privacy import coarse_point
@@ -243,22 +243,35 @@ def stations():
     ok={JSON: StationOut, GEOJSON: Feature},
     path_params={"station_id": "站点编号 station id"},
     cacheable=True,
+    description="One station. With `lat` and `lng` (in the system named by `coord`) the answer adds `distance_m`, "
+    "the WGS-84 geodesic distance from that point (the maps' station card uses it); such answers are "
+    "`Cache-Control: private, no-store`.",
 )
 @cacheable(_data_version, negotiated_format)
 def station(station_id: str):
-    """One station by id (404 problem if there is none)."""
+    """One station by id (404 problem if there is none); with lat/lng, its distance from that point."""
     args = parse_query(StationQuery)
+    if (args.lat is None) != (args.lng is None):
+        raise bad_parameter("lat" if args.lat is None else "lng", "lat and lng go together", "纬度和经度需同时提供")
     roster = current_roster()
     s = roster.snapshot().get(station_id)
     if s is None:
         raise Problem(404, "Not Found", f"no station with id {station_id!r}")
     when = datetime.now(TZ).replace(second=0, microsecond=0)
     crs = CRS(args.coord)
+    distance = None
+    if args.lat is not None and args.lng is not None:
+        w_lng, w_lat = to_wgs84(args.lng, args.lat, crs)
+        distance = float(geodesic_m(w_lng, w_lat, s.lng, s.lat))
+    names = roster.districts.name(s.district)
     if negotiated_format(args.f) == "geojson":
-        resp = jsonify(station_feature(s, when=when, crs=crs, district_name=roster.districts.name(s.district)))
+        resp = jsonify(station_feature(s, when=when, crs=crs, district_name=names, distance_m=distance))
         resp.mimetype = GEOJSON
-        return resp
-    return jsonify(station_json(s, when=when, crs=crs, district_name=roster.districts.name(s.district)))
+    else:
+        resp = jsonify(station_json(s, when=when, crs=crs, district_name=names, distance_m=distance))
+    if distance is not None:
+        resp.headers["Cache-Control"] = "private, no-store"  # it reveals where the asker is
+    return resp
 
 
 @bp.get("/districts")

@@ -1,8 +1,13 @@
-"""Static files under content-addressed URLs: gzip-compressed and cached for a year (immutable).
+"""Every CSS/JS file the pages load, from one mechanism: content-addressed, gzip-compressed, immutable.
 
-Vendored libraries live under versioned paths (/static/vendor/leaflet-1.9.4/…); our own map
-script and stylesheet under a digest of their content (/maps/assets/<digest>/…), so a changed
-file gets a new URL and an old URL never serves new bytes.
+`asset_url("css/rider.css")` (a Jinja global too) names a file under locator/static, or a bundle
+(several files concatenated, one request), by a digest of its bytes: /assets/<digest>/<name>.
+Those URLs are cached for a year as immutable, so a repeat visit asks nothing for them, and a
+changed file gets a new URL; an old digest is a 404, never today's bytes under yesterday's name.
+gzip (level 9) is computed once per file version. No nginx in front is needed for any of it.
+
+Vendored libraries keep their versioned folders (/static/vendor/leaflet-1.9.4/…, also immutable)
+for the admin pages and for Leaflet's relative image URLs; pages link through asset_url.
 """
 
 from __future__ import annotations
@@ -21,14 +26,46 @@ bp = Blueprint("assets", __name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 VENDOR = STATIC / "vendor"
-OWN = STATIC / "maps"
 IMMUTABLE = "public, max-age=31536000, immutable"
+LEAFLET_JS = "vendor/leaflet-1.9.4/leaflet.js"
+LEAFLET_CSS = "vendor/leaflet-1.9.4/leaflet.css"
+# Files a page always needs together travel as one response (fewer round trips on a slow phone
+# network). Leaflet stays on its own: the rider page and the maps share its cached copy.
+BUNDLES: dict[str, tuple[str, ...]] = {
+    "bundles/rider.css": ("css/base.css", "css/rider.css"),
+    "bundles/rider.js": ("js/station-card.js", "js/rider.js"),
+    "bundles/map.css": (LEAFLET_CSS, "css/base.css", "maps/locator-map.css"),
+    "bundles/map.js": ("vendor/supercluster-8.0.1/supercluster.min.js", "js/station-card.js", "maps/locator-map.js"),
+}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
 
-@lru_cache(maxsize=64)
-def _compressed(path: str, mtime: float) -> tuple[bytes, bytes, str]:
-    raw = Path(path).read_bytes()
+def _file(name: str) -> Path:
+    path = safe_join(str(STATIC), name)
+    if path is None or not Path(path).is_file():
+        raise HTTPNotFound()
+    return Path(path)
+
+
+def _mtimes(name: str) -> tuple[float, ...]:
+    """Modification times of the files behind `name` (the cache key: an edited file is re-read)."""
+    parts = BUNDLES.get(name, (name,))
+    return tuple(_file(p).stat().st_mtime for p in parts)
+
+
+@lru_cache(maxsize=128)
+def _built(name: str, mtimes: tuple[float, ...]) -> tuple[bytes, bytes, str]:
+    if name in BUNDLES:
+        sep = b";\n" if name.endswith(".js") else b"\n"
+        raw = sep.join(_file(p).read_bytes().rstrip() for p in BUNDLES[name]) + b"\n"
+    else:
+        raw = _file(name).read_bytes()
     return raw, gzip.compress(raw, 9, mtime=0), hashlib.sha256(raw).hexdigest()[:16]
+
+
+def built(name: str) -> tuple[bytes, bytes, str]:
+    """(bytes, gzip bytes, digest) of a static file or bundle, rebuilt when a source file changes."""
+    return _built(name, _mtimes(name))
 
 
 def send_bytes(raw: bytes, gz: bytes | None, mimetype: str, cache_control: str, etag: str | None = None) -> Response:
@@ -46,39 +83,44 @@ def send_bytes(raw: bytes, gz: bytes | None, mimetype: str, cache_control: str, 
     return resp
 
 
-def _send_static(root: Path, filename: str, expect_digest: str | None = None) -> Response:
-    path = safe_join(str(root), filename)
-    if path is None or not Path(path).is_file():
+def _mimetype(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _send(name: str, expect_digest: str | None = None) -> Response:
+    raw, gz, digest = built(name)
+    # An old digest must not cache today's file for a year under its name. Vendored files are exempt:
+    # their folder carries the version (leaflet-1.9.4/), and leaflet.css names its images relatively.
+    if expect_digest is not None and expect_digest != digest and not name.startswith("vendor/"):
         raise HTTPNotFound()
-    raw, gz, digest = _compressed(path, Path(path).stat().st_mtime)
-    if expect_digest is not None and expect_digest != digest:
-        raise HTTPNotFound()  # an old digest must not cache today's file for a year under its name
-    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if mimetype.startswith(("text/", "application/javascript")):
-        mimetype += "; charset=utf-8"
-    compressible = not mimetype.startswith("image/png")
+    mimetype = _mimetype(name)
+    compressible = mimetype.startswith(("text/", "image/svg", "application/json"))
     return send_bytes(raw, gz if compressible else None, mimetype, IMMUTABLE, digest)
+
+
+@bp.get("/assets/<digest>/<path:name>")
+def asset(digest: str, name: str):
+    """A static file or bundle under its content digest: gzip, cached for a year as immutable."""
+    if name not in BUNDLES and name.startswith("bundles/"):
+        raise HTTPNotFound()
+    return _send(name, expect_digest=digest)
 
 
 @bp.get("/static/vendor/<path:filename>")
 def vendor(filename: str):
     """Vendored libraries under versioned paths (leaflet-1.9.4/…): gzip, cached for a year."""
-    return _send_static(VENDOR, filename)
+    return _send("vendor/" + filename)
 
 
-@bp.get("/maps/assets/<digest>/<path:filename>")
-def asset(digest: str, filename: str):
-    """Our own map script and stylesheet, under a content digest so they can be cached immutably."""
-    return _send_static(OWN, filename, expect_digest=digest)
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says: the same icon, cached for a day."""
+    raw, gz, digest = built("img/icon.svg")
+    return send_bytes(raw, gz, "image/svg+xml", "public, max-age=86400", digest)
 
 
-def own_asset_url(filename: str) -> str:
-    """The content-versioned URL of one of our map assets."""
-    path = OWN / filename
-    _, _, digest = _compressed(str(path), path.stat().st_mtime)
-    return url_for("assets.asset", digest=digest, filename=filename)
-
-
-def vendor_base() -> str:
-    """The URL prefix of the vendored libraries ("/static/vendor" under any mount point)."""
-    return url_for("assets.vendor", filename="x")[:-2]
+@bp.app_template_global()
+def asset_url(name: str) -> str:
+    """The content-addressed URL of a static file or bundle ("css/rider.css", "bundles/map.js")."""
+    return url_for("assets.asset", digest=built(name)[2], name=name)

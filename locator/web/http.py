@@ -116,7 +116,8 @@ def cacheable(version_of: Callable[[], int], fmt_of: Callable[[], str] | None = 
             if tag.removeprefix("W/") in {t.strip().removeprefix("W/") for t in _if_none_match()}:
                 return Response(status=304, headers=headers)
             resp = current_app.make_response(view(*args, **kwargs))
-            if resp.status_code == 200:
+            # A view that marked its answer private (it depends on the asker) keeps that.
+            if resp.status_code == 200 and "private" not in (resp.headers.get("Cache-Control") or ""):
                 for k, v in headers.items():
                     resp.headers[k] = v
             return resp

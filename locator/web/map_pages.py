@@ -7,10 +7,12 @@ geopandas lazily, never on the rider's path) and cache what they build per roste
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,9 +24,8 @@ from locator.catalogue import district_counts
 from locator.context import current_roster
 from locator.hours import TZ
 from locator.nearest import Snapshot, StationFilter
-from locator.serialize import station_json
 from locator.stations import AMENITIES, STATION_TYPES
-from locator.web.assets import IMMUTABLE, own_asset_url, send_bytes, vendor_base
+from locator.web.assets import IMMUTABLE, LEAFLET_JS, asset_url, send_bytes
 from locator.web.params import get_choices, get_int
 from locator.web.problems import Problem, bad_parameter
 
@@ -138,32 +139,67 @@ def _page_response(kind: str, key: tuple, build: Callable[[Snapshot], str]) -> R
     return send_bytes(html, gz, "text/html; charset=utf-8", "no-cache", f"{kind}-{snapshot.version}-{hash(key)}")
 
 
-def _map_parts(snapshot: Snapshot, base: Basemap, flt: StationFilter, *, embed: bool, center, zoom: int, counts=None):
+def all_sample(snapshot: Snapshot) -> bool:
+    """Every station is sample data: the page says so once (otherwise each sample station carries a mark)."""
+    return len(snapshot) > 0 and snapshot.sample_count == len(snapshot)
+
+
+def share_info(title: str, desc: str, path: str, image: str | None = None) -> dict[str, str]:
+    """Title, description, absolute link and thumbnail for og: tags and WeChat's share menu."""
+    base = (current_app.config.get("PUBLIC_URL") or request.url_root).rstrip("/")
+    return {
+        "title": title,
+        "desc": desc,
+        "link": base + path,
+        "imgUrl": base + (image or asset_url("img/share.png")),
+    }
+
+
+def _map_parts(
+    snapshot: Snapshot,
+    base: Basemap,
+    flt: StationFilter,
+    *,
+    embed: bool,
+    center,
+    zoom: int,
+    share: dict[str, str],
+    counts=None,
+):
     from locator import maps
+    from locator.web.wechat import wechat_configured
+    from locator.wechat_client import JSSDK_SCRIPT
 
     data_url = url_for("map_pages.data", version=snapshot.version, basemap=base.key, **_filter_args(flt))
-    detail_url = url_for("map_pages.station", station_id="__ID__")
-    districts = breaks = None
+    # The card shows the API's own station JSON (locator.serialize), in the basemap's coordinates.
+    detail_url = url_for("api.station", station_id="__ID__", coord=base.crs.value)
+    totals = breaks = None
     if counts is not None:
         totals = {c.code: c.total for c in counts.districts}
-        districts = maps.districts_geojson(current_roster().districts, totals, base.crs)
         breaks = maps.choropleth_breaks(totals.values())
     config = maps.MapConfig(
         data_url=data_url,
         detail_url=detail_url,
+        districts_url=url_for("map_pages.districts", digest=_districts_file(base.crs)[2], basemap=base.key),
+        station_page_url=url_for("pages.station_page", station_id="__ID__"),
         embed=embed,
-        districts=districts,
+        counts=totals,
         breaks=breaks or [],
         fit_data=center is None,
+        bounds=maps.view_bounds(snapshot, base.crs, flt),
+        all_sample=all_sample(snapshot),
+        wechat=wechat_configured(),
+        jssdk=JSSDK_SCRIPT,
+        share=share,
     )
     assets = maps.MapAssets(
-        vendor_base=vendor_base(),
-        own_js=own_asset_url("locator-map.js"),
-        own_css=own_asset_url("locator-map.css"),
+        leaflet_js=asset_url(LEAFLET_JS),
+        map_js=asset_url("bundles/map.js"),
+        map_css=asset_url("bundles/map.css"),
     )
     m = maps.build_map(base, assets, config, center=center, zoom=zoom)
     # The page preloads the station data so it downloads while the scripts do.
-    return {**maps.map_parts(m), "data_url": data_url, "breaks": breaks or []}
+    return {**maps.map_parts(m, assets), "data_url": data_url, "breaks": breaks or []}
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -178,14 +214,23 @@ def coverage_map():
 
     def build(snapshot: Snapshot) -> str:
         counts = district_counts(snapshot, current_roster().districts, datetime.now(TZ))
-        parts = _map_parts(snapshot, base, StationFilter(), embed=False, center=center, zoom=zoom, counts=counts)
+        share = share_info(
+            "温州驿站覆盖地图",
+            f"全市 {counts.total} 个骑手驿站、党建之家、示范点和金融服务站的分布",
+            url_for("map_pages.coverage_map"),
+            url_for("map_pages.coverage_png"),
+        )
+        parts = _map_parts(
+            snapshot, base, StationFilter(), embed=False, center=center, zoom=zoom, counts=counts, share=share
+        )
         return render_template(
             "maps/map.html",
             parts=parts,
             counts=counts,
             basemap=base,
-            sample_data=snapshot.sample_count > 0,
+            sample_data=all_sample(snapshot),
             breaks=parts["breaks"],
+            share=share,
         )
 
     # Counts include "paused" stations, which change with the date: the day is part of the key.
@@ -202,8 +247,11 @@ def embed():
     zoom = get_int("zoom", MIN_ZOOM, MAX_ZOOM, default=11 if center else 10)
 
     def build(snapshot: Snapshot) -> str:
-        parts = _map_parts(snapshot, base, flt, embed=True, center=center, zoom=zoom)
-        return render_template("maps/embed.html", parts=parts, basemap=base, sample_data=snapshot.sample_count > 0)
+        share = share_info("温州驿站地图", "点按地图上的站点，查看服务并一键导航", request.full_path.rstrip("?"))
+        parts = _map_parts(snapshot, base, flt, embed=True, center=center, zoom=zoom, share=share)
+        return render_template(
+            "maps/embed.html", parts=parts, basemap=base, sample_data=all_sample(snapshot), share=share
+        )
 
     return _page_response("embed", (base.key, flt, center, zoom), build)
 
@@ -263,17 +311,25 @@ def data(version: int):
     return send_bytes(raw, gz, "application/json", cache)
 
 
-@bp.get("/maps/stations/<station_id>.json")
-def station(station_id: str):
-    """One station for a map popup (the API's station shape), open-now computed at this moment."""
-    roster = current_roster()
-    s = roster.snapshot().get(station_id)
-    if s is None:
-        raise Problem(404, "Not Found", f"no station with id {station_id!r}")
-    body = station_json(s, when=datetime.now(TZ), district_name=roster.districts.name(s.district), navigation=False)
-    resp = current_app.json.response(body)
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+@lru_cache(maxsize=4)
+def _districts_body(districts, crs) -> tuple[bytes, bytes, str]:
+    from locator import maps
+
+    raw = json.dumps(maps.districts_geojson(districts, crs), ensure_ascii=False, separators=(",", ":")).encode()
+    return raw, gzip.compress(raw, 9, mtime=0), hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _districts_file(crs) -> tuple[bytes, bytes, str]:
+    return _districts_body(current_roster().districts, crs)
+
+
+@bp.get("/maps/districts/<digest>.json")
+def districts(digest: str):
+    """District outlines from our own boundary data, in the basemap's coordinates; immutable under their digest."""
+    raw, gz, current = _districts_file(_basemap().crs)
+    if digest != current:
+        raise Problem(404, "Not Found", "these district outlines are not current; reload the map")
+    return send_bytes(raw, gz, "application/geo+json", IMMUTABLE)
 
 
 @bp.get("/maps/coverage.png")

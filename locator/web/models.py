@@ -206,7 +206,8 @@ class StationOut(Out):
     updated_at: str | None
     version: int
     distance_m: float | None = Field(
-        None, description="WGS-84 geodesic distance in metres (Karney's algorithm; nearest search only)"
+        None,
+        description="WGS-84 geodesic distance in metres from the query point (Karney's algorithm; nearest search, or one station with lat/lng)",
     )
     navigation: Navigation | None = None
 
@@ -398,7 +399,13 @@ class Collections(Out):
 class StationQuery(Query):
     """GET /api/v1/stations/{id}."""
 
-    coord: Coord = Field("wgs84", description="坐标系 coordinate system of the returned location")
+    coord: Coord = Field("wgs84", description="坐标系 coordinate system of the returned location (and of lat/lng)")
+    lat: float | None = Field(
+        None, ge=-90, le=90, description="你的纬度 your latitude (with lng): adds `distance_m`", **Finite
+    )
+    lng: float | None = Field(
+        None, ge=-180, le=180, description="你的经度 your longitude (with lat): adds `distance_m`", **Finite
+    )
     f: Literal["json", "geojson"] | None = Field(None, description="格式 format: json (default) or geojson")
 
 

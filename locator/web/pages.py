@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
+import re
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from locator.catalogue import by_name, district_counts
 from locator.context import current_roster
 from locator.hours import TZ
 from locator.nearest import StationFilter
 from locator.serialize import station_json
-from locator.stations import AMENITIES, Station
+from locator.stations import AMENITIES, STATION_TYPES, Station
+from locator.web.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, built, send_bytes
+from locator.web.map_pages import all_sample, share_info
 from locator.web.params import get_bool, get_choices
 from locator.web.problems import bad_parameter
 from locator.web.wechat import wechat_configured
@@ -24,6 +30,53 @@ from locator.wechat_client import JSSDK_SCRIPT
 bp = Blueprint("pages", __name__)
 RIDER_AMENITIES = ("water", "microwave", "charging", "toilet")  # the filters riders need most
 MAX_QUERY_LEN = 60
+PHONE = re.compile(r"\+?\d[\d\- ]{5,}\d")
+
+
+# -- wording shared with station-card.js (the same rules, tested in Chromium) -----------------------
+
+
+@bp.app_template_filter("when_zh")
+def when_zh(iso: str, today: date | None = None) -> str:
+    """'今天 08:30', '明天 08:30' or '12月3日 08:30' for an ISO time (Asia/Shanghai)."""
+    at = datetime.fromisoformat(iso).astimezone(TZ)
+    today = today or datetime.now(TZ).date()
+    clock = at.strftime("%H:%M")
+    if at.date() == today:
+        return f"今天 {clock}"
+    if at.date() == today + timedelta(days=1):
+        return f"明天 {clock}"
+    return f"{at.month}月{at.day}日 {clock}"
+
+
+@bp.app_template_filter("date_zh")
+def date_zh(iso: str) -> str:
+    """'12月31日' for an ISO date."""
+    d = date.fromisoformat(iso[:10])
+    return f"{d.month}月{d.day}日"
+
+
+@bp.app_template_filter("phone_parts")
+def phone_parts(text: str) -> list[tuple[str, bool]]:
+    """A contact text cut into (part, is_phone_number) pieces, for tel: links."""
+    out, last = [], 0
+    for m in PHONE.finditer(text or ""):
+        if m.start() > last:
+            out.append((text[last : m.start()], False))
+        out.append((m.group(0), True))
+        last = m.end()
+    if last < len(text or ""):
+        out.append((text[last:], False))
+    return out
+
+
+@bp.app_template_filter("tel_digits")
+def tel_digits(number: str) -> str:
+    """The dialable form of a phone number (digits and a leading +)."""
+    return re.sub(r"[^\d+]", "", number)
+
+
+# -- helpers -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -65,11 +118,13 @@ def _station(station: Station, when: datetime) -> dict[str, Any]:
 def _page_context() -> dict[str, Any]:
     cfg = current_app.config
     return {
-        "sample_data": current_roster().is_sample(),
+        "sample_data": all_sample(current_roster().snapshot()),
         "wechat_enabled": wechat_configured(),
         "jssdk_script": JSSDK_SCRIPT,
         "tile_url": cfg.get("RIDER_TILE_URL") or "",
         "tile_crs": cfg.get("RIDER_TILE_CRS") or "gcj02",
+        "leaflet_js": asset_url(LEAFLET_JS),
+        "leaflet_css": asset_url(LEAFLET_CSS),
     }
 
 
@@ -80,6 +135,28 @@ def _districts(when: datetime) -> list[dict[str, Any]]:
     return [{"code": c.code, "name": c.name, "count": c.total, "paused": c.paused} for c in counts.districts]
 
 
+def _assets_digest() -> str:
+    """A digest of the assets the pages link: a deploy that changes one changes every page's ETag."""
+    names = ("bundles/rider.css", "bundles/rider.js", LEAFLET_JS, LEAFLET_CSS, "img/icon.svg", "img/share.png")
+    return hashlib.sha1("|".join(built(n)[2] for n in names).encode()).hexdigest()[:12]
+
+
+def _page(html: str, *parts: str) -> Response:
+    """A page, gzip-compressed, revalidated by ETag (a repeat visit gets a 304 of a few hundred bytes).
+
+    `no-cache`, not `no-store`: the browser may keep the page in its back-forward cache, so Back from
+    a station page shows the list as it was, without locating the rider again.
+    """
+    raw = html.encode("utf-8")
+    # The process's start too: settings (WeChat, public URL) are read once per process.
+    boot = current_app.extensions.setdefault("pages_boot", secrets.token_hex(4))
+    tag = hashlib.sha1("|".join((boot, _assets_digest(), *parts)).encode()).hexdigest()[:20]
+    return send_bytes(raw, gzip.compress(raw, 6, mtime=0), "text/html; charset=utf-8", "no-cache", tag)
+
+
+# -- views -------------------------------------------------------------------------------------------
+
+
 @bp.get("/")
 def near_me():
     """Near-me page: locates the rider in the browser; ?district= or ?q= lists stations server-side."""
@@ -87,30 +164,44 @@ def near_me():
     codes = sorted(roster.districts.codes)
     district = request.args.get("district", "").strip() or None
     if district is not None and district not in codes:
-        raise bad_parameter("district", f"unknown district code {district!r}")
+        raise bad_parameter("district", f"unknown district code {district!r}", f"没有编号为 {district} 的区县")
     q = request.args.get("q", "").strip() or None
     if q is not None and len(q) > MAX_QUERY_LEN:
-        raise bad_parameter("q", f"is longer than {MAX_QUERY_LEN} characters")
+        raise bad_parameter("q", f"is longer than {MAX_QUERY_LEN} characters", f"搜索词不能超过 {MAX_QUERY_LEN} 个字")
     amenities = get_choices("amenity", AMENITIES)
+    types = get_choices("type", STATION_TYPES)
     open_now = get_bool("open_now")
     listed = None
     when = datetime.now(TZ)
+    snap = roster.snapshot()
     if district or q:
-        flt = StationFilter(amenities=amenities, districts=(district,) if district else (), open_now=open_now, q=q)
-        snap = roster.snapshot()
+        flt = StationFilter(
+            types=types, amenities=amenities, districts=(district,) if district else (), open_now=open_now, q=q
+        )
         listed = [_station(s, when) for s in by_name(snap, snap.matching(flt, when))]
-    return render_template(
+    share = share_info(
+        "附近的骑手驿站 · 温州驿站地图",
+        "找到离你最近的骑手驿站：开放时间、歇脚、充电、热饭，一键导航。",
+        url_for("pages.near_me"),
+    )
+    html = render_template(
         "pages/near_me.html",
         districts=_districts(when),
         district=district,
         district_name=roster.districts.name(district) if district else None,
         q=q,
         amenities=amenities,
+        types=types,
         open_now=open_now,
         filters=[AMENITIES[a] for a in RIDER_AMENITIES],
+        station_types=list(STATION_TYPES.values()),
         listed=listed,
+        share=share,
         **_page_context(),
     )
+    # Lists carry open-now (to the minute); the district counts carry paused stations (to the day).
+    minute = when.strftime("%Y-%m-%dT%H:%M") if listed is not None else when.date().isoformat()
+    return _page(html, "near_me", str(snap.version), request.query_string.decode("latin-1"), minute)
 
 
 @bp.get("/about")
@@ -147,16 +238,17 @@ def station_url(station_id: str) -> str:
 @bp.get("/stations/<station_id>")
 def station_page(station_id: str):
     """Everything about one station, with the navigation button and its printable door QR code."""
-    station = current_roster().snapshot().get(station_id)
+    snap = current_roster().snapshot()
+    station = snap.get(station_id)
     if station is None:
         return _not_found()
     when = datetime.now(TZ)
-    return render_template(
-        "pages/station.html",
-        s=_station(station, when),
-        page_url=station_url(station.id),
-        **_page_context(),
-    )
+    s = _station(station, when)
+    kind = s["type_label"]["zh"] if s["type_label"] else ""
+    desc = f"{kind} · {s['address'] or s['district_name'] or '温州'} · {s['hours_text']}"
+    share = share_info(s["name"], desc, url_for("pages.station_page", station_id=station.id))
+    html = render_template("pages/station.html", s=s, page_url=station_url(station.id), share=share, **_page_context())
+    return _page(html, "station", str(snap.version), station.id, when.strftime("%Y-%m-%dT%H:%M"))
 
 
 @bp.get("/stations/<station_id>/qr.svg")

@@ -1,16 +1,13 @@
 /* The rider page: locate (WeChat JS-SDK or the browser), list the nearest stations, draw a small map,
-   navigate. Station text only ever goes through textContent. The rider's position lives in this closure:
-   it is sent to the nearest endpoint only and never stored. */
+   navigate. Station text only ever goes through textContent (station-card.js). The rider's position lives
+   in this closure: it is sent to the nearest endpoint only and never written to any storage (the list
+   survives Back through the browser's back-forward cache, not through sessionStorage). */
 (function () {
   "use strict";
   var app = document.getElementById("app");
   if (!app) return;
+  var C = window.LocatorCard, el = C.el;
   var D = app.dataset;
-  var ua = navigator.userAgent || "";
-  var inWeChat = /MicroMessenger/i.test(ua);
-  // Mini-program web-view: the same JS-SDK calls (getLocation/openLocation) work there, so no
-  // wx.miniProgram.navigateTo round-trip to a native page is needed.
-  var inMiniProgram = window.__wxjs_environment === "miniprogram" || /miniProgram/i.test(ua);
   var REASONS = {
     denied: "你拒绝了位置授权（可在浏览器或微信的设置里重新允许）。",
     unavailable: "暂时无法获取你的位置（定位服务不可用）。",
@@ -18,68 +15,25 @@
     insecure: "当前页面不是 HTTPS 安全连接，浏览器不允许定位。",
   };
   var $ = function (id) { return document.getElementById(id); };
-  var statusEl = $("status"), reasonEl = $("reason"), fallback = $("fallback"), results = $("results");
-  var locateBtn = $("locate-btn"), mapEl = $("map"), filters = $("filters");
-  var wx = null, wxPromise = null, position = null, map = null, layer = null;
+  var statusEl = $("status"), reasonEl = $("reason"), results = $("results");
+  var locateBtn = $("locate-btn"), mapBox = $("map-box"), mapEl = $("map"), filters = $("filters");
+  var position = null, map = null, layer = null, sheet = null, shown = [], pending = null;
+  var share = null;
+  try { share = JSON.parse(D.share || "null"); } catch (e) { share = null; }
+  var wxOptions = { enabled: !!D.wechat, script: D.jssdk, share: share };
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
   function setStatus(text) { if (statusEl) statusEl.textContent = text; }
-
-  // -- WeChat JS-SDK: only inside WeChat and only when the server has an AppID ------------------
-  function wxReady() {
-    if (wxPromise) return wxPromise;
-    wxPromise = new Promise(function (resolve) {
-      if (!(inWeChat || inMiniProgram) || !D.wechat) return resolve(null);
-      var done = function (v) { resolve(v); resolve = function () {}; };
-      setTimeout(function () { done(null); }, 8000);
-      fetch("/api/v1/wechat/jssdk-config?url=" + encodeURIComponent(location.href.split("#")[0]))
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (cfg) {
-          if (!cfg) return done(null);
-          var s = document.createElement("script");
-          s.src = D.jssdk;
-          s.onerror = function () { done(null); };
-          s.onload = function () {
-            var w = window.wx;
-            if (!w) return done(null);
-            w.config({ debug: false, appId: cfg.appId, timestamp: cfg.timestamp, nonceStr: cfg.nonceStr,
-                       signature: cfg.signature, jsApiList: ["getLocation", "openLocation"] });
-            w.ready(function () { wx = w; done(w); });
-            w.error(function () { done(null); });
-          };
-          document.head.appendChild(s);
-        })
-        .catch(function () { done(null); });
-    });
-    return wxPromise;
-  }
-
-  // -- navigation: wx.openLocation in WeChat, map-app links elsewhere -----------------------------
-  document.addEventListener("click", function (ev) {
-    var summary = ev.target.closest && ev.target.closest("details.nav > summary");
-    if (!summary || !wx) return;
-    ev.preventDefault();
-    var d = summary.parentNode.dataset;
-    wx.openLocation({ latitude: parseFloat(d.lat), longitude: parseFloat(d.lng), name: d.name,
-                      address: d.address, scale: 16 });
-  });
 
   // -- locating ---------------------------------------------------------------------------------
   function fail(reason) {
     position = null;
     setStatus("未能定位。");
     if (reasonEl) {
-      reasonEl.textContent = "无法获取位置：" + REASONS[reason] + "请在下方按区县查找或搜索驿站。";
+      reasonEl.textContent = "无法获取位置：" + REASONS[reason] + "请在下方按区县查找或搜索。";
       reasonEl.dataset.reason = reason;
       reasonEl.hidden = false;
     }
-    if (fallback) fallback.hidden = false;
-    if (locateBtn) { locateBtn.textContent = "📍 重新定位"; locateBtn.hidden = false; }
+    if (locateBtn) { locateBtn.textContent = "重新定位"; locateBtn.hidden = false; }
   }
 
   function browserLocate() {
@@ -92,12 +46,13 @@
     );
   }
 
+  // While this waits (up to 15 s) the type chips, the search box and the district picker all work.
   function locate() {
-    setStatus("正在获取你的位置…");
+    setStatus("正在获取你的位置…（也可以直接在下方搜索或选择区县）");
+    app.dataset.locating = "1";
     if (reasonEl) reasonEl.hidden = true;
-    if (fallback) fallback.hidden = true;
     if (locateBtn) locateBtn.hidden = true;
-    wxReady().then(function (w) {
+    C.wxReady(wxOptions).then(function (w) {
       if (!w) return browserLocate();
       w.getLocation({
         type: "gcj02",
@@ -108,104 +63,94 @@
     });
   }
 
-  function chosenAmenities() {
+  function checked(name) {
     if (!filters) return [];
-    return Array.prototype.map.call(filters.querySelectorAll("input[name=amenity]:checked"), function (i) {
+    return Array.prototype.map.call(filters.querySelectorAll("input[name=" + name + "]:checked"), function (i) {
       return i.value;
     });
   }
 
+  /** A problem answer as the rider should read it: 429 with its wait, otherwise the problem's detail_zh. */
+  function problemText(r) {
+    if (r.status === 429) {
+      var wait = parseInt(r.headers.get("Retry-After") || "", 10);
+      return Promise.resolve("查询太频繁，请稍后再试" + (wait > 0 ? "（约 " + wait + " 秒后）" : "") + "。");
+    }
+    return r.json().then(function (p) {
+      return p && p.detail_zh ? p.detail_zh : "查询失败（" + r.status + "），请稍后再试。";
+    }, function () { return "查询失败（" + r.status + "），请稍后再试。"; });
+  }
+
   function search(lat, lng, coord) {
     position = { lat: lat, lng: lng, coord: coord };
-    setStatus("正在查找附近的驿站…");
+    delete app.dataset.locating;
+    setStatus("正在查找附近的站点…");
     var qs = "lat=" + lat + "&lng=" + lng + "&coord=" + coord + "&k=10";
-    chosenAmenities().forEach(function (a) { qs += "&amenity=" + encodeURIComponent(a); });
+    checked("amenity").forEach(function (a) { qs += "&amenity=" + encodeURIComponent(a); });
+    checked("type").forEach(function (t) { qs += "&type=" + encodeURIComponent(t); });
     var openNow = filters && filters.querySelector("input[name=open_now]");
     if (openNow && openNow.checked) qs += "&open_now=true";
+    var mine = pending = {};
     fetch(D.api + "?" + qs, { headers: { Accept: "application/json" } })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
-      .then(function (body) { render(body.stations || []); })
-      .catch(function () {
-        setStatus("查询失败，请检查网络后重试。");
-        if (locateBtn) { locateBtn.textContent = "📍 重试"; locateBtn.hidden = false; }
-        if (fallback) fallback.hidden = false;
+      .then(function (r) {
+        if (r.ok) return r.json();
+        return problemText(r).then(function (text) { var e = new Error(text); e.zh = text; throw e; });
+      })
+      .then(function (body) { if (mine === pending) render(body.stations || []); })
+      .catch(function (e) {
+        if (mine !== pending) return;
+        setStatus(e && e.zh ? e.zh : "查询失败，请检查网络后重试。");
+        app.dataset.problem = e && e.zh ? "1" : "network";
+        if (locateBtn) { locateBtn.textContent = "重试"; locateBtn.hidden = false; }
       });
   }
 
-  // -- the list (before any map tile) -----------------------------------------------------------
-  function distanceText(m) { return m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(1) + " 公里"; }
+  // -- the list (before any map tile): a compact row per station, details on demand ---------------
   function minutes(m, perMin) { return Math.max(1, Math.ceil((m * 1.3) / perMin)); } // straight line x 1.3 for streets (the one definition; tests/test_rider_browser.py)
-
-  function statusNode(s) {
-    if (s.status === "temporarily_closed")
-      return el("span", "status status-paused", "暂停开放" + (s.closed_until ? "（至 " + s.closed_until + "）" : ""));
-    if (s.status === "closed") return el("span", "status status-closed", "已关闭");
-    if (s.open_now) return el("span", "status status-open", "营业中");
-    var t = "未营业";
-    var m = /^\d{4}-(\d{2})-(\d{2})T(\d{2}:\d{2})/.exec(s.next_open || "");
-    if (m) t += " · " + parseInt(m[1], 10) + "月" + parseInt(m[2], 10) + "日 " + m[3] + " 开放";
-    return el("span", "status status-shut", t);
-  }
-
-  function navNode(s) {
-    var n = s.navigation, w = n.wechat_open_location;
-    var det = el("details", "nav");
-    det.dataset.lat = w.latitude; det.dataset.lng = w.longitude;
-    det.dataset.name = w.name; det.dataset.address = w.address || "";
-    det.appendChild(el("summary", "button", "导航"));
-    var links = el("div", "nav-links");
-    [["amap", "高德地图"], ["baidu", "百度地图"], ["tencent", "腾讯地图"]].forEach(function (p) {
-      var a = el("a", "button secondary nav-" + p[0], p[1]);
-      a.href = n[p[0]]; a.rel = "noopener";
-      links.appendChild(a);
-    });
-    det.appendChild(links);
-    return det;
-  }
 
   function stationNode(s, i) {
     var li = el("li", "station");
     li.dataset.id = s.id;
     li.id = "st-" + i;
+    var num = el("span", "num", String(i + 1));
+    num.setAttribute("aria-hidden", "true");
+    li.appendChild(num);
+    var main = el("div", "main");
     var a = el("a", "station-name", s.name);
     a.href = D.stationBase + encodeURIComponent(s.id);
-    li.appendChild(a);
+    main.appendChild(a);
     var d = s.distance_m || 0;
-    li.appendChild(el("p", "line meta", distanceText(d) + " · 步行约 " + minutes(d, 80) + " 分钟 · 骑行约 " +
-                      minutes(d, 250) + " 分钟"));
+    var meta = el("p", "meta");
+    meta.appendChild(el("span", "type type-" + s.type, C.typeText(s)));
+    meta.appendChild(document.createTextNode(" · "));
+    meta.appendChild(el("b", "dist", C.distanceText(d)));
+    meta.appendChild(el("span", "ride", " · 骑行约 " + minutes(d, 250) + " 分钟"));
+    meta.appendChild(el("span", "walk", " · 步行约 " + minutes(d, 80) + " 分钟"));
+    if (!D.sample && C.isSample(s)) meta.appendChild(el("span", "sample-mark", "示意位置"));
+    main.appendChild(meta);
     var line = el("p", "line");
-    line.appendChild(statusNode(s));
+    line.appendChild(C.stateNode(s));
     line.appendChild(document.createTextNode(" "));
     line.appendChild(el("span", "hours", s.hours_text));
-    li.appendChild(line);
-    li.appendChild(el("p", "address", s.address));
-    if (s.amenities && s.amenities.length) {
-      var ul = el("ul", "amenities");
-      s.amenities.forEach(function (am) {
-        var x = el("li", "amenity amenity-" + am.key);
-        var icon = el("span", "icon", am.icon);
-        icon.setAttribute("aria-hidden", "true");
-        x.appendChild(icon);
-        x.appendChild(document.createTextNode(am.zh));
-        ul.appendChild(x);
-      });
-      li.appendChild(ul);
-    }
-    li.appendChild(navNode(s));
+    main.appendChild(line);
+    li.appendChild(main);
+    li.appendChild(C.navNode(s));
     return li;
   }
 
   function render(stations) {
+    shown = stations;
     results.textContent = "";
     stations.forEach(function (s, i) { results.appendChild(stationNode(s, i)); });
-    setStatus(stations.length ? "离你最近的 " + stations.length + " 个驿站：" : "附近没有符合条件的驿站。");
-    if (locateBtn) { locateBtn.textContent = "📍 重新定位"; locateBtn.hidden = false; }
-    if (fallback) fallback.hidden = false;
+    var only = checked("type");
+    var what = only.length === 1 ? C.typeText(stations[0] || { type_label: null }) || "站点" : "站点";
+    setStatus(stations.length ? "离你最近的 " + stations.length + " 个" + what + "：" : "附近没有符合条件的站点。");
+    if (locateBtn) { locateBtn.textContent = "重新定位"; locateBtn.hidden = false; }
     app.dataset.ready = "1";
     if (stations.length) drawMap(stations);
   }
 
-  // -- the small map: Leaflet is fetched only after the list is on screen ------------------------
+  // -- the small map near the top: numbered like the list, Leaflet fetched after the list ------------
   var PI = Math.PI, A = 6378245.0, EE = 0.00669342162296594323;
   function tLat(x, y) {
     var r = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
@@ -237,21 +182,58 @@
   function loadLeaflet() {
     if (leaflet) return leaflet;
     leaflet = new Promise(function (resolve, reject) {
-      var base = "/static/vendor/leaflet-1.9.4/";
       var css = document.createElement("link");
-      css.rel = "stylesheet"; css.href = base + "leaflet.css";
+      css.rel = "stylesheet"; css.href = D.leafletCss;
       document.head.appendChild(css);
       var s = document.createElement("script");
-      s.src = base + "leaflet.js";
+      s.src = D.leafletJs;
       s.onload = function () {
+        var L = window.L;
         // Leaflet 1.9's default attribution prefix carries a national flag; name Leaflet plainly.
-        window.L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
-        resolve(window.L);
+        L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
+        L.Control.Zoom.prototype.options.zoomInTitle = "放大";
+        L.Control.Zoom.prototype.options.zoomOutTitle = "缩小";
+        resolve(L);
       };
       s.onerror = reject;
       document.head.appendChild(s);
     });
     return leaflet;
+  }
+
+  function openCard(i, node) {
+    var s = shown[i];
+    if (!s || !sheet) return;
+    sheet.open(s.name, C.card(s, { stationPage: D.stationBase + "__ID__", markSample: !D.sample }), node,
+               document.activeElement === node);
+  }
+
+  // Show the nearest few with the rider, and never two numbered markers on top of each other (a tap on "1"
+  // must not land on "2"): fit the first four; if two of them would still cover each other, zoom in while
+  // they stay in view, else show one fewer (street level at most).
+  function fitNearest(L, pts, me) {
+    var opts = { paddingTopLeft: [30, 30], paddingBottomRight: [30, 50], maxZoom: 18, animate: false };
+    var ll = pts.map(function (p) { return L.latLng(p[1], p[0]); });
+    function crowded(near) {
+      for (var a = 0; a < near.length; a++) for (var b = a + 1; b < near.length; b++) {
+        if (map.latLngToContainerPoint(near[a]).distanceTo(map.latLngToContainerPoint(near[b])) < 46) return true;
+      }
+      return false;
+    }
+    function inView(near) {
+      var box = map.getBounds();
+      return near.every(function (p) { return box.contains(p); });
+    }
+    for (var k = Math.min(4, ll.length); k >= 1; k--) {
+      var near = ll.slice(0, k), box = L.latLngBounds(near.concat([L.latLng(me[1], me[0])]));
+      map.fitBounds(box, opts);
+      if (map.getZoom() > 16 && k > 1) map.setZoom(16, { animate: false });
+      while (crowded(near) && map.getZoom() < 18) {
+        map.setView(L.latLngBounds(near).getCenter(), map.getZoom() + 1, { animate: false });
+        if (!inView(near)) break;
+      }
+      if (!crowded(near) && inView(near)) return;
+    }
   }
 
   function drawMap(stations) {
@@ -265,38 +247,62 @@
       var w = s.navigation.wechat_open_location;
       return gcj ? [w.longitude, w.latitude] : [s.location_wgs84.lng, s.location_wgs84.lat];
     });
+    if (mapBox) mapBox.hidden = false;  // its height is fixed: the list below does not jump when tiles come
     loadLeaflet().then(function (L) {
-      mapEl.hidden = false;
       if (!map) {
-        map = L.map(mapEl, { zoomControl: true, attributionControl: true });
+        map = L.map(mapEl, { zoomControl: false, attributionControl: true });  // pinch or double-tap to zoom: buttons would cover a 150 px map
         if (D.tiles) {
           L.tileLayer(D.tiles, { subdomains: "1234", maxZoom: 18, attribution: gcj ? "© 高德地图" : "" }).addTo(map);
         }
+        sheet = C.sheet(mapEl);
+        L.DomEvent.disableClickPropagation(sheet.el);
+        L.DomEvent.disableScrollPropagation(sheet.el);
       }
+      sheet.close();
       if (layer) layer.remove();
       layer = L.layerGroup().addTo(map);
       var bounds = [[me[1], me[0]]];
+      L.circleMarker([me[1], me[0]], { radius: 9, color: "#fff", weight: 3, fillColor: "#0d47a1",
+                                       fillOpacity: 1, interactive: false }).addTo(layer);
       pts.forEach(function (p, i) {
-        var mk = L.circleMarker([p[1], p[0]], { radius: 10, color: "#fff", weight: 2, fillColor: "#b71c1c",
-                                                 fillOpacity: 1 }).addTo(layer);
-        mk.on("click", function () {
-          var item = $("st-" + i);
-          if (item) item.scrollIntoView({ behavior: "smooth", block: "center" });
+        var mk = L.marker([p[1], p[0]], {
+          icon: L.divIcon({ className: "rm-marker", html: '<span class="rm-num">' + (i + 1) + "</span>",
+                            iconSize: [44, 44], iconAnchor: [22, 22] }),
+          keyboard: true, zIndexOffset: 1000 - i,
         });
+        mk.on("click", function () { openCard(i, mk.getElement()); });
+        mk.on("add", function () {
+          var node = mk.getElement();
+          node.setAttribute("aria-label", (i + 1) + "号：" + stations[i].name);
+          node.addEventListener("keydown", function (e) {
+            if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openCard(i, node); }
+          });
+        });
+        mk.addTo(layer);
         bounds.push([p[1], p[0]]);
       });
-      L.circleMarker([me[1], me[0]], { radius: 9, color: "#fff", weight: 3, fillColor: "#0d47a1",
-                                       fillOpacity: 1 }).addTo(layer);
-      map.fitBounds(bounds.slice(0, 4), { padding: [24, 24], maxZoom: 16 });
+      map.invalidateSize();
+      fitNearest(L, pts, me);
       mapEl.dataset.ready = "1";
-    }).catch(function () { mapEl.hidden = true; });
+    }).catch(function () { if (mapBox) mapBox.hidden = true; });
+  }
+
+  var mapToggle = $("map-toggle");
+  if (mapToggle && mapBox) {
+    mapToggle.addEventListener("click", function () {
+      var open = mapToggle.getAttribute("aria-expanded") === "true";
+      mapToggle.setAttribute("aria-expanded", open ? "false" : "true");
+      mapToggle.textContent = open ? "展开地图" : "收起地图";
+      mapBox.classList.toggle("collapsed", open);
+      if (!open && map) setTimeout(function () { map.invalidateSize(); }, 50);
+    });
   }
 
   // -- start ------------------------------------------------------------------------------------
   if (filters) {
     filters.addEventListener("change", function () {
       if (position) search(position.lat, position.lng, position.coord);
-      else filters.submit();
+      else if (D.mode === "list") filters.submit();
     });
   }
   if (locateBtn) locateBtn.addEventListener("click", locate);
@@ -308,6 +314,6 @@
   if (D.mode === "locate") locate();
   else {
     if (locateBtn && D.mode === "list") locateBtn.hidden = false;
-    wxReady();
+    C.wxReady(wxOptions);
   }
 })();

@@ -1,17 +1,23 @@
-/* 驿站地图: draws stations, districts, rings and controls on a folium/Leaflet map.
- * Station text is only ever placed with textContent (never innerHTML): names and addresses
- * come from organizers' spreadsheets and must not run as markup. */
+/* 驿站地图: draws stations, districts, rings and controls on a folium/Leaflet map, for a thumb.
+ * - One clustering over every visible type (supercluster, counts per type reduced into each cluster);
+ *   a badge's ring shows the type mix. Drawn centres closer than MIN_SEP px are merged, so no badge
+ *   or marker centre ever lies under another, at any zoom.
+ * - A tap/click (or Enter on a focused marker) on a station opens its card (the API's station JSON);
+ *   on a cluster it zooms to its stations; at street level a cluster that cannot split lists them.
+ * Station text is only ever placed with textContent (never innerHTML): names and addresses come
+ * from organizers' spreadsheets and must not run as markup. */
 (function () {
   "use strict";
-  // Leaflet 1.9's default attribution prefix carries a national flag; our maps name Leaflet plainly.
-  if (window.L) L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
+  if (window.L) {
+    // Leaflet 1.9's default attribution prefix carries a national flag; our maps name Leaflet plainly.
+    L.Control.Attribution.prototype.options.prefix = '<a href="https://leafletjs.com">Leaflet</a>';
+    L.Control.Zoom.prototype.options.zoomInTitle = "放大";
+    L.Control.Zoom.prototype.options.zoomOutTitle = "缩小";
+    L.Control.Scale.prototype.options.imperial = false;  // metric only
   }
+  var C = window.LocatorCard, el = C.el;
+  var MIN_SEP = 40;  // px between any two drawn centres (markers and badges are 44-52 px wide)
+  var MAX_LIST = 50;  // stations listed when a cluster cannot split any more
 
   // WGS-84 -> GCJ-02 (the published closed formula), for the locate-me dot on AMap tiles.
   function outOfChina(lng, lat) { return lng < 72.004 || lng > 137.8347 || lat < 0.8293 || lat > 55.8271; }
@@ -40,6 +46,14 @@
     return [lat + dLat, lng + dLng];
   }
 
+  var LOCATE_REASONS = {
+    1: "你拒绝了位置授权。可在浏览器或微信的设置里允许本网站使用位置，再点“定位”。",
+    2: "暂时无法获取你的位置（定位服务不可用）。",
+    3: "定位超时，请到开阔处再试。",
+    insecure: "当前页面不是 HTTPS 安全连接，浏览器不允许定位。",
+    unsupported: "此浏览器不支持定位。",
+  };
+
   function button(container, label, title, onClick) {
     var b = el("button", "lm-btn", label);
     b.type = "button";
@@ -51,273 +65,447 @@
     return b;
   }
 
-  function popupContent(s, types) {
-    var box = el("div", "lm-popup");
-    box.appendChild(el("strong", "lm-name", s.name));
-    var t = s.type_label ? s.type_label.zh : s.type;
-    box.appendChild(el("div", "lm-type", t));
-    if (s.address) box.appendChild(el("div", "lm-address", s.address));
-    if (s.hours || s.status !== "open") {  // unknown hours: neither 营业中 nor 未营业, only the line below
-      var open = el("div", "lm-open " + (s.open_now ? "is-open" : "is-closed"),
-        s.open_now ? "营业中" : (s.status === "open" ? "未营业" : s.status_label));
-      box.appendChild(open);
-    }
-    box.appendChild(el("div", "lm-hours", "开放时间：" + s.hours_text));
-    if (s.amenities && s.amenities.length) {
-      var ul = el("ul", "lm-amenities");
-      s.amenities.forEach(function (a) { ul.appendChild(el("li", null, (a.icon ? a.icon + " " : "") + a.zh)); });
-      box.appendChild(ul);
-    }
-    if (s.approximate || s.provenance === "sample") box.appendChild(el("div", "lm-note", "位置为示意"));
-    return box;
-  }
-
-  var CLUSTER_MAX_ZOOM = 16;  // from zoom 17 on, every station is drawn on its own
-
   function init(map, cfg) {
     var container = map.getContainer();
     container.setAttribute("data-state", "loading");
     window.LocatorMap.last = map;  // for scripts and tests that drive the page
-    var types = cfg.types;
-    var groups = [], rows = [];
-    var icons = types.map(function (t) {
+    var types = cfg.types, rows = [], index = null, me = null;
+    var visible = types.map(function () { return true; });
+    var layer = L.layerGroup().addTo(map);
+    var drawn = {};  // key -> marker, so an unchanged marker (and its keyboard focus) survives a redraw
+    var maxZoom = map.getMaxZoom() < Infinity ? map.getMaxZoom() : 18;
+    if (map.zoomControl) map.zoomControl.setPosition("topright");
+    // Open on the stations at once (the server knows their extent): no second layout when they arrive.
+    if (cfg.fitData && cfg.bounds) map.fitBounds(cfg.bounds, { padding: [20, 20], maxZoom: 15, animate: false });
+
+    // The data request goes out first (it was preloaded); everything else is set up meanwhile.
+    var stationsRequest = fetch(cfg.dataUrl, { credentials: "same-origin" });
+    var card = C.sheet(container);
+    L.DomEvent.disableClickPropagation(card.el);
+    L.DomEvent.disableScrollPropagation(card.el);
+
+    // -- notices inside the map (tiles failed, locating refused) --------------------------------
+    var notices = el("div", "lm-notices");
+    notices.setAttribute("aria-live", "polite");
+    container.appendChild(notices);
+    L.DomEvent.disableClickPropagation(notices);
+    function notice(kind, text) {
+      var old = notices.querySelector("[data-kind='" + kind + "']");
+      if (old) old.remove();
+      var p = el("p", "lm-notice lm-notice-" + kind);
+      p.setAttribute("data-kind", kind);
+      p.setAttribute("role", kind === "tiles" ? "status" : "alert");
+      p.appendChild(el("span", null, text));
+      var x = el("button", "lm-notice-close", "知道了");
+      x.type = "button";
+      x.addEventListener("click", function () { p.remove(); });
+      p.appendChild(x);
+      notices.appendChild(p);
+    }
+
+    // -- tiles: say so when the basemap does not load (the stations stay right) ------------------
+    var tileLoads = 0, tileErrors = 0;
+    function tilesFailed() {
+      if (tileLoads || container.getAttribute("data-tiles") === "failed") return;
+      container.setAttribute("data-tiles", "failed");
+      notice("tiles", "底图加载失败，站点位置准确");
+    }
+    map.eachLayer(function (l) {
+      if (!(l instanceof L.TileLayer)) return;
+      l.on("tileload", function () { tileLoads++; container.setAttribute("data-tiles", "ok"); });
+      l.on("tileerror", function () { tileErrors++; if (tileErrors >= 2) tilesFailed(); });
+    });
+    setTimeout(tilesFailed, 12000);  // tiles that never answer
+
+    // -- clustering over every visible type --------------------------------------------------------
+    function buildIndex() {
+      var feats = [];
+      for (var i = 0; i < rows.length; i++) {
+        if (!visible[rows[i][2]]) continue;
+        feats.push({ type: "Feature", properties: { i: i, t: rows[i][2] },
+                     geometry: { type: "Point", coordinates: [rows[i][1], rows[i][0]] } });
+      }
+      index = new Supercluster({
+        radius: 44, extent: 256, minZoom: map.getMinZoom() || 0, maxZoom: maxZoom,
+        map: function (p) { var o = {}; for (var k = 0; k < types.length; k++) o["c" + k] = p.t === k ? 1 : 0; return o; },
+        reduce: function (a, b) { for (var k = 0; k < types.length; k++) a["c" + k] += b["c" + k]; },
+      }).load(feats);
+    }
+
+    function viewItems() {
+      var z = Math.round(map.getZoom()), b = map.getBounds().pad(0.25);
+      var raw = index.getClusters([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], z);
+      var list = raw.map(function (f) {
+        var c = f.geometry.coordinates, p = map.latLngToLayerPoint([c[1], c[0]]), counts = [];
+        if (f.properties.cluster) {
+          for (var k = 0; k < types.length; k++) counts.push(f.properties["c" + k]);
+          return { x: p.x, y: p.y, n: f.properties.point_count, counts: counts, clusters: [f.properties.cluster_id], points: [],
+                   ll: L.latLng(c[1], c[0]) };
+        }
+        for (var j = 0; j < types.length; j++) counts.push(j === f.properties.t ? 1 : 0);
+        return { x: p.x, y: p.y, n: 1, counts: counts, clusters: [], points: [f.properties.i], ll: L.latLng(c[1], c[0]) };
+      });
+      // supercluster's greedy clusters can end up closer than their radius: merge until none is.
+      list.sort(function (a, b) { return b.n - a.n; });
+      var changed = true;
+      while (changed) {
+        changed = false;
+        for (var a = 0; a < list.length; a++) {
+          for (var d = a + 1; d < list.length; d++) {
+            var A = list[a], B = list[d], dx = A.x - B.x, dy = A.y - B.y;
+            if (dx * dx + dy * dy >= MIN_SEP * MIN_SEP) continue;
+            var n = A.n + B.n;
+            A.x = (A.x * A.n + B.x * B.n) / n; A.y = (A.y * A.n + B.y * B.n) / n;
+            for (var k2 = 0; k2 < types.length; k2++) A.counts[k2] += B.counts[k2];
+            A.n = n; A.clusters = A.clusters.concat(B.clusters); A.points = A.points.concat(B.points);
+            A.ll = map.layerPointToLatLng([A.x, A.y]);
+            list.splice(d, 1); d--; changed = true;
+          }
+        }
+      }
+      return list;
+    }
+
+    function keyOf(item) {
+      return item.n === 1 ? "p" + item.points[0] : "c" + item.clusters.join(",") + "|" + item.points.join(",");
+    }
+
+    function stationIcon(i) {
+      var t = types[rows[i][2]];
       return L.divIcon({
         className: "lm-marker lm-type-" + t.key,
-        html: '<span style="background:' + t.color + '">' + t.icon + "</span>",  // our vocabulary, not station text
-        iconSize: [26, 26], iconAnchor: [13, 13], popupAnchor: [0, -12]
+        html: '<span class="lm-pin" style="background:' + t.color + '">' + t.icon + "</span>",  // our vocabulary only
+        iconSize: [44, 44], iconAnchor: [22, 22],
       });
-    });
-    var indices = [];
-    types.forEach(function () { groups.push(L.layerGroup()); indices.push(null); });
-    function clusterIcon(t, n) {
-      var wrap = el("div");
-      var span = el("span", null, n);
-      span.style.background = t.color;
-      wrap.appendChild(span);
-      var size = n < 100 ? 34 : n < 1000 ? 40 : 46;
-      return L.divIcon({ html: wrap.innerHTML, className: "lm-cluster", iconSize: [size, size] });
     }
-    // Draw only what is in view: clusters from the type's index, single stations when zoomed in.
-    function drawType(k) {
-      var g = groups[k], index = indices[k];
-      g.clearLayers();
-      if (!index || !map.hasLayer(g)) return;
-      var b = map.getBounds().pad(0.05), z = Math.round(map.getZoom());
-      var items = index.getClusters([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], z);
-      for (var j = 0; j < items.length; j++) {
-        var f = items[j], c = f.geometry.coordinates, m;
-        if (f.properties.cluster) {
-          m = L.marker([c[1], c[0]], { icon: clusterIcon(types[k], f.properties.point_count), keyboard: false,
-            clusterId: f.properties.cluster_id, typeIndex: k });
-        } else {
-          var i = f.properties.i;
-          m = L.marker([c[1], c[0]], { icon: icons[k], title: rows[i][3], keyboard: false, row: i });
-        }
-        g.addLayer(m);
+    function clusterIcon(item) {
+      var stops = [], acc = 0;
+      item.counts.forEach(function (c, k) {
+        if (!c) return;
+        stops.push(types[k].color + " " + (acc / item.n * 360).toFixed(1) + "deg " + ((acc + c) / item.n * 360).toFixed(1) + "deg");
+        acc += c;
+      });
+      var size = item.n >= 1000 ? 52 : 44;
+      return L.divIcon({
+        className: "lm-cluster",
+        html: '<span class="lm-ring" style="background:conic-gradient(' + stops.join(",") + ')"><span class="lm-count">' +
+              item.n + "</span></span>",
+        iconSize: [size, size], iconAnchor: [size / 2, size / 2],
+      });
+    }
+    function label(item) {
+      if (item.n === 1) {
+        var r = rows[item.points[0]];
+        return r[3] + "（" + types[r[2]].label + "）";
       }
+      var mix = [];
+      item.counts.forEach(function (c, k) { if (c) mix.push(types[k].label + " " + c + " 个"); });
+      return item.n + " 个站点：" + mix.join("、") + "。点按放大";
     }
-    function drawAll() { for (var k = 0; k < groups.length; k++) drawType(k); }
-    map.on("moveend", drawAll);
-    groups.forEach(function (g, k) { g.on("add", function () { drawType(k); }); });
 
-    var overlays = {};
-    var control = L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(map);
-
-    // Districts: choropleth of station counts.
-    if (cfg.districts) {
-      var breaks = cfg.breaks, shades = ["#fff3e0", "#ffcc80", "#fb8c00", "#e65100", "#bf360c"];
-      var shade = function (n) {
-        if (!n) return shades[0];
-        for (var i = 0; i < breaks.length; i++) if (n <= breaks[i]) return shades[i + 1];
-        return shades[shades.length - 1];
-      };
-      var districtLayer = L.geoJSON(cfg.districts, {
-        style: function (f) {
-          return { color: "#8d6e63", weight: 1.2, fillColor: shade(f.properties.count), fillOpacity: 0.45 };
-        },
-        onEachFeature: function (f, layer) {
-          layer.bindTooltip(el("span", null, f.properties.name + "：" + f.properties.count + " 个站点"), { sticky: true });
+    function draw() {
+      if (!index) return;
+      var items = viewItems(), keep = {};
+      items.forEach(function (item) {
+        var key = keyOf(item), m = drawn[key];
+        if (m) {
+          m.setLatLng(item.ll);
+          m._item = item;
+        } else {
+          m = L.marker(item.ll, {
+            icon: item.n === 1 ? stationIcon(item.points[0]) : clusterIcon(item),
+            keyboard: true, riseOnHover: true,
+          });
+          m._item = item;
+          m.on("click", function () { activate(m._item, m.getElement()); });
+          m.on("add", function () {
+            var node = m.getElement();
+            node.setAttribute("aria-label", label(m._item));
+            node.setAttribute("data-key", key);
+            node.addEventListener("keydown", function (e) {
+              if (e.key === "Enter" || e.key === " ") { e.preventDefault(); activate(m._item, node); }
+            });
+          });
+          layer.addLayer(m);
         }
-      }).addTo(map);
-      control.addOverlay(districtLayer, "区县站点数（分级着色）");
+        keep[key] = m;
+      });
+      Object.keys(drawn).forEach(function (key) { if (!keep[key]) layer.removeLayer(drawn[key]); });
+      drawn = keep;
+      container.setAttribute("data-zoom", String(Math.round(map.getZoom())));
+      container.setAttribute("data-drawn", String(items.length));
+    }
+    map.on("moveend", draw);
+
+    function leaves(item) {
+      var out = item.points.slice();
+      item.clusters.forEach(function (id) {
+        index.getLeaves(id, Infinity).forEach(function (f) { out.push(f.properties.i); });
+      });
+      return out;
     }
 
-    // One map-level popup, not one per marker: markers are redrawn on every move (and a popup's
-    // own auto-pan moves the map), so the popup must not belong to a marker.
-    function openPopup(i) {
+    function activate(item, node) {
+      if (item.n === 1) { openStation(item.points[0], node); return; }
+      var z = Math.round(map.getZoom());
+      if (z >= maxZoom) { listStations(leaves(item), node); return; }
+      var target, center;
+      if (item.clusters.length === 1 && !item.points.length) {
+        target = index.getClusterExpansionZoom(item.clusters[0]);
+        center = item.ll;
+      } else {
+        var pts = leaves(item), b = L.latLngBounds(pts.map(function (i) { return [rows[i][0], rows[i][1]]; }));
+        target = map.getBoundsZoom(b, false, L.point(60, 60));
+        center = b.getCenter();
+      }
+      map.setView(center, Math.max(z + 1, Math.min(target, maxZoom)));
+    }
+
+    // -- the card ---------------------------------------------------------------------------------
+    function openStation(i, node) {
       var row = rows[i];
-      var popup = L.popup({ maxWidth: 260, offset: [0, -10] })
-        .setLatLng([row[0], row[1]])
-        .setContent(el("div", "lm-popup", "加载中…"))
-        .openOn(map);
+      var keyboard = document.activeElement === node;
+      card.open(row[3], el("p", "sc-loading", "加载中…"), node, keyboard);
       var url = cfg.detailUrl.replace("__ID__", encodeURIComponent(row[4]));
-      fetch(url, { credentials: "same-origin" }).then(function (r) {
+      // The distance is the API's (WGS-84 geodesic), for the position in the basemap's system.
+      if (me) url += "&lat=" + me[0].toFixed(6) + "&lng=" + me[1].toFixed(6);
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (r) {
         if (!r.ok) throw new Error(r.status);
         return r.json();
       }).then(function (s) {
-        popup.setContent(popupContent(s, types));
+        card.open(s.name, C.card(s, { stationPage: cfg.stationPage, markSample: !cfg.allSample }), null, keyboard);
       }).catch(function () {
-        var box = el("div", "lm-popup");
-        box.appendChild(el("strong", "lm-name", row[3]));
-        box.appendChild(el("div", "lm-note", "详情暂时无法加载"));
-        popup.setContent(box);
+        var box = el("div", "sc-card");
+        box.appendChild(el("h2", "sc-name", row[3]));
+        box.appendChild(el("p", "sc-error", "详情暂时无法加载，请稍后再试。"));
+        var a = el("a", "button secondary sc-more", "详情");
+        a.href = cfg.stationPage.replace("__ID__", encodeURIComponent(row[4]));
+        box.appendChild(a);
+        card.open(row[3], box, null, keyboard);
       });
     }
-    groups.forEach(function (g, k) {
-      g.on("click", function (e) {
-        var o = e.layer.options;
-        if (o.clusterId !== undefined) {
-          map.setView(e.layer.getLatLng(), Math.min(indices[k].getClusterExpansionZoom(o.clusterId), 18));
-        } else {
-          openPopup(o.row);
-        }
+
+    function listStations(ids, node) {
+      var box = el("div", "sc-list");
+      box.appendChild(el("h2", "sc-name", "此处有 " + ids.length + " 个站点"));
+      var ul = el("ul", "sc-items");
+      ids.slice(0, MAX_LIST).forEach(function (i) {
+        var li = el("li");
+        var b = el("button", "sc-item", rows[i][3]);
+        b.type = "button";
+        var t = el("span", "sc-item-type", types[rows[i][2]].label);
+        b.appendChild(t);
+        b.addEventListener("click", function () { openStation(i, node); });
+        li.appendChild(b);
+        ul.appendChild(li);
       });
+      box.appendChild(ul);
+      card.open("此处的站点", box, node, document.activeElement === node);
+    }
+
+    // -- layers: types, districts, rings -------------------------------------------------------------
+    var control = L.control.layers(null, {}, { collapsed: true, position: "topright" }).addTo(map);
+    var toggle = control.getContainer().querySelector(".leaflet-control-layers-toggle");
+    if (toggle) {
+      toggle.title = "图层";
+      toggle.setAttribute("aria-label", "图层");
+      toggle.textContent = "图层";
+    }
+    var typeLayers = types.map(function () { return L.layerGroup(); });
+    map.on("overlayadd overlayremove", function (e) {
+      var k = typeLayers.indexOf(e.layer);
+      if (k < 0) return;
+      visible[k] = e.type === "overlayadd";
+      buildIndex();
+      draw();
     });
 
-    // Service rings, drawn for the stations in view (all of them would be too many at 100,000).
+    var shades = ["#fff3e0", "#ffcc80", "#fb8c00", "#e65100", "#bf360c"];
+    function shade(n) {
+      if (!n) return shades[0];
+      for (var i = 0; i < cfg.breaks.length; i++) if (n <= cfg.breaks[i]) return shades[i + 1];
+      return shades[shades.length - 1];
+    }
+    function loadDistricts() {
+      fetch(cfg.districtsUrl, { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      }).then(function (geo) {
+        var counts = cfg.counts;
+        var districtLayer = L.geoJSON(geo, {
+          interactive: !!counts,
+          style: function (f) {
+            if (!counts) return { color: "#6d4c41", weight: 1.5, opacity: 0.8, fill: false };
+            return { color: "#8d6e63", weight: 1.2, fillColor: shade(counts[f.properties.code]), fillOpacity: 0.45 };
+          },
+          onEachFeature: function (f, l) {
+            if (counts) l.bindTooltip(el("span", null, f.properties.name + "：" + (counts[f.properties.code] || 0) + " 个站点"), { sticky: true });
+          },
+        }).addTo(map);
+        districtLayer.bringToBack();
+        control.addOverlay(districtLayer, counts ? "区县站点数（分级着色）" : "区县界线");
+        container.setAttribute("data-districts", String(geo.features.length));
+      }).catch(function () { container.setAttribute("data-districts", "error"); });
+    }
+
     var canvas = L.canvas({ padding: 0.2 });
     function ringLayer(radius) {
-      var layer = L.layerGroup();
+      var ringGroup = L.layerGroup();
       function redraw() {
-        layer.clearLayers();
-        var b = map.getBounds().pad(0.1), drawn = 0;
-        for (var i = 0; i < rows.length && drawn < 1500; i++) {
+        ringGroup.clearLayers();
+        var b = map.getBounds().pad(0.1), count = 0;
+        for (var i = 0; i < rows.length && count < 1500; i++) {
           var r = rows[i];
-          if (!map.hasLayer(groups[r[2]]) || !b.contains([r[0], r[1]])) continue;
+          if (!visible[r[2]] || !b.contains([r[0], r[1]])) continue;
           L.circle([r[0], r[1]], { radius: radius, renderer: canvas, weight: 1, color: types[r[2]].color,
-            fillOpacity: 0.08, interactive: false }).addTo(layer);
-          drawn++;
+            fillOpacity: 0.08, interactive: false }).addTo(ringGroup);
+          count++;
         }
       }
-      layer.on("add", function () { redraw(); map.on("moveend", redraw); });
-      layer.on("remove", function () { map.off("moveend", redraw); });
-      return layer;
+      ringGroup.on("add", function () { redraw(); map.on("moveend", redraw); });
+      ringGroup.on("remove", function () { map.off("moveend", redraw); });
+      return ringGroup;
     }
-    cfg.rings.forEach(function (radius) {
-      control.addOverlay(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"));
-    });
 
-    // Legend.
-    var legend = L.control({ position: "bottomleft" });
-    legend.onAdd = function () {
-      var box = el("div", "lm-legend leaflet-bar");
-      types.forEach(function (t) {
-        var row = el("div", "lm-legend-row");
-        var dot = el("span", "lm-dot", t.icon);
-        dot.style.background = t.color;
-        row.appendChild(dot);
-        row.appendChild(el("span", "lm-legend-label", t.label));
-        box.appendChild(row);
-      });
-      L.DomEvent.disableClickPropagation(box);
-      return box;
-    };
-    legend.addTo(map);
+    // -- legend, scale, tools, search: set up in a task of their own (short tasks keep the page responsive)
+    function addControls() {
+      var legend = L.control({ position: "bottomleft" });
+      legend.onAdd = function () {
+        var box = el("div", "lm-legend leaflet-bar");
+        box.setAttribute("aria-label", "图例");
+        types.forEach(function (t) {
+          var row = el("div", "lm-legend-row");
+          var dot = el("span", "lm-dot", t.icon);
+          dot.style.background = t.color;
+          dot.setAttribute("aria-hidden", "true");
+          row.appendChild(dot);
+          row.appendChild(el("span", "lm-legend-label", t.label));
+          box.appendChild(row);
+        });
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      };
+      legend.addTo(map);
+      L.control.scale({ imperial: false, metric: true, position: "bottomleft", maxWidth: 80 }).addTo(map);
 
-    // Locate me, fullscreen, search.
-    var tools = L.control({ position: "topleft" });
-    tools.onAdd = function () {
-      var box = el("div", "lm-tools leaflet-bar");
-      var dot = null;
-      button(box, "◎", "定位到我的位置", function (b) {
-        if (!navigator.geolocation) { b.title = "此浏览器不支持定位"; return; }
-        navigator.geolocation.getCurrentPosition(function (pos) {
-          var p = [pos.coords.latitude, pos.coords.longitude];
-          if (cfg.crs === "gcj02") p = wgs84ToGcj02(p[0], p[1]);
-          if (dot) map.removeLayer(dot);
-          dot = L.circleMarker(p, { radius: 8, color: "#1565c0", fillOpacity: 0.8 }).addTo(map);
-          map.setView(p, Math.max(map.getZoom(), 14));
-        }, function () { b.title = "无法获取位置"; }, { enableHighAccuracy: true, timeout: 10000 });
-      });
-      button(box, "全屏", "全屏", function () {
-        var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
-        if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
-        var req = container.requestFullscreen || container.webkitRequestFullscreen;
-        if (req) { req.call(container); } else { container.classList.toggle("lm-fullscreen"); }
-        setTimeout(function () { map.invalidateSize(); }, 200);
-      });
-      return box;
-    };
-    tools.addTo(map);
+      var tools = L.control({ position: "topright" });
+      tools.onAdd = function () {
+        var box = el("div", "lm-tools leaflet-bar");
+        var dot = null;
+        button(box, "定位", "定位到我的位置", function () {
+          if (!window.isSecureContext) { notice("locate", "无法定位：" + LOCATE_REASONS.insecure); return; }
+          if (!navigator.geolocation) { notice("locate", "无法定位：" + LOCATE_REASONS.unsupported); return; }
+          navigator.geolocation.getCurrentPosition(function (pos) {
+            var p = [pos.coords.latitude, pos.coords.longitude];
+            if (cfg.crs === "gcj02") p = wgs84ToGcj02(p[0], p[1]);
+            me = p;  // in the basemap's system, like the data file and the card's API request
+            var old = notices.querySelector("[data-kind='locate']");
+            if (old) old.remove();
+            if (dot) map.removeLayer(dot);
+            dot = L.circleMarker(p, { radius: 8, color: "#fff", weight: 3, fillColor: "#1565c0", fillOpacity: 1,
+                                      interactive: false }).addTo(map);
+            map.setView(p, Math.max(map.getZoom(), 14));
+            container.setAttribute("data-located", "1");
+          }, function (err) {
+            notice("locate", "无法定位：" + (LOCATE_REASONS[err.code] || LOCATE_REASONS[2]));
+          }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+        });
+        button(box, "全屏", "全屏", function () {
+          var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
+          if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
+          var req = container.requestFullscreen || container.webkitRequestFullscreen;
+          if (req) { req.call(container); } else { container.classList.toggle("lm-fullscreen"); }
+          setTimeout(function () { map.invalidateSize(); }, 200);
+        });
+        return box;
+      };
+      tools.addTo(map);
 
-    var search = L.control({ position: "topleft" });
-    search.onAdd = function () {
-      var box = el("div", "lm-search");
-      var input = el("input");
-      input.type = "search";
-      input.placeholder = "搜索站点名称";
-      input.setAttribute("aria-label", "搜索站点名称");
-      var list = el("ul", "lm-results");
-      box.appendChild(input);
-      box.appendChild(list);
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      input.addEventListener("input", function () {
-        while (list.firstChild) list.removeChild(list.firstChild);
-        var q = input.value.trim().toLowerCase();
-        if (!q) return;
-        var found = 0;
-        for (var i = 0; i < rows.length && found < 8; i++) {
-          if (String(rows[i][3]).toLowerCase().indexOf(q) === -1) continue;
-          found++;
-          (function (i) {
-            var li = el("li");
-            var b = el("button", "lm-result", rows[i][3]);
-            b.type = "button";
-            b.addEventListener("click", function () {
-              var g = groups[rows[i][2]];
-              if (!map.hasLayer(g)) map.addLayer(g);
-              map.setView([rows[i][0], rows[i][1]], Math.max(map.getZoom(), CLUSTER_MAX_ZOOM + 1), { animate: false });
-              drawAll();
-              // After this click has finished: the same click reaching the map would close it.
-              setTimeout(function () { openPopup(i); }, 0);
-              while (list.firstChild) list.removeChild(list.firstChild);
-            });
-            li.appendChild(b);
-            list.appendChild(li);
-          })(i);
-        }
-        if (!found) list.appendChild(el("li", "lm-none", "没有找到"));
-      });
-      return box;
-    };
-    search.addTo(map);
+      var search = L.control({ position: "topleft" });
+      search.onAdd = function () {
+        var box = el("div", "lm-search");
+        box.setAttribute("role", "search");
+        var input = el("input");
+        input.type = "search";
+        input.placeholder = "搜索站点名称";
+        input.setAttribute("aria-label", "搜索站点名称");
+        var list = el("ul", "lm-results");
+        box.appendChild(input);
+        box.appendChild(list);
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        input.addEventListener("input", function () {
+          list.textContent = "";
+          var q = input.value.trim().toLowerCase();
+          if (!q) return;
+          var found = 0;
+          for (var i = 0; i < rows.length && found < 8; i++) {
+            if (String(rows[i][3]).toLowerCase().indexOf(q) === -1) continue;
+            found++;
+            (function (i) {
+              var li = el("li");
+              var b = el("button", "lm-result", rows[i][3]);
+              b.type = "button";
+              b.addEventListener("click", function () {
+                list.textContent = "";
+                map.setView([rows[i][0], rows[i][1]], Math.max(map.getZoom(), 15), { animate: false });
+                openStation(i, input);
+              });
+              li.appendChild(b);
+              list.appendChild(li);
+            })(i);
+          }
+          if (!found) list.appendChild(el("li", "lm-none", "没有找到"));
+        });
+        return box;
+      };
+      search.addTo(map);
+    }
+    setTimeout(addControls, 0);
 
-    fetch(cfg.dataUrl, { credentials: "same-origin" }).then(function (r) {
+    if (cfg.share || cfg.wechat) C.wxReady({ enabled: cfg.wechat, script: cfg.jssdk, share: cfg.share });
+
+    // -- the stations ------------------------------------------------------------------------------
+    stationsRequest.then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (data) {
       rows = data.stations;
       map.locatorRows = rows;
       var t0 = performance.now();
-      var perType = types.map(function () { return []; });
+      var perType = types.map(function () { return 0; });
       var south = 90, west = 180, north = -90, east = -180;
       for (var i = 0; i < rows.length; i++) {
         var row = rows[i];
-        perType[row[2]].push({ type: "Feature", properties: { i: i }, geometry: { type: "Point", coordinates: [row[1], row[0]] } });
+        perType[row[2]]++;
         if (row[0] < south) south = row[0];
         if (row[0] > north) north = row[0];
         if (row[1] < west) west = row[1];
         if (row[1] > east) east = row[1];
       }
-      if (cfg.fitData && rows.length) {
+      if (cfg.fitData && !cfg.bounds && rows.length) {
         map.fitBounds([[south, west], [north, east]], { padding: [20, 20], maxZoom: 15, animate: false });
       }
-      types.forEach(function (t, k) {
-        indices[k] = new Supercluster({ radius: 60, minZoom: 7, maxZoom: CLUSTER_MAX_ZOOM }).load(perType[k]);
-        groups[k].addTo(map);
-        var label = el("span", null, t.icon + " " + t.label + "（" + perType[k].length + "）");
-        control.addOverlay(groups[k], label.outerHTML);
-      });
+      buildIndex();
+      draw();
       container.setAttribute("data-stations", String(rows.length));
       container.setAttribute("data-draw-ms", String(Math.round(performance.now() - t0)));
-      container.setAttribute("data-state", "ready");
-    }).catch(function (err) {
+      // The layer list and the outlines in later tasks: the first markers do not wait for them.
+      setTimeout(function () { addOverlays(perType); container.setAttribute("data-state", "ready"); loadDistricts(); }, 0);
+    }).catch(function () {
       container.setAttribute("data-state", "error");
-      var note = L.control({ position: "bottomright" });
-      note.onAdd = function () { return el("div", "lm-error", "站点数据加载失败，请刷新重试"); };
-      note.addTo(map);
+      notice("data", "站点数据加载失败，请刷新重试");
     });
+
+    function addOverlays(perType) {
+      types.forEach(function (t, k) {
+        typeLayers[k].addTo(map);
+        control.addOverlay(typeLayers[k], el("span", null, t.icon + " " + t.label + "（" + perType[k] + "）").outerHTML);
+      });
+      cfg.rings.forEach(function (radius) {
+        control.addOverlay(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"));
+      });
+    }
   }
 
   window.LocatorMap = { init: init, wgs84ToGcj02: wgs84ToGcj02 };
