@@ -207,7 +207,8 @@ class StationOut(Out):
     version: int
     distance_m: float | None = Field(
         None,
-        description="WGS-84 geodesic distance in metres from the query point (Karney's algorithm; nearest search, or one station with lat/lng)",
+        description="WGS-84 geodesic distance in metres from the query point (Karney's algorithm; "
+        "nearest search, or one station with lat/lng)",
     )
     navigation: Navigation | None = None
 
