@@ -149,10 +149,10 @@ def test_a_popup_with_unknown_hours_says_so_and_neither_open_nor_closed(browser_
     page = browser_page.page
     page.fill(".lm-search input", "红骑瓯创")
     page.locator(".lm-result", has_text=station.name).first.click()
-    page.wait_for_selector(".lm-popup .lm-hours", timeout=10000)
-    assert page.locator(".lm-popup .lm-hours").inner_text() == "开放时间：开放时间未知"
-    assert page.locator(".lm-popup .lm-open").count() == 0
-    assert "营业中" not in page.locator(".leaflet-popup-content").inner_text()
+    page.wait_for_selector(".sc-sheet .sc-state .status", timeout=10000)
+    state = page.locator(".sc-sheet .sc-state").inner_text()
+    assert state == "开放时间未知"
+    assert "营业中" not in state and "未营业" not in state
 
 
 def test_station_text_shows_as_text_and_runs_nothing(app, browser_page):

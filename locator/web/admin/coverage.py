@@ -328,7 +328,7 @@ def job_map(jid: str):
         "crs": crs.value,
         "radius": report["radius_m"] / (report.get("detour_factor") or 1.0),
         "unit": unit,
-        "districts": districts_geojson(current_roster().districts, {}, crs),
+        "districts": districts_geojson(current_roster().districts, crs),
         "scope": report.get("scope"),
         "cells": cells,
         "stations": [[*pt(s[0], s[1]), s[3], s[2]] for s in report.get("station_points") or []],
