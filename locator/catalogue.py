@@ -14,7 +14,7 @@ import binascii
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,20 @@ from locator.districts import DistrictIndex
 from locator.errors import BadParameter
 from locator.nearest import Snapshot
 from locator.stations import STATION_TYPES, Station
+
+
+STALE_AFTER_DAYS = 180  # information older than this is shown as 待核实 (to be checked)
+
+
+def stale_mask(snap: Snapshot, when: datetime, days: int = STALE_AFTER_DAYS) -> np.ndarray:
+    """Which stations' information was last checked more than `days` ago (待核实): the one definition.
+
+    "Checked" is the last change of the station's record (`updated_at`).
+    """
+    cutoff = when - timedelta(days=days)
+    return np.fromiter(
+        (s.updated_at is not None and s.updated_at < cutoff for s in snap.stations or ()), bool, len(snap)
+    )
 
 
 class BadCursor(BadParameter):
