@@ -24,7 +24,6 @@ from locator.errors import BadParameter
 from locator.nearest import Snapshot
 from locator.stations import STATION_TYPES, Station
 
-
 STALE_AFTER_DAYS = 180  # information older than this is shown as 待核实 (to be checked)
 
 
