@@ -9,20 +9,26 @@ from collections.abc import Iterator, Sequence
 
 from locator.coords import CRS
 from locator.formats.base import (
+    MAX_CSV_FIELD,
+    MAX_ROWS,
     TEMPLATE_EXAMPLE,
     TEMPLATE_HEADERS,
     FileInvalid,
     Format,
     RawRow,
-    decode_text,
     export_headers,
     field_of,
     neutralise_formula,
+    over_limit,
     record_cells,
+    stream_lines,
+    text_encoding,
+    too_many_rows,
 )
 from locator.stations import Station
 
 WKT_HEADERS = ("wkt", "geometry", "geom", "the_geom")  # ogr2ogr -lco GEOMETRY=AS_WKT, QGIS
+csv.field_size_limit(MAX_CSV_FIELD)  # the module's default too; set here because the message names it
 _WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*(\S+)\s+(\S+)(?:\s+\S+)*\s*\)\s*$", re.I)
 
 
@@ -37,34 +43,67 @@ def _wkt_point(row: dict, header: str) -> None:
         row["__field__"] = header
 
 
+def _field_too_large(number: int) -> FileInvalid:
+    kb = MAX_CSV_FIELD // 1024
+    return over_limit(
+        f"row {number}: a field (cell) is larger than {kb} KB",
+        f"{kb} KB per field",
+        f"第 {number} 行：某个单元格超过 {kb} KB",
+        f"每个单元格 {kb} KB",
+    )
+
+
 def read_rows(data: bytes) -> Iterator[RawRow]:
-    """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too)."""
-    text = decode_text(data)
+    """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too).
+
+    The text is decoded and parsed as it is read: a field over MAX_CSV_FIELD or a row number beyond
+    MAX_ROWS (blank lines count) stops the file there.
+    """
+    text = stream_lines(data, text_encoding(data))
+    sample = text.read(4096)
+    text.seek(0)
     try:
-        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer guesses quoting wrong on cells with doubled quotes.
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
-    if not reader.fieldnames:
-        raise FileInvalid("the CSV file has no header row")
-    fields = {field_of(n) for n in reader.fieldnames}
-    wkt = None
-    if "lng" not in fields or "lat" not in fields:
-        wkt = next((n for n in reader.fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
-        if wkt is None:
-            raise FileInvalid(
-                "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
-                "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
-            )
-    if "name" not in fields:
-        raise FileInvalid("the CSV file needs a name column (名称 or name)")
-    for number, row in enumerate(reader, start=2):
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue  # blank line
-        if wkt is not None:
-            _wkt_point(row, wkt)
-        yield number, row
+    reader = csv.reader(text, dialect=csv.excel, delimiter=delimiter)
+    number = 1
+    try:
+        fieldnames = next(reader, None)
+        if not fieldnames:
+            raise FileInvalid("the CSV file has no header row", "CSV 文件没有标题行。")
+        fields = {field_of(n) for n in fieldnames}
+        wkt = None
+        if "lng" not in fields or "lat" not in fields:
+            wkt = next((n for n in fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
+            if wkt is None:
+                raise FileInvalid(
+                    "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
+                    "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
+                )
+        if "name" not in fields:
+            raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件需要名称列（名称 或 name）。")
+        width = len(fieldnames)
+        for number, values in enumerate(reader, start=2):
+            if number > MAX_ROWS + 1:
+                raise too_many_rows(number)
+            if not any(v.strip() for v in values):
+                continue  # blank line (it still counts as a row)
+            # As csv.DictReader builds rows: extra cells under None, missing ones None.
+            row: dict = dict(zip(fieldnames, values, strict=False))
+            if len(values) > width:
+                row[None] = values[width:]
+            elif len(values) < width:
+                for name in fieldnames[len(values) :]:
+                    row.setdefault(name, None)
+            if wkt is not None:
+                _wkt_point(row, wkt)
+            yield number, row
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise _field_too_large(number + 1) from None
+        raise FileInvalid(f"not a readable CSV file: {exc}", "无法读取该 CSV 文件。") from None
 
 
 def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
@@ -86,4 +125,6 @@ def template() -> bytes:
     return _csv_bytes(TEMPLATE_HEADERS, [TEMPLATE_EXAMPLE])
 
 
-FORMAT = Format("csv", "CSV", (".csv", ".txt"), "text/csv; charset=utf-8", read_rows, write, template, any_crs=True)
+FORMAT = Format(
+    "csv", "CSV", (".csv", ".txt"), "text/csv; charset=utf-8", read_rows, write, template, any_crs=True, streamed=True
+)

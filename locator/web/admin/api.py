@@ -12,7 +12,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from locator import importing
 from locator.context import current_roster
 from locator.coords import to_wgs84
-from locator.formats import FORMATS
+from locator.formats import FORMATS, FileInvalid
+from locator.formats.base import load_json
 from locator.stations import Station
 from locator.store.base import Conflict
 from locator.web.admin.audit import audit_download, restore_from_audit
@@ -75,9 +76,20 @@ def _if_match(old: Station) -> int:
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The request's JSON object, read within the JSON limits (depth, number length, no lone surrogates)."""
+    body = None
+    if request.is_json:
+        try:
+            body = load_json(request.get_data(cache=False))
+        except FileInvalid as exc:
+            raise Problem(400, "Invalid request", f"body: {exc}", detail_zh=exc.detail_zh) from None
     if not isinstance(body, dict):
-        raise Problem(400, "Invalid request", "the body must be a JSON object describing the station")
+        raise Problem(
+            400,
+            "Invalid request",
+            "the body must be a JSON object describing the station",
+            detail_zh="请求体应为描述驿站的 JSON 对象。",
+        )
     return body
 
 
