@@ -9,7 +9,9 @@ from collections.abc import Iterator, Sequence
 
 from locator.coords import CRS
 from locator.formats.base import (
+    MAX_COLUMNS,
     MAX_CSV_FIELD,
+    MAX_CSV_LINE,
     MAX_ROWS,
     TEMPLATE_EXAMPLE,
     TEMPLATE_HEADERS,
@@ -53,6 +55,31 @@ def _field_too_large(number: int) -> FileInvalid:
     )
 
 
+def _too_wide(number: int) -> FileInvalid:
+    return over_limit(
+        f"row {number} has more than {MAX_COLUMNS:,} columns",
+        f"{MAX_COLUMNS:,} columns",
+        f"第 {number} 行超过 {MAX_COLUMNS:,} 列",
+        f" {MAX_COLUMNS:,} 列",
+    )
+
+
+def _bounded_lines(text: Iterator[str]) -> Iterator[str]:
+    """The file's physical lines, each within MAX_CSV_LINE characters (one line is never read whole beyond it)."""
+    number = 0
+    while line := text.readline(MAX_CSV_LINE + 1):  # type: ignore[attr-defined]
+        number += 1
+        if len(line) > MAX_CSV_LINE:
+            mb = MAX_CSV_LINE // (1024 * 1024)
+            raise over_limit(
+                f"line {number} of the file is longer than {MAX_CSV_LINE:,} characters",
+                f"{mb} MB per line",
+                f"文件第 {number} 行超过 {MAX_CSV_LINE:,} 个字符",
+                f"每行 {mb} MB",
+            )
+        yield line
+
+
 def read_rows(data: bytes) -> Iterator[RawRow]:
     """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too).
 
@@ -67,12 +94,14 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer guesses quoting wrong on cells with doubled quotes.
-    reader = csv.reader(text, dialect=csv.excel, delimiter=delimiter)
+    reader = csv.reader(_bounded_lines(text), dialect=csv.excel, delimiter=delimiter)
     number = 1
     try:
         fieldnames = next(reader, None)
         if not fieldnames:
             raise FileInvalid("the CSV file has no header row", "CSV 文件没有标题行。")
+        if len(fieldnames) > MAX_COLUMNS:
+            raise _too_wide(1)
         fields = {field_of(n) for n in fieldnames}
         wkt = None
         if "lng" not in fields or "lat" not in fields:
@@ -88,6 +117,8 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
         for number, values in enumerate(reader, start=2):
             if number > MAX_ROWS + 1:
                 raise too_many_rows(number)
+            if len(values) > MAX_COLUMNS:
+                raise _too_wide(number)
             if not any(v.strip() for v in values):
                 continue  # blank line (it still counts as a row)
             # As csv.DictReader builds rows: extra cells under None, missing ones None.

@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 from locator.coords import CRS
 from locator.formats.base import (
     MAX_CELL_CHARS,
+    MAX_COLUMNS,
     MAX_ROWS,
     ROSTER_COLUMNS,
     FileInvalid,
@@ -23,7 +24,7 @@ from locator.stations import Station
 
 KML_NS = "http://www.opengis.net/kml/2.2"
 CHUNK = 64 * 1024
-MAX_FIELDS = 16_384  # named fields of one Placemark (as many as a sheet has columns)
+MAX_FIELDS = MAX_COLUMNS  # named fields of one Placemark (as many as a sheet has columns)
 
 
 def write(stations: Sequence[Station], crs: CRS = CRS.WGS84) -> bytes:

@@ -23,6 +23,7 @@ from xml.etree.ElementTree import ParseError
 from locator.coords import CRS
 from locator.formats.base import (
     MAX_CELL_CHARS,
+    MAX_COLUMNS,
     MAX_ROWS,
     TEMPLATE_EXAMPLE,
     TEMPLATE_HEADERS,
@@ -51,7 +52,6 @@ MAX_RATIO = 100  # uncompressed / compressed, for parts over RATIO_FROM bytes (z
 RATIO_FROM = 1024 * 1024
 MAX_SHARED_TEXT = 24 * 1024 * 1024  # UTF-8 bytes of all shared strings together
 MAX_SHARED_STRINGS = 1_000_000
-MAX_COLUMNS = 16_384  # Excel's last column, XFD
 MAX_ROW_ELEMENTS = 8 * MAX_COLUMNS  # XML elements within one row (a cell takes 2 to 4)
 MAX_OTHER_ELEMENTS = 100_000  # XML elements of the sheet outside its rows, before the rows end
 CHUNK = 64 * 1024
