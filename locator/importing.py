@@ -90,11 +90,9 @@ def plan(roster: Roster, data: bytes, fmt: Format, crs: CRS, layer: str | None =
     seen: dict[str, int] = {}
     names_to_code = {d.name: d.code for d in roster.districts.districts}
     status_labels = {t.zh: t.key for t in STATUSES.values()}
-    if fmt.streamed:
-        # A first pass reads the file without validating: a file beyond the row limit (or any other
-        # limit of locator.formats) is refused in seconds, not after minutes of validating 200,000 rows.
-        for _ in fmt.read(data, layer):
-            pass
+    if fmt.precheck is not None:
+        # A file beyond the row limit is refused in a second, not after minutes of validating 200,000 rows.
+        fmt.precheck(data)
     for number, raw in fmt.read(data, layer):
         result.rows += 1
         if result.rows > MAX_ROWS:

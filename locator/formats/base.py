@@ -214,7 +214,9 @@ class Format:
     template: Callable[[], bytes] | None = None
     any_crs: bool = False  # may hold GCJ-02/BD-09 coordinates (named in its headers); else WGS-84 only
     layers: Callable[[bytes], list[tuple[str, str | None]]] | None = None  # (name, geometry type) per layer
-    streamed: bool = False  # read as it goes, limits met on the way: an import reads it once before validating
+    # A quick pass that refuses a file beyond the row limit (and the format's other limits) before any
+    # row is validated: formats read as a stream only know their rows' count at the end.
+    precheck: Callable[[bytes], object] | None = None
 
     @property
     def suffix(self) -> str:
@@ -446,6 +448,15 @@ def decode_text(data: bytes) -> str:
 
 
 _CHUNK = 1 << 20
+
+
+def drain(read_rows: Callable[[bytes], Iterable[RawRow]]) -> Callable[[bytes], int]:
+    """A precheck that reads the whole file once, without validating (its reader meets every limit)."""
+
+    def precheck(data: bytes) -> int:
+        return sum(1 for _ in read_rows(data))
+
+    return precheck
 
 
 def text_encoding(data: bytes) -> str:

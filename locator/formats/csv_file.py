@@ -18,6 +18,7 @@ from locator.formats.base import (
     FileInvalid,
     Format,
     RawRow,
+    drain,
     export_headers,
     field_of,
     neutralise_formula,
@@ -157,5 +158,13 @@ def template() -> bytes:
 
 
 FORMAT = Format(
-    "csv", "CSV", (".csv", ".txt"), "text/csv; charset=utf-8", read_rows, write, template, any_crs=True, streamed=True
+    "csv",
+    "CSV",
+    (".csv", ".txt"),
+    "text/csv; charset=utf-8",
+    read_rows,
+    write,
+    template,
+    any_crs=True,
+    precheck=drain(read_rows),
 )

@@ -15,6 +15,7 @@ from locator.formats.base import (
     FileInvalid,
     Format,
     RawRow,
+    drain,
     over_limit,
     record_cells,
     text_too_long,
@@ -192,5 +193,5 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
 
 
 FORMAT = Format(  # WGS-84 only
-    "kml", "KML", (".kml",), "application/vnd.google-earth.kml+xml", read_rows, write, streamed=True
+    "kml", "KML", (".kml",), "application/vnd.google-earth.kml+xml", read_rows, write, precheck=drain(read_rows)
 )
