@@ -36,7 +36,8 @@ MAX_CSV_LINE = 1024 * 1024  # characters of one physical line of a CSV file
 MAX_COLUMNS = 16_384  # columns of a sheet or CSV file, fields of a placemark: Excel's last column is XFD
 MAX_JSON_DEPTH = 32  # nesting of objects and lists (a roster feature needs 5)
 MAX_JSON_NUMBER = 100  # characters of one JSON number (coordinates need about 20)
-MAX_JSON_CONTAINERS = 5 * MAX_ROWS  # `{` and `[` in a GeoJSON file (a Point feature needs 4 or 5)
+MAX_JSON_VALUE = 1_000_000  # characters of one GeoJSON feature (or other member), read one at a time
+MAX_BODY_CONTAINERS = 10_000  # objects and lists in one JSON request body (a station needs 2)
 
 # Column headers organizers use (Chinese and English) -> field names.
 HEADER_ALIASES: dict[str, str] = {
@@ -478,6 +479,9 @@ def text_encoding(data: bytes) -> str:
 # -- JSON within limits (GeoJSON files and the API's request bodies) -------------------------------------
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# A number where a JSON value starts, longer than the limit (found on the bytes, before any text is decoded:
+# the parser would first copy the whole number out).
+_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9.eE+-]{%d}" % (MAX_JSON_NUMBER + 1))
 
 
 class _NumberTooLong(Exception):
@@ -510,32 +514,21 @@ def json_too_deep() -> FileInvalid:
     )
 
 
+def _number_too_long() -> FileInvalid:
+    return over_limit(
+        f"the JSON holds a number longer than {MAX_JSON_NUMBER} characters",
+        f"{MAX_JSON_NUMBER} characters per number",
+        f"JSON 中有超过 {MAX_JSON_NUMBER} 个字符的数字",
+        f"每个数字 {MAX_JSON_NUMBER} 个字符",
+    )
+
+
 def _has_lone_surrogate(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
-
-
-def _check_tree(doc: Any, surrogates: bool) -> None:
-    """Depth within MAX_JSON_DEPTH and (when escapes were seen) no lone surrogate, without recursion."""
-    stack = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise json_too_deep()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-            if surrogates and any(_has_lone_surrogate(k) for k in node):
-                raise _lone_surrogate()
-        else:
-            children = node
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-            elif surrogates and isinstance(child, str) and _has_lone_surrogate(child):
-                raise _lone_surrogate()
 
 
 def _lone_surrogate() -> FileInvalid:
@@ -545,34 +538,85 @@ def _lone_surrogate() -> FileInvalid:
     )
 
 
-def load_json(data: bytes | str, *, nan: bool = False) -> Any:
-    """Parse JSON within the limits: depth (MAX_JSON_DEPTH), number length (MAX_JSON_NUMBER), no lone surrogates.
-
-    FileInvalid (a 400) for anything else than such JSON. `nan`: NaN and Infinity both become NaN (GeoJSON
-    files as pandas writes them); otherwise they are read as Python reads them, for validation to name.
-    """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
-    try:
-        doc = json.loads(data, parse_int=_int, parse_float=_float, parse_constant=_nan if nan else float)
-    except _NumberTooLong:
+def json_prescan(raw: bytes, max_containers: int | None = None) -> bool:
+    """Checks on the JSON's bytes before it is parsed: numbers within MAX_JSON_NUMBER, at most `max_containers`
+    objects and lists; True if it holds surrogate escapes (each parsed value must then be checked)."""
+    if _LONG_NUMBER.search(raw):
+        raise _number_too_long()
+    if max_containers is not None and raw.count(b"{") + raw.count(b"[") > max_containers:
         raise over_limit(
-            f"the JSON holds a number longer than {MAX_JSON_NUMBER} characters",
-            f"{MAX_JSON_NUMBER} characters per number",
-            f"JSON 中有超过 {MAX_JSON_NUMBER} 个字符的数字",
-            f"每个数字 {MAX_JSON_NUMBER} 个字符",
-        ) from None
-    except RecursionError:
-        raise json_too_deep() from None
+            f"the JSON holds more than {max_containers:,} objects and lists",
+            f"{max_containers:,}",
+            f"JSON 含有超过 {max_containers:,} 个对象和数组",
+            f" {max_containers:,} 个",
+        )
+    return _SURROGATE_ESCAPE.search(raw) is not None
+
+
+def check_json_value(doc: Any, surrogates: bool, depth: int = 1) -> None:
+    """Depth within MAX_JSON_DEPTH (`depth`: where `doc` sits) and, if `surrogates`, no lone surrogate; no recursion."""
+    stack = [(doc, depth)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_JSON_DEPTH:
+            raise json_too_deep()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+            if surrogates and any(_has_lone_surrogate(k) for k in node):
+                raise _lone_surrogate()
+        elif isinstance(node, list):
+            children = node
+        else:
+            if surrogates and isinstance(node, str) and _has_lone_surrogate(node):
+                raise _lone_surrogate()
+            continue
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
+            elif surrogates and isinstance(child, str) and _has_lone_surrogate(child):
+                raise _lone_surrogate()
+
+
+class JSONValues:
+    """Parses one JSON value at a time within the limits (numbers, depth): FileInvalid beyond them."""
+
+    def __init__(self, nan: bool = False):
+        self.decoder = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_nan if nan else float)
+
+    def at(self, text: str, pos: int) -> tuple[Any, int]:
+        """The value starting at text[pos] and where it ends (json.JSONDecodeError if it is not one)."""
+        try:
+            return self.decoder.raw_decode(text, pos)
+        except _NumberTooLong:
+            raise _number_too_long() from None
+        except RecursionError:
+            raise json_too_deep() from None
+
+
+def load_json(data: bytes, *, nan: bool = False, max_containers: int | None = None) -> Any:
+    """Parse JSON within the limits: depth (MAX_JSON_DEPTH), number length (MAX_JSON_NUMBER), no lone surrogates,
+    at most `max_containers` objects and lists. FileInvalid (a 400) for anything else.
+
+    `nan`: NaN and Infinity both become NaN; otherwise they are read as Python reads them, for validation to name.
+    """
+    surrogates = json_prescan(data, max_containers)
+    try:
+        text = data.decode(json.detect_encoding(data))  # strict: encoded surrogates are not text either
     except UnicodeDecodeError:
         raise FileInvalid("the JSON is not UTF-8 text", "JSON 不是 UTF-8 编码的文本。") from None
-    except ValueError as exc:  # json.JSONDecodeError
+    try:
+        doc, end = JSONValues(nan).at(text, JSON_SPACE.match(text, 0).end())
+        if JSON_SPACE.match(text, end).end() != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    except ValueError as exc:
+        if isinstance(exc, FileInvalid):
+            raise
         raise FileInvalid(f"not valid JSON: {exc}", f"不是有效的 JSON：{exc}") from None
-    if isinstance(doc, dict | list):
-        _check_tree(doc, surrogates)
-    elif surrogates and isinstance(doc, str) and _has_lone_surrogate(doc):
-        raise _lone_surrogate()
+    check_json_value(doc, surrogates)
     return doc
+
+
+JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def stream_lines(data: bytes, encoding: str) -> Iterator[str]:

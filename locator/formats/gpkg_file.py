@@ -137,11 +137,10 @@ def choose_layer(found: list[tuple[str, str | None]], layer: str | None) -> str:
     )
 
 
-def _refuse_views(path: str, layer: str) -> None:
-    """Refuse a layer that is an SQL view or a virtual table: reading one runs the file's own SQL.
-
-    A recursive view of a few lines yields rows without end (300,000 took 35 s before any limit).
-    """
+def _check_layer(path: str, layer: str) -> None:
+    """Refuse a layer that is an SQL view or a virtual table (reading one runs the file's own SQL: a recursive
+    view of a few lines yields rows without end), or a table of more than MAX_ROWS rows (counted by SQLite
+    before GDAL reads a feature; the count GDAL keeps in gpkg_ogr_contents may lie)."""
     import sqlite3
 
     try:
@@ -150,15 +149,23 @@ def _refuse_views(path: str, layer: str) -> None:
                 "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')",
                 (layer,),
             ).fetchone()
+            kind, sql = found if found else ("table", "")
+            view = kind == "view" or (sql or "").lstrip().upper().startswith("CREATE VIRTUAL")
+            count = 0
+            if found and not view:
+                table = '"' + str(found and layer).replace('"', '""') + '"'
+                query = f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT ?)"
+                (count,) = db.execute(query, (MAX_ROWS + 1,)).fetchone()
     except sqlite3.Error:
         raise FileInvalid("not a readable GeoPackage (SQLite) file", "无法读取该 GeoPackage 文件。") from None
-    kind, sql = found if found else ("table", "")
-    if kind == "view" or (sql or "").lstrip().upper().startswith("CREATE VIRTUAL"):
+    if view:
         raise FileInvalid(
             f"the GeoPackage layer {layer!r} is an SQL view, not a table: views are not imported "
             "(in QGIS, save the layer as a new GeoPackage, which writes a table)",
             f"GeoPackage 图层“{layer}”是 SQL 视图而不是数据表，不予导入（可在 QGIS 中将该图层另存为新的 GeoPackage）。",
         )
+    if count > MAX_ROWS:
+        raise too_many_rows(count)
 
 
 def read_rows(data: bytes, layer: str | None = None) -> Iterator[RawRow]:
@@ -167,7 +174,7 @@ def read_rows(data: bytes, layer: str | None = None) -> Iterator[RawRow]:
 
     with _as_file(data) as path:
         chosen = choose_layer(_list_layers(path), layer)
-        _refuse_views(path, chosen)
+        _check_layer(path, chosen)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)

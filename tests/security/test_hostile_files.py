@@ -45,13 +45,13 @@ def header_row() -> bytes:
     return ('<row r="1">' + "".join(_inline("ABC"[i], 1, h) for i, h in enumerate(HEADER)) + "</row>").encode()
 
 
-def xlsx(rows, *, shared=None, prolog: bytes = b"", extra_parts: int = 0, level: int = 6) -> bytes:
+def xlsx(rows, *, shared=None, prolog: bytes = b"", extra_parts: int = 0, level: int = 6, out=None) -> bytes:
     """A minimal workbook (one sheet, inline strings) whose sheet data are `rows` (bytes or chunks of bytes).
 
     `shared`: chunks of sharedStrings.xml's <si> elements; `prolog`: written before the sheet's root
-    element (a DTD); `extra_parts`: empty parts added to the zip.
+    element (a DTD); `extra_parts`: empty parts added to the zip; `out`: the buffer to write to.
     """
-    buf = io.BytesIO()
+    buf = io.BytesIO() if out is None else out
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
         zf.writestr(
             "[Content_Types].xml",
@@ -411,6 +411,7 @@ def test_blank_csv_lines_count_towards_the_row_limit(refused, validations):
 HOSTILE_JSON = {
     "400-digit integer": ("[1" + "0" * 400 + ", 28.01]", "100 characters"),
     "100,000-deep nesting": ("[120.65, 28.01, " + "[" * 100_000 + "]" * 100_000 + "]", "32 levels"),
+    "1,000-deep nesting": ("[120.65, 28.01, " + "[" * 1_000 + "]" * 1_000 + "]", "32 levels"),
     "lone surrogate": ("[120.65, 28.01]", "lone surrogate"),
 }
 
@@ -423,10 +424,25 @@ def test_hostile_geojson_is_400(refused, case):
     refused(data, "hostile.geojson", words)
 
 
-def test_a_geojson_of_millions_of_empty_features_is_refused_before_parsing(refused):
-    """1,000,001 empty features would be a million dicts before any row is counted."""
+def test_a_geojson_of_a_million_empty_features_is_refused_at_the_row_limit(refused, validations):
+    """1,000,001 empty features were a million dicts before any row was counted: now read one at a time."""
     data = geojson(",".join(["{}"] * 1_000_001))
-    refused(data, "empty.geojson", "objects and lists", paths=("api",))
+    refused(data, "empty.geojson", "200,000 rows", paths=("api",))
+    assert validations["rows"] == 0
+
+
+def test_a_geojson_feature_beyond_a_million_characters_is_refused():
+    """One feature of millions of empty objects would be held whole: a feature is at most 1,000,000 characters."""
+    data = geojson('{"properties": {"x": [' + ",".join(["{}"] * 400_000) + "]}}")
+    with pytest.raises(FileInvalid, match="longer than 1,000,000 characters"):
+        list(FORMATS["geojson"].read(data))
+
+
+def test_a_station_body_of_many_objects_is_refused_unparsed(app, make_user, api_token):
+    body = b'{"name": "x", "note": [' + b",".join([b"{}"] * 20_000) + b"]}"
+    headers = {"Authorization": f"Bearer {api_token(make_user('boss', 'city_admin'))}"}
+    resp = app.test_client().post("/api/v1/admin/stations", data=body, headers=headers, content_type="application/json")
+    assert resp.status_code == 400 and "10,000 objects and lists" in resp.get_json()["detail"]
 
 
 def test_a_geojson_of_200001_features_is_refused_before_any_is_validated(refused, validations):
@@ -440,6 +456,8 @@ def test_a_geojson_of_200001_features_is_refused_before_any_is_validated(refused
 def test_hostile_json_bodies_are_400_on_the_station_api(app, roster, make_user, api_token, case, method):
     """The same JSON in `POST /api/v1/admin/stations` (and PUT) answered 500."""
     coordinates, words = HOSTILE_JSON[case]
+    if case == "100,000-deep nesting":
+        words = "10,000 objects and lists"  # a request body is refused on its bytes before it is parsed
     if case == "lone surrogate":
         body = '{"name": "\\ud800", "type": "rider_station", "lng": 120.65, "lat": 28.01}'
     else:

@@ -13,7 +13,7 @@ from locator import importing
 from locator.context import current_roster
 from locator.coords import to_wgs84
 from locator.formats import FORMATS, FileInvalid
-from locator.formats.base import load_json
+from locator.formats.base import MAX_BODY_CONTAINERS, load_json
 from locator.stations import Station
 from locator.store.base import Conflict
 from locator.web.admin.audit import audit_download, restore_from_audit
@@ -80,7 +80,7 @@ def _json_body() -> dict[str, Any]:
     body = None
     if request.is_json:
         try:
-            body = load_json(request.get_data(cache=False))
+            body = load_json(request.get_data(cache=False), max_containers=MAX_BODY_CONTAINERS)
         except FileInvalid as exc:
             raise Problem(400, "Invalid request", f"body: {exc}", detail_zh=exc.detail_zh) from None
     if not isinstance(body, dict):
