@@ -18,7 +18,6 @@ from locator.formats.base import (
     FileInvalid,
     Format,
     RawRow,
-    drain,
     export_headers,
     field_of,
     neutralise_formula,
@@ -81,11 +80,11 @@ def _bounded_lines(text: Iterator[str]) -> Iterator[str]:
         yield line
 
 
-def read_rows(data: bytes) -> Iterator[RawRow]:
-    """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too).
+def _records(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """(spreadsheet row number, cells) of every record, the header first, within the limits.
 
-    The text is decoded and parsed as it is read: a field over MAX_CSV_FIELD or a row number beyond
-    MAX_ROWS (blank lines count) stops the file there.
+    The text is decoded and parsed as it is read: a line over MAX_CSV_LINE, a field over MAX_CSV_FIELD,
+    a row over MAX_COLUMNS or a row number beyond MAX_ROWS + 1 (blank lines count) stops the file there.
     """
     text = stream_lines(data, text_encoding(data))
     sample = text.read(4096)
@@ -96,46 +95,56 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer guesses quoting wrong on cells with doubled quotes.
     reader = csv.reader(_bounded_lines(text), dialect=csv.excel, delimiter=delimiter)
-    number = 1
+    number = 0
     try:
-        fieldnames = next(reader, None)
-        if not fieldnames:
-            raise FileInvalid("the CSV file has no header row", "CSV 文件没有标题行。")
-        if len(fieldnames) > MAX_COLUMNS:
-            raise _too_wide(1)
-        fields = {field_of(n) for n in fieldnames}
-        wkt = None
-        if "lng" not in fields or "lat" not in fields:
-            wkt = next((n for n in fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
-            if wkt is None:
-                raise FileInvalid(
-                    "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
-                    "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
-                )
-        if "name" not in fields:
-            raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件需要名称列（名称 或 name）。")
-        width = len(fieldnames)
-        for number, values in enumerate(reader, start=2):
+        for number, values in enumerate(reader, start=1):
             if number > MAX_ROWS + 1:
                 raise too_many_rows(number)
             if len(values) > MAX_COLUMNS:
                 raise _too_wide(number)
-            if not any(v.strip() for v in values):
-                continue  # blank line (it still counts as a row)
-            # As csv.DictReader builds rows: extra cells under None, missing ones None.
-            row: dict = dict(zip(fieldnames, values, strict=False))
-            if len(values) > width:
-                row[None] = values[width:]
-            elif len(values) < width:
-                for name in fieldnames[len(values) :]:
-                    row.setdefault(name, None)
-            if wkt is not None:
-                _wkt_point(row, wkt)
-            yield number, row
+            yield number, values
     except csv.Error as exc:
         if "field limit" in str(exc):
             raise _field_too_large(number + 1) from None
         raise FileInvalid(f"not a readable CSV file: {exc}", "无法读取该 CSV 文件。") from None
+
+
+def count_rows(data: bytes) -> int:
+    """The number of records (the header included), read without building rows: an import's first pass."""
+    return sum(1 for _ in _records(data))
+
+
+def read_rows(data: bytes) -> Iterator[RawRow]:
+    """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too)."""
+    records = _records(data)
+    _, fieldnames = next(records, (1, []))
+    if not fieldnames:
+        raise FileInvalid("the CSV file has no header row", "CSV 文件没有标题行。")
+    fields = {field_of(n) for n in fieldnames}
+    wkt = None
+    if "lng" not in fields or "lat" not in fields:
+        wkt = next((n for n in fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
+        if wkt is None:
+            raise FileInvalid(
+                "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
+                "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
+            )
+    if "name" not in fields:
+        raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件需要名称列（名称 或 name）。")
+    width = len(fieldnames)
+    for number, values in records:
+        if not any(v.strip() for v in values):
+            continue  # blank line (it still counts as a row)
+        # As csv.DictReader builds rows: extra cells under None, missing ones None.
+        row: dict = dict(zip(fieldnames, values, strict=False))
+        if len(values) > width:
+            row[None] = values[width:]
+        elif len(values) < width:
+            for name in fieldnames[len(values) :]:
+                row.setdefault(name, None)
+        if wkt is not None:
+            _wkt_point(row, wkt)
+        yield number, row
 
 
 def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
@@ -166,5 +175,5 @@ FORMAT = Format(
     write,
     template,
     any_crs=True,
-    precheck=drain(read_rows),
+    precheck=count_rows,
 )
