@@ -481,6 +481,17 @@ def test_hostile_json_bodies_are_400_on_the_station_api(app, roster, make_user, 
     assert roster.store.data_version() == version
 
 
+def test_a_station_body_over_1_mb_is_413_before_it_is_decoded(app, make_user, api_token):
+    """20 MB of ASCII with one emoji would decode to 80 MB of text (4 bytes a character) before parsing."""
+    body = '{"name": "😀' + "a" * 2_000_000 + '"}'
+    headers = {"Authorization": f"Bearer {api_token(make_user('boss', 'city_admin'))}"}
+    resp = app.test_client().post(
+        "/api/v1/admin/stations", data=body.encode(), headers=headers, content_type="application/json"
+    )
+    assert resp.status_code == 413 and "at most 1 MB" in resp.get_json()["detail"]
+    assert resp.get_json()["detail_zh"]
+
+
 def test_a_valid_station_body_still_creates_a_station(app, roster, make_user, api_token):
     headers = {"Authorization": f"Bearer {api_token(make_user('boss', 'city_admin'))}"}
     body = {"name": "新驿站", "type": "rider_station", "lng": 120.65, "lat": 28.01, "amenities": ["water"]}

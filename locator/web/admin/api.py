@@ -43,6 +43,7 @@ VERSION_CHECK = {
     428: 'If-Match is missing: send If-Match: "<version>" (the ETag you read)',
 }
 BINARY = {"type": "string", "format": "binary"}
+MAX_BODY_BYTES = 1024 * 1024  # a station's JSON (every text field at its longest fits many times over)
 EXPORT_TYPES = {FORMATS["geojson"].mime: BINARY, **{f.mime: BINARY for f in FORMATS.values()}}
 
 
@@ -75,12 +76,27 @@ def _if_match(old: Station) -> int:
     return expected
 
 
+def _body_too_large() -> Problem:
+    mb = MAX_BODY_BYTES // (1024 * 1024)
+    return Problem(
+        413,
+        "Request Entity Too Large",
+        f"body: a station's JSON is at most {mb} MB",
+        detail_zh=f"请求体过大：一个驿站的 JSON 最多 {mb} MB。",
+    )
+
+
 def _json_body() -> dict[str, Any]:
     """The request's JSON object, read within the JSON limits (depth, number length, no lone surrogates)."""
     body = None
     if request.is_json:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise _body_too_large()
+        data = request.get_data(cache=False)
+        if len(data) > MAX_BODY_BYTES:
+            raise _body_too_large()
         try:
-            body = load_json(request.get_data(cache=False), max_containers=MAX_BODY_CONTAINERS)
+            body = load_json(data, max_containers=MAX_BODY_CONTAINERS)
         except FileInvalid as exc:
             raise Problem(400, "Invalid request", f"body: {exc}", detail_zh=exc.detail_zh) from None
     if not isinstance(body, dict):
