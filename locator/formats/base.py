@@ -8,10 +8,12 @@ target system.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +24,20 @@ from locator.stations import EDITABLE_FIELDS, Station
 
 RawRow = tuple[int, dict[str, Any]]  # (row number as the user sees it, {header as written: value})
 ROSTER_COLUMNS = EDITABLE_FIELDS  # the columns of every export, in this order
+
+# -- limits on what a file may make the server do ---------------------------------------------------
+# Every reader stops at these while reading, before anything is validated or written, and refuses
+# the file with a FileInvalid naming the limit. Legitimate rosters are bounded by MAX_ROWS only;
+# the others cap what a hostile file could make the server parse or hold per row or per value.
+MAX_ROWS = 200_000  # data rows (row numbers: blank rows count), features or placemarks
+MAX_CELL_CHARS = 32_767  # one cell, property or text: Excel's own limit for a cell
+MAX_CSV_FIELD = 128 * 1024  # one CSV field (Python's csv default, now a clear 400)
+MAX_CSV_LINE = 1024 * 1024  # characters of one physical line of a CSV file
+MAX_COLUMNS = 16_384  # columns of a sheet or CSV file, fields of a placemark: Excel's last column is XFD
+MAX_JSON_DEPTH = 32  # nesting of objects and lists (a roster feature needs 5)
+MAX_JSON_NUMBER = 100  # characters of one JSON number (coordinates need about 20)
+MAX_JSON_VALUE = 1_000_000  # characters of one GeoJSON feature (or other member), read one at a time
+MAX_BODY_CONTAINERS = 10_000  # objects and lists in one JSON request body (a station needs 2)
 
 # Column headers organizers use (Chinese and English) -> field names.
 HEADER_ALIASES: dict[str, str] = {
@@ -126,6 +142,34 @@ class FileInvalid(LocatorError, ValueError):
             self.detail_zh = detail_zh
 
 
+def over_limit(what: str, limit: str, what_zh: str, limit_zh: str) -> FileInvalid:
+    """A FileInvalid for a file beyond one of the limits above: says what, and the limit, in both languages."""
+    return FileInvalid(
+        f"{what}: the limit is {limit}; nothing was imported",
+        f"{what_zh}：上限为{limit_zh}，未导入任何数据。",
+    )
+
+
+def too_many_rows(number: int) -> FileInvalid:
+    """The file reaches row (or feature) `number`, beyond MAX_ROWS."""
+    return over_limit(
+        f"the file has more than {MAX_ROWS:,} rows (it reaches row {number:,}; blank rows count)",
+        f"{MAX_ROWS:,} rows",
+        f"文件超过 {MAX_ROWS:,} 行（已到第 {number:,} 行，空行也计算在内）",
+        f" {MAX_ROWS:,} 行",
+    )
+
+
+def text_too_long(where: str, where_zh: str) -> FileInvalid:
+    """A cell or text longer than MAX_CELL_CHARS."""
+    return over_limit(
+        f"{where} holds more than {MAX_CELL_CHARS:,} characters",
+        f"{MAX_CELL_CHARS:,} characters per cell",
+        f"{where_zh}超过 {MAX_CELL_CHARS:,} 个字符",
+        f"每个单元格 {MAX_CELL_CHARS:,} 个字符",
+    )
+
+
 class LayerChoiceNeeded(FileInvalid):
     """A file with several layers and no obvious roster layer: the user must name one."""
 
@@ -173,6 +217,9 @@ class Format:
     template: Callable[[], bytes] | None = None
     any_crs: bool = False  # may hold GCJ-02/BD-09 coordinates (named in its headers); else WGS-84 only
     layers: Callable[[bytes], list[tuple[str, str | None]]] | None = None  # (name, geometry type) per layer
+    # A quick pass that refuses a file beyond the row limit (and the format's other limits) before any
+    # row is validated: formats read as a stream only know their rows' count at the end.
+    precheck: Callable[[bytes], object] | None = None
 
     @property
     def suffix(self) -> str:
@@ -402,3 +449,179 @@ def decode_text(data: bytes) -> str:
         return data.decode("gb18030")
     except UnicodeDecodeError:
         raise FileInvalid("the file is neither UTF-8 nor GBK/GB18030 text") from None
+
+
+_CHUNK = 1 << 20
+
+
+def drain(read_rows: Callable[[bytes], Iterable[RawRow]]) -> Callable[[bytes], int]:
+    """A precheck that reads the whole file once, without validating (its reader meets every limit)."""
+
+    def precheck(data: bytes) -> int:
+        return sum(1 for _ in read_rows(data))
+
+    return precheck
+
+
+def text_encoding(data: bytes) -> str:
+    """'utf-8-sig' or 'gb18030', checked chunk by chunk (no copy of the whole file as text), else FileInvalid."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            for start in range(0, len(data), _CHUNK):
+                decoder.decode(data[start : start + _CHUNK])
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise FileInvalid(
+        "the file is neither UTF-8 nor GBK/GB18030 text", "文件既不是 UTF-8 也不是 GBK/GB18030 编码的文本。"
+    )
+
+
+# -- JSON within limits (GeoJSON files and the API's request bodies) -------------------------------------
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# A number where a JSON value starts, longer than the limit (found on the bytes, before any text is decoded:
+# the parser would first copy the whole number out).
+_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9.eE+-]{%d}" % (MAX_JSON_NUMBER + 1))
+
+
+class _NumberTooLong(Exception):
+    pass
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_JSON_NUMBER:
+        raise _NumberTooLong
+    return int(text)
+
+
+def _float(text: str) -> float:
+    if len(text) > MAX_JSON_NUMBER:
+        raise _NumberTooLong
+    return float(text)
+
+
+def _nan(_constant: str) -> float:
+    return float("nan")
+
+
+def json_too_deep() -> FileInvalid:
+    """JSON nested deeper than MAX_JSON_DEPTH."""
+    return over_limit(
+        f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep",
+        f"{MAX_JSON_DEPTH} levels of nesting",
+        f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层",
+        f" {MAX_JSON_DEPTH} 层",
+    )
+
+
+def _number_too_long() -> FileInvalid:
+    return over_limit(
+        f"the JSON holds a number longer than {MAX_JSON_NUMBER} characters",
+        f"{MAX_JSON_NUMBER} characters per number",
+        f"JSON 中有超过 {MAX_JSON_NUMBER} 个字符的数字",
+        f"每个数字 {MAX_JSON_NUMBER} 个字符",
+    )
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _lone_surrogate() -> FileInvalid:
+    return FileInvalid(
+        "the JSON holds a lone surrogate escape (such as \\ud800), which is no character",
+        "JSON 中含有不成对的代理项转义（如 \\ud800），它不表示任何字符。",
+    )
+
+
+def json_prescan(raw: bytes, max_containers: int | None = None) -> bool:
+    """Checks on the JSON's bytes before it is parsed: numbers within MAX_JSON_NUMBER, at most `max_containers`
+    objects and lists; True if it holds surrogate escapes (each parsed value must then be checked)."""
+    if _LONG_NUMBER.search(raw):
+        raise _number_too_long()
+    if max_containers is not None and raw.count(b"{") + raw.count(b"[") > max_containers:
+        raise over_limit(
+            f"the JSON holds more than {max_containers:,} objects and lists",
+            f"{max_containers:,}",
+            f"JSON 含有超过 {max_containers:,} 个对象和数组",
+            f" {max_containers:,} 个",
+        )
+    return _SURROGATE_ESCAPE.search(raw) is not None
+
+
+def check_json_value(doc: Any, surrogates: bool, depth: int = 1) -> None:
+    """Depth within MAX_JSON_DEPTH (`depth`: where `doc` sits) and, if `surrogates`, no lone surrogate; no recursion."""
+    stack = [(doc, depth)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_JSON_DEPTH:
+            raise json_too_deep()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+            if surrogates and any(_has_lone_surrogate(k) for k in node):
+                raise _lone_surrogate()
+        elif isinstance(node, list):
+            children = node
+        else:
+            if surrogates and isinstance(node, str) and _has_lone_surrogate(node):
+                raise _lone_surrogate()
+            continue
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
+            elif surrogates and isinstance(child, str) and _has_lone_surrogate(child):
+                raise _lone_surrogate()
+
+
+class JSONValues:
+    """Parses one JSON value at a time within the limits (numbers, depth): FileInvalid beyond them."""
+
+    def __init__(self, nan: bool = False):
+        self.decoder = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_nan if nan else float)
+
+    def at(self, text: str, pos: int) -> tuple[Any, int]:
+        """The value starting at text[pos] and where it ends (json.JSONDecodeError if it is not one)."""
+        try:
+            return self.decoder.raw_decode(text, pos)
+        except _NumberTooLong:
+            raise _number_too_long() from None
+        except RecursionError:
+            raise json_too_deep() from None
+
+
+def load_json(data: bytes, *, nan: bool = False, max_containers: int | None = None) -> Any:
+    """Parse JSON within the limits: depth (MAX_JSON_DEPTH), number length (MAX_JSON_NUMBER), no lone surrogates,
+    at most `max_containers` objects and lists. FileInvalid (a 400) for anything else.
+
+    `nan`: NaN and Infinity both become NaN; otherwise they are read as Python reads them, for validation to name.
+    """
+    surrogates = json_prescan(data, max_containers)
+    try:
+        text = data.decode(json.detect_encoding(data))  # strict: encoded surrogates are not text either
+    except UnicodeDecodeError:
+        raise FileInvalid("the JSON is not UTF-8 text", "JSON 不是 UTF-8 编码的文本。") from None
+    try:
+        doc, end = JSONValues(nan).at(text, JSON_SPACE.match(text, 0).end())
+        if JSON_SPACE.match(text, end).end() != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    except ValueError as exc:
+        if isinstance(exc, FileInvalid):
+            raise
+        raise FileInvalid(f"not valid JSON: {exc}", f"不是有效的 JSON：{exc}") from None
+    check_json_value(doc, surrogates)
+    return doc
+
+
+JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def stream_lines(data: bytes, encoding: str) -> Iterator[str]:
+    """The text of `data`, decoded piece by piece (CSV readers take it line by line)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")

@@ -9,20 +9,28 @@ from collections.abc import Iterator, Sequence
 
 from locator.coords import CRS
 from locator.formats.base import (
+    MAX_COLUMNS,
+    MAX_CSV_FIELD,
+    MAX_CSV_LINE,
+    MAX_ROWS,
     TEMPLATE_EXAMPLE,
     TEMPLATE_HEADERS,
     FileInvalid,
     Format,
     RawRow,
-    decode_text,
     export_headers,
     field_of,
     neutralise_formula,
+    over_limit,
     record_cells,
+    stream_lines,
+    text_encoding,
+    too_many_rows,
 )
 from locator.stations import Station
 
 WKT_HEADERS = ("wkt", "geometry", "geom", "the_geom")  # ogr2ogr -lco GEOMETRY=AS_WKT, QGIS
+csv.field_size_limit(MAX_CSV_FIELD)  # the module's default too; set here because the message names it
 _WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*(\S+)\s+(\S+)(?:\s+\S+)*\s*\)\s*$", re.I)
 
 
@@ -37,44 +45,116 @@ def _wkt_point(row: dict, header: str) -> None:
         row["__field__"] = header
 
 
-def read_table(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
-    """The header and (spreadsheet row number, row dict) of each data row, whatever the columns.
+def _field_too_large(number: int) -> FileInvalid:
+    kb = MAX_CSV_FIELD // 1024
+    return over_limit(
+        f"row {number}: a field (cell) is larger than {kb} KB",
+        f"{kb} KB per field",
+        f"第 {number} 行：某个单元格超过 {kb} KB",
+        f"每个单元格 {kb} KB",
+    )
 
-    read_rows checks a roster's columns on top of this; other tables (demand layers) check their own.
+
+def _too_wide(number: int) -> FileInvalid:
+    return over_limit(
+        f"row {number} has more than {MAX_COLUMNS:,} columns",
+        f"{MAX_COLUMNS:,} columns",
+        f"第 {number} 行超过 {MAX_COLUMNS:,} 列",
+        f" {MAX_COLUMNS:,} 列",
+    )
+
+
+def _bounded_lines(text: Iterator[str]) -> Iterator[str]:
+    """The file's physical lines, each within MAX_CSV_LINE characters (one line is never read whole beyond it)."""
+    number = 0
+    while line := text.readline(MAX_CSV_LINE + 1):  # type: ignore[attr-defined]
+        number += 1
+        if len(line) > MAX_CSV_LINE:
+            mb = MAX_CSV_LINE // (1024 * 1024)
+            raise over_limit(
+                f"line {number} of the file is longer than {MAX_CSV_LINE:,} characters",
+                f"{mb} MB per line",
+                f"文件第 {number} 行超过 {MAX_CSV_LINE:,} 个字符",
+                f"每行 {mb} MB",
+            )
+        yield line
+
+
+def _records(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """(spreadsheet row number, cells) of every record, the header first, within the limits.
+
+    The text is decoded and parsed as it is read: a line over MAX_CSV_LINE, a field over MAX_CSV_FIELD,
+    a row over MAX_COLUMNS or a row number beyond MAX_ROWS + 1 (blank lines count) stops the file there.
     """
-    text = decode_text(data)
+    text = stream_lines(data, text_encoding(data))
+    sample = text.read(4096)
+    text.seek(0)
     try:
-        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer guesses quoting wrong on cells with doubled quotes.
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
-    if not reader.fieldnames:
-        raise FileInvalid("the CSV file has no header row")
+    reader = csv.reader(_bounded_lines(text), dialect=csv.excel, delimiter=delimiter)
+    number = 0
+    try:
+        for number, values in enumerate(reader, start=1):
+            if number > MAX_ROWS + 1:
+                raise too_many_rows(number)
+            if len(values) > MAX_COLUMNS:
+                raise _too_wide(number)
+            yield number, values
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise _field_too_large(number + 1) from None
+        raise FileInvalid(f"not a readable CSV file: {exc}", "无法读取该 CSV 文件。") from None
 
-    def rows() -> Iterator[RawRow]:
-        for number, row in enumerate(reader, start=2):
-            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                continue  # blank line
-            yield number, row
 
-    return list(reader.fieldnames), rows()
+def count_rows(data: bytes) -> int:
+    """The number of records (the header included), read without building rows: an import's first pass."""
+    return sum(1 for _ in _records(data))
+
+
+def _dict_rows(fieldnames: list[str], records: Iterator[tuple[int, list[str]]]) -> Iterator[RawRow]:
+    width = len(fieldnames)
+    for number, values in records:
+        if not any(v.strip() for v in values):
+            continue  # blank line (it still counts as a row)
+        # As csv.DictReader builds rows: extra cells under None, missing ones None.
+        row: dict = dict(zip(fieldnames, values, strict=False))
+        if len(values) > width:
+            row[None] = values[width:]
+        elif len(values) < width:
+            for name in fieldnames[len(values) :]:
+                row.setdefault(name, None)
+        yield number, row
+
+
+def read_table(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
+    """The header and (spreadsheet row number, row dict) of each data row, whatever the columns, within the limits.
+
+    read_rows checks a roster's columns on top of this; other tables (demand layers) check their own.
+    """
+    records = _records(data)
+    _, fieldnames = next(records, (1, []))
+    if not fieldnames:
+        raise FileInvalid("the CSV file has no header row", "CSV 文件没有标题行。")
+    return fieldnames, _dict_rows(fieldnames, records)
 
 
 def read_rows(data: bytes) -> Iterator[RawRow]:
-    """(spreadsheet row number, row dict) for each data row of a CSV roster (WKT POINT columns read too)."""
-    header, rows = read_table(data)
-    fields = {field_of(n) for n in header}
+    """(spreadsheet row number, row dict) for each data row of a CSV file (WKT POINT columns read too)."""
+    fieldnames, rows = read_table(data)
+    fields = {field_of(n) for n in fieldnames}
     wkt = None
     if "lng" not in fields or "lat" not in fields:
-        wkt = next((n for n in header if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
+        wkt = next((n for n in fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
         if wkt is None:
             raise FileInvalid(
                 "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
                 "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
             )
     if "name" not in fields:
-        raise FileInvalid("the CSV file needs a name column (名称 or name)")
+        raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件需要名称列（名称 或 name）。")
     for number, row in rows:
         if wkt is not None:
             _wkt_point(row, wkt)
@@ -100,4 +180,14 @@ def template() -> bytes:
     return _csv_bytes(TEMPLATE_HEADERS, [TEMPLATE_EXAMPLE])
 
 
-FORMAT = Format("csv", "CSV", (".csv", ".txt"), "text/csv; charset=utf-8", read_rows, write, template, any_crs=True)
+FORMAT = Format(
+    "csv",
+    "CSV",
+    (".csv", ".txt"),
+    "text/csv; charset=utf-8",
+    read_rows,
+    write,
+    template,
+    any_crs=True,
+    precheck=count_rows,
+)

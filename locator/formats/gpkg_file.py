@@ -10,6 +10,7 @@ point layer; otherwise the user is asked to choose (LayerChoiceNeeded lists the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -18,7 +19,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from locator.coords import CRS
-from locator.formats.base import ROSTER_COLUMNS, FileInvalid, Format, LayerChoiceNeeded, RawRow
+from locator.formats.base import (
+    MAX_CELL_CHARS,
+    MAX_ROWS,
+    ROSTER_COLUMNS,
+    FileInvalid,
+    Format,
+    LayerChoiceNeeded,
+    RawRow,
+    text_too_long,
+    too_many_rows,
+)
 from locator.stations import Station
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -126,22 +137,59 @@ def choose_layer(found: list[tuple[str, str | None]], layer: str | None) -> str:
     )
 
 
+def _check_layer(path: str, layer: str) -> None:
+    """Refuse a layer that is an SQL view or a virtual table (reading one runs the file's own SQL: a recursive
+    view of a few lines yields rows without end), or a table of more than MAX_ROWS rows (counted by SQLite
+    before GDAL reads a feature; the count GDAL keeps in gpkg_ogr_contents may lie)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as db:
+            found = db.execute(
+                "SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')",
+                (layer,),
+            ).fetchone()
+            kind, sql = found if found else ("table", "")
+            view = kind == "view" or (sql or "").lstrip().upper().startswith("CREATE VIRTUAL")
+            count = 0
+            if found and not view:
+                table = '"' + str(found and layer).replace('"', '""') + '"'
+                query = f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT ?)"
+                (count,) = db.execute(query, (MAX_ROWS + 1,)).fetchone()
+    except sqlite3.Error:
+        raise FileInvalid("not a readable GeoPackage (SQLite) file", "无法读取该 GeoPackage 文件。") from None
+    if view:
+        raise FileInvalid(
+            f"the GeoPackage layer {layer!r} is an SQL view, not a table: views are not imported "
+            "(in QGIS, save the layer as a new GeoPackage, which writes a table)",
+            f"GeoPackage 图层“{layer}”是 SQL 视图而不是数据表，不予导入（可在 QGIS 中将该图层另存为新的 GeoPackage）。",
+        )
+    if count > MAX_ROWS:
+        raise too_many_rows(count)
+
+
 def read_rows(data: bytes, layer: str | None = None) -> Iterator[RawRow]:
-    """Point features of one layer of a GeoPackage (see choose_layer)."""
+    """Point features of one layer of a GeoPackage (see choose_layer): a table, at most MAX_ROWS features."""
     import pyogrio
 
     with _as_file(data) as path:
         chosen = choose_layer(_list_layers(path), layer)
+        _check_layer(path, chosen)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                frame = pyogrio.read_dataframe(path, layer=chosen)
+                # The driver stops after one feature more than the limit: never more is read.
+                frame = pyogrio.read_dataframe(path, layer=chosen, max_features=MAX_ROWS + 1)
         except Exception as exc:  # noqa: BLE001 - GDAL raises many types for broken files
             raise FileInvalid(f"not a readable GeoPackage: {exc}", "无法读取该 GeoPackage 文件。") from None
+    if len(frame) > MAX_ROWS:
+        raise too_many_rows(len(frame))
     geometry = frame.geometry.name if hasattr(frame, "geometry") else None
     for number, (_, rec) in enumerate(frame.iterrows(), start=1):
         # Values stay as GDAL/pandas gives them (NaT, numpy arrays, Timestamps): canonical_row normalises.
         row: dict[str, Any] = {key: value for key, value in rec.items() if key != geometry}
+        if any(isinstance(value, str) and len(value) > MAX_CELL_CHARS for value in row.values()):
+            raise text_too_long(f"feature {number}", f"第 {number} 个要素的某个字段")
         if geometry is None:
             yield number, row  # an attribute table: its lng/lat (经度/纬度) columns are read like a sheet's
             continue

@@ -217,7 +217,7 @@ def build_openapi(app: Flask, *, title: str, version: str, unlimited: tuple[str,
             responses["404"] = problem("Not found")
         responses["405"] = problem("Method not allowed (see the Allow header)")
         if op.body:
-            responses["413"] = problem("Request body larger than LOCATOR_MAX_UPLOAD_MB")
+            responses["413"] = problem("Request body larger than LOCATOR_MAX_UPLOAD_MB (a station's JSON: 1 MB)")
         if limited:
             responses["429"] = {
                 **problem("Too many requests from this client: wait Retry-After seconds"),

@@ -12,7 +12,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from locator import importing
 from locator.context import current_roster
 from locator.coords import to_wgs84
-from locator.formats import FORMATS
+from locator.formats import FORMATS, FileInvalid
+from locator.formats.base import MAX_BODY_CONTAINERS, load_json
 from locator.stations import Station
 from locator.store.base import Conflict
 from locator.web.admin import coverage as coverage_pages
@@ -44,6 +45,7 @@ VERSION_CHECK = {
     428: 'If-Match is missing: send If-Match: "<version>" (the ETag you read)',
 }
 BINARY = {"type": "string", "format": "binary"}
+MAX_BODY_BYTES = 1024 * 1024  # a station's JSON (every text field at its longest fits many times over)
 EXPORT_TYPES = {FORMATS["geojson"].mime: BINARY, **{f.mime: BINARY for f in FORMATS.values()}}
 
 
@@ -76,10 +78,36 @@ def _if_match(old: Station) -> int:
     return expected
 
 
+def _body_too_large() -> Problem:
+    mb = MAX_BODY_BYTES // (1024 * 1024)
+    return Problem(
+        413,
+        "Request Entity Too Large",
+        f"body: a station's JSON is at most {mb} MB",
+        detail_zh=f"请求体过大：一个驿站的 JSON 最多 {mb} MB。",
+    )
+
+
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The request's JSON object, read within the JSON limits (depth, number length, no lone surrogates)."""
+    body = None
+    if request.is_json:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise _body_too_large()
+        data = request.get_data(cache=False)
+        if len(data) > MAX_BODY_BYTES:
+            raise _body_too_large()
+        try:
+            body = load_json(data, max_containers=MAX_BODY_CONTAINERS)
+        except FileInvalid as exc:
+            raise Problem(400, "Invalid request", f"body: {exc}", detail_zh=exc.detail_zh) from None
     if not isinstance(body, dict):
-        raise Problem(400, "Invalid request", "the body must be a JSON object describing the station")
+        raise Problem(
+            400,
+            "Invalid request",
+            "the body must be a JSON object describing the station",
+            detail_zh="请求体应为描述驿站的 JSON 对象。",
+        )
     return body
 
 
