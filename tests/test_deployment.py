@@ -303,8 +303,12 @@ def test_metrics_add_up_every_worker_and_are_not_served_through_nginx(deployment
     key = ("locator_http_requests_total", (("endpoint", "/readyz"), ("method", "GET"), ("status", "200")))
     for _ in range(12):  # new connections: the kernel spreads them over both workers
         requests.get(one.url + "/readyz")
-    after = _samples(requests.get(one.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text)
-    assert after[key] - before.get(key, 0) == 12
+
+    def scraped() -> dict:
+        return _samples(requests.get(one.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text)
+
+    # Each worker adds its counts to the shared files once a second.
+    after = wait_for(lambda: (got := scraped())[key] - before.get(key, 0) == 12 and got, 3, "every worker's count")
     assert after[("locator_redis_up", ())] == 1
     assert after[("locator_database_up", ())] == 1
     assert after[("locator_stale_snapshot", ())] == 0

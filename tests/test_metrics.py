@@ -76,7 +76,11 @@ def test_requests_are_counted_by_url_rule_never_by_path_or_query(app_factory):
         samples[("locator_http_requests_total", (("endpoint", "(unmatched)"), ("method", "GET"), ("status", "404")))]
         >= 1
     )
-    assert samples[("locator_http_request_duration_seconds_count", (("endpoint", "/api/v1/stations/nearest"),))] >= 3
+    timed = samples[("locator_http_request_duration_seconds_count", (("endpoint", "/api/v1/stations/nearest"),))]
+    assert timed >= 3
+    inf = ("locator_http_request_duration_seconds_bucket", (("endpoint", "/api/v1/stations/nearest"), ("le", "+Inf")))
+    assert samples[inf] == timed  # buckets are cumulative in the exposition, whatever the flush added
+    assert samples[("locator_http_request_duration_seconds_sum", (("endpoint", "/api/v1/stations/nearest"),))] > 0
     for secret in ("28.01", "120.65", station_id, "/no/such"):
         assert secret not in text
 
