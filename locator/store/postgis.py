@@ -568,15 +568,19 @@ class VersionListener:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
-            backoff = 0.1
+            if self._stop.is_set():
+                conn.close()
+                return
             self._conn = conn
+            listened = False
             try:
                 self._listen(conn, store)
             except Exception as exc:  # noqa: BLE001 - a lost connection: reconnect at once
+                listened = self.connected
                 if not self._stop.is_set():
-                    log.warning("PostgreSQL listener (schema %s) lost its connection: %s", self.schema, exc)
-                    # Other connections of this process are likely dead too (a restart): replace them.
-                    store._generation += 1
+                    log.warning("PostgreSQL listener (schema %s) stopped: %s", self.schema, exc)
+                    if listened:  # other connections of this process are likely dead too (a restart)
+                        store._generation += 1
             finally:
                 self.connected = False
                 self._conn = None
@@ -585,6 +589,11 @@ class VersionListener:
                 except Exception:  # noqa: BLE001, S110 - closing a dead connection
                     pass
             del store
+            if listened:
+                backoff = 0.1
+            else:  # it failed before listening (no schema yet, LISTEN refused): do not spin
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
 
     def _listen(self, conn: psycopg.Connection, store: PostGISStore) -> None:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
