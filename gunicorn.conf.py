@@ -5,13 +5,22 @@ LOCATOR_THREADS. The app is built in each worker (no preload): every worker open
 own database connections and builds its own nearest snapshot. The access log writes the
 path without the query string: a nearest request's query holds the rider's position.
 
+Prometheus metrics (/metrics, locator/web/metrics.py) from every worker: PROMETHEUS_MULTIPROC_DIR is
+set here, in the master, before any worker imports the app (a fresh folder per start, removed at
+exit; or the operator's own, emptied at start), and `child_exit` drops a dead worker's live gauges.
+Threads (the PostgreSQL listener, the search log's writer) start in each worker on first use, after
+the fork, also with `--preload`.
+
 gunicorn answers some malformed requests itself, before the app sees them (a request line over
 4094 bytes: 414; bad request lines or headers: 400; headers too large: 431). Those answers are
 problem+json too (`_problem_error` below), and gunicorn's `Server` header names no version.
 """
 
+import glob
 import json
 import os
+import shutil
+import tempfile
 
 from gunicorn import util
 
@@ -53,6 +62,36 @@ def _problem_error(sock, status_int, reason, mesg):
 
 
 util.write_error = _problem_error
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """(folder, made here): where the workers' metric files go; must be empty when the master starts."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):  # only prometheus_client's files
+            os.unlink(stale)
+        return given, False
+    made = tempfile.mkdtemp(prefix="locator-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made, True
+
+
+_METRICS_DIR, _METRICS_DIR_MADE = _metrics_dir()
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (stale mode, snapshot, database reachability) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """The master stops: remove the metrics folder it made."""
+    if _METRICS_DIR_MADE:
+        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+
 
 wsgi_app = "locator:create_app()"
 bind = [_setting("BIND")]

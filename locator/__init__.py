@@ -76,21 +76,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from locator import cli, logs, privacy
     from locator.roster import Roster
     from locator.searchlog import SearchLog
-    from locator.store import open_store
+    from locator.store import StoreUnavailable, open_store
     from locator.store.accounts import open_accounts
     from locator.store.demand import DemandStore
     from locator.web import limits, problems
 
     privacy.install()
+    settings = load_settings()
+    # Tests give each app an instance folder of its own (secret key, uploads, PostGIS accounts), and so
+    # does LOCATOR_INSTANCE_PATH for app servers sharing a checkout.
+    instance_path = str((test_config or {}).get("INSTANCE_PATH") or "") or settings["INSTANCE_PATH"]
     app = Flask(
         __name__,
         instance_relative_config=True,
-        # Tests give each app an instance folder of its own (secret key, uploads, PostGIS accounts).
-        instance_path=str((test_config or {}).get("INSTANCE_PATH") or "") or None,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
         template_folder=str(ROOT / "templates"),
         static_folder="static",
     )
-    app.config.update(load_settings())
+    app.config.update(settings)
     app.config.from_pyfile("config.py", silent=True)
     if test_config:
         _apply_overrides(app, test_config)
@@ -106,18 +109,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.instance_path,
         schema=app.config.get("DATABASE_SCHEMA", "public"),
         version_check_interval=app.config.get("VERSION_CHECK_INTERVAL_MS", 0) / 1000.0,
+        listen=bool(app.config.get("VERSION_LISTEN", True)),
     )
-    store.init_schema()
     roster = Roster.open(
         store,
         app.config.get("DISTRICTS_FILE") or None,
         app.config.get("SERVICE_AREA_BBOX"),
         max_query_distance_m=float(app.config.get("MAX_QUERY_DISTANCE_KM", 100)) * 1000.0,
     )
-    if app.config.get("SEED_SAMPLE") and store.count() == 0:
-        sample = app.config.get("SAMPLE_FILE") or None
-        summary = roster.seed_sample(sample) if sample else roster.seed_sample()
-        logging.getLogger(__name__).info("seeded the sample roster: %d stations", len(summary.added))
+    try:
+        store.init_schema()
+        if app.config.get("SEED_SAMPLE") and store.count() == 0:
+            sample = app.config.get("SAMPLE_FILE") or None
+            summary = roster.seed_sample(sample) if sample else roster.seed_sample()
+            logging.getLogger(__name__).info("seeded the sample roster: %d stations", len(summary.added))
+    except StoreUnavailable:
+        # A worker that gunicorn starts (or recycles) while PostgreSQL is down must still start: a
+        # worker that fails to boot makes gunicorn stop every worker. It answers 503 until the
+        # database returns (migrations run at deploy time with `flask init-db`).
+        logging.getLogger(__name__).error("database unreachable at start-up: schema not checked; 503 until it returns")
     app.extensions["roster"] = roster
     app.extensions["accounts"] = open_accounts(store, app.instance_path)
     demand = DemandStore(store)
@@ -130,6 +140,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     _register_blueprints(app)
     limits.init_app(app)  # after the blueprints: it attaches limits to their views
+    if app.config.get("METRICS", True):
+        from locator.web import metrics
+
+        metrics.init_app(app)  # last: its first hook times everything the others do
     return app
 
 

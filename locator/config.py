@@ -282,6 +282,36 @@ SETTINGS: list[Setting] = [
         "0: every request (a change made on another server shows on the next request); 500: at most one "
         "tiny query per process per half second, changes from other servers show within that delay.",
     ),
+    Setting(
+        "VERSION_LISTEN",
+        "true",
+        parse_bool,
+        "PostgreSQL: learn of changes made through other servers by LISTEN/NOTIFY (a thread and one connection "
+        "per process), so a rider's request asks the database nothing and a change shows everywhere within a "
+        "second. `false` (e.g. behind PgBouncer in transaction mode, which cannot LISTEN): ask on every request, "
+        "or as LOCATOR_VERSION_CHECK_INTERVAL_MS says.",
+    ),
+    Setting(
+        "INSTANCE_PATH",
+        "",
+        str,
+        "The instance folder (secret key with SQLite, upload staging, accounts with PostgreSQL, `config.py`). "
+        "Empty: `instance/` in the checkout. Give each app server sharing a checkout a folder of its own.",
+    ),
+    Setting(
+        "METRICS",
+        "true",
+        parse_bool,
+        "Count requests per endpoint and serve Prometheus metrics at `/metrics` (see docs/deployment.md, "
+        '"Monitoring"). `false`: neither.',
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        str,
+        "Bearer token that lets a scraper on another host read `/metrics` (`Authorization: Bearer …`). Empty: only "
+        "direct requests from this host (loopback, not relayed by a proxy) may read it.",
+    ),
     Setting("LOG_FORMAT", "text", parse_choice("text", "json"), "`text`, or `json`: one JSON object per line."),
     Setting(
         "RATELIMIT_ENABLED",

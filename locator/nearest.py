@@ -28,6 +28,7 @@ import gc
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -405,16 +406,55 @@ def _geodesic_to(lng: float, lat: float, lngs: np.ndarray, lats: np.ndarray) -> 
 
 
 class SnapshotCache:
-    """The current snapshot for a store: rebuilt when the store's data version moves."""
+    """The current snapshot for a store: rebuilt when the store's data version moves.
 
-    def __init__(self, load: Callable[[], tuple[int, list[Station]]], version: Callable[[], int]):
+    When the version cannot be read (one of the `unavailable` errors: the database is down), a
+    caller that accepts it gets the last snapshot built, marked stale; others get the error.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], tuple[int, list[Station]]],
+        version: Callable[[], int],
+        *,
+        unavailable: tuple[type[Exception], ...] = (),
+    ):
         self._load = load
         self._version = version
+        self._unavailable = unavailable
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self.built_at: float | None = None  # time.time() of the last build
+        self.build_seconds: float | None = None  # how long it took (reading the store and indexing)
+        self.stale_since: float | None = None  # time.time() since when answers come from an unconfirmed snapshot
+        # Observers (metrics): on_build(snapshot, seconds) after each build, on_stale(bool) when staleness changes.
+        self.on_build: Callable[[Snapshot, float], None] | None = None
+        self.on_stale: Callable[[bool], None] | None = None
 
     def get(self) -> Snapshot:
         """The snapshot of the latest committed roster (one cheap version check per call)."""
+        return self.current()[0]
+
+    def current(self, *, stale_ok: bool = False) -> tuple[Snapshot, bool]:
+        """(snapshot, stale): the latest roster; with `stale_ok`, the last one built while the store is unreachable."""
+        try:
+            snap = self._current()
+        except self._unavailable:
+            snap = self._snapshot
+            if not stale_ok or snap is None:
+                raise
+            if self.stale_since is None:
+                self.stale_since = time.time()
+                if self.on_stale is not None:
+                    self.on_stale(True)
+            return snap, True
+        if self.stale_since is not None:
+            self.stale_since = None
+            if self.on_stale is not None:
+                self.on_stale(False)
+        return snap, False
+
+    def _current(self) -> Snapshot:
         current = self._version()
         snap = self._snapshot
         if snap is not None and snap.version == current:
@@ -422,11 +462,16 @@ class SnapshotCache:
         with self._lock:
             snap = self._snapshot
             if snap is None or snap.version != current:
+                started = time.perf_counter()
                 version, stations = self._load()
                 snap = Snapshot.from_stations(stations, version=version)
                 self._snapshot = snap
+                self.build_seconds = time.perf_counter() - started
+                self.built_at = time.time()
                 # A large roster is millions of long-lived objects: without this, every full
                 # garbage collection walks them all (about a second at 1M stations, seen as the
                 # nearest answer's p99). A replaced snapshot is still freed by reference counting.
                 gc.freeze()
+                if self.on_build is not None:
+                    self.on_build(snap, self.build_seconds)
         return snap

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +20,26 @@ from locator.hours import TZ
 from locator.nearest import NO_FILTER, Hit, Snapshot, SnapshotCache, StationFilter
 from locator.shoreline import LandMask, load_land_mask, location_warnings
 from locator.stations import FieldWarning, ServiceArea, Station, validate_station
-from locator.store.base import ReplaceSummary, StationStore
+from locator.store.base import ReplaceSummary, StationStore, StoreUnavailable
 
 SAMPLE_FILE = GEODATA / "sample_stations.geojson"
 MAX_QUERY_DISTANCE_M = 100_000.0  # the default of LOCATOR_MAX_QUERY_DISTANCE_KM
+
+# Per request (or other context): may the roster answer from its last snapshot while the store is
+# unreachable, and did it? The web layer allows it for the rider's essentials (web/http.py).
+_STALE_OK: ContextVar[bool] = ContextVar("locator_stale_ok", default=False)
+_SERVED_STALE: ContextVar[bool] = ContextVar("locator_served_stale", default=False)
+
+
+def allow_stale(allowed: bool) -> None:
+    """In this context, `Roster.snapshot()` may (or may not) fall back to the last snapshot; resets served_stale()."""
+    _STALE_OK.set(allowed)
+    _SERVED_STALE.set(False)
+
+
+def served_stale() -> bool:
+    """True if a snapshot served in this context (since allow_stale()) could not be confirmed current."""
+    return _SERVED_STALE.get()
 
 
 class OutsideServiceArea(LocatorError):
@@ -76,7 +93,7 @@ class Roster:
         self.area = ServiceArea(districts.district_of, districts.codes, extra_bbox, districts.distance_m)
         # Nearest queries farther than this from the service area are refused (None or 0: never).
         self.max_query_distance_m = max_query_distance_m or None
-        self._snapshots = SnapshotCache(self._load, store.data_version)
+        self._snapshots = SnapshotCache(self._load, store.data_version, unavailable=(StoreUnavailable,))
 
     @classmethod
     def open(
@@ -96,9 +113,21 @@ class Roster:
         version = self.store.data_version()
         return version, self.store.list()
 
-    def snapshot(self) -> Snapshot:
-        """The current roster as an immutable snapshot."""
-        return self._snapshots.get()
+    def snapshot(self, *, stale_ok: bool | None = None) -> Snapshot:
+        """The current roster as an immutable snapshot.
+
+        While the store is unreachable: StoreUnavailable (503), unless stale answers are allowed
+        (`stale_ok`, default: what allow_stale() said for this context); then the last snapshot built.
+        """
+        snap, stale = self._snapshots.current(stale_ok=_STALE_OK.get() if stale_ok is None else stale_ok)
+        if stale:
+            _SERVED_STALE.set(True)
+        return snap
+
+    @property
+    def snapshots(self) -> SnapshotCache:
+        """The snapshot cache: when the last snapshot was built, how long it took, whether it is stale."""
+        return self._snapshots
 
     def check_reach(self, lng: float, lat: float) -> None:
         """OutsideServiceArea (422) if a query point lies too far from the service area to be meant."""

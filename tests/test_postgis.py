@@ -265,8 +265,9 @@ def _nearest_ids(client, lng=120.6, lat=28.3):
     return [s["id"] for s in resp.get_json()["stations"]]
 
 
-def test_a_change_through_one_instance_shows_in_the_others_next_request(pg_apps):
-    one, two = pg_apps(), pg_apps()
+def test_a_change_through_one_instance_shows_in_the_others_next_request_without_a_listener(pg_apps):
+    """The fallback (LOCATOR_VERSION_LISTEN=false): every request reads the data version."""
+    one, two = pg_apps(VERSION_LISTEN="false"), pg_apps(VERSION_LISTEN="false")
     c1, c2 = one.test_client(), two.test_client()
     assert _nearest_ids(c1) == _nearest_ids(c2)
     store1 = one.extensions["roster"].store
@@ -284,8 +285,8 @@ def test_a_change_through_one_instance_shows_in_the_others_next_request(pg_apps)
 
 
 def test_a_version_check_interval_delays_other_instances_but_not_the_writer(pg_apps):
-    one = pg_apps(VERSION_CHECK_INTERVAL_MS="600000")
-    two = pg_apps(VERSION_CHECK_INTERVAL_MS="600000")
+    one = pg_apps(VERSION_CHECK_INTERVAL_MS="600000", VERSION_LISTEN="false")
+    two = pg_apps(VERSION_CHECK_INTERVAL_MS="600000", VERSION_LISTEN="false")
     c1, c2 = one.test_client(), two.test_client()
     before = _nearest_ids(c2)
     store1 = one.extensions["roster"].store

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "gunicorn.conf.py"
 
 
-def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+def test_gunicorn_settings_come_from_the_environment(monkeypatch, tmp_path):
+    # The config sets PROMETHEUS_MULTIPROC_DIR when it runs: keep that out of this test process.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     monkeypatch.setenv("LOCATOR_BIND", "0.0.0.0:9000")
     monkeypatch.setenv("LOCATOR_WORKERS", "3")
     monkeypatch.setenv("LOCATOR_THREADS", "8")
@@ -28,6 +30,7 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     assert conf["preload_app"] is False
     assert "%(U)s" in conf["access_log_format"]
     assert not any(atom in conf["access_log_format"] for atom in ("%(r)s", "%(q)s", "%(f)s"))
+    assert callable(conf["child_exit"]) and callable(conf["on_exit"])  # multi-process metrics
 
 
 def _free_port() -> int:

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import os
 
-from locator.store.base import Conflict, Invalid, NotFound, StationQuery, StationStore, StoreError
+from locator.store.base import Conflict, Invalid, NotFound, StationQuery, StationStore, StoreError, StoreUnavailable
 
-__all__ = ["Conflict", "Invalid", "NotFound", "StationQuery", "StationStore", "StoreError", "open_store"]
+__all__ = [
+    "Conflict",
+    "Invalid",
+    "NotFound",
+    "StationQuery",
+    "StationStore",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+]
 
 
 def open_store(
-    url: str, instance_path: str = ".", *, schema: str = "public", version_check_interval: float = 0.0
+    url: str,
+    instance_path: str = ".",
+    *,
+    schema: str = "public",
+    version_check_interval: float = 0.0,
+    listen: bool = True,
 ) -> StationStore:
-    """SQLiteStore for sqlite:///PATH (relative to instance_path), PostGISStore for postgresql:// (in `schema`)."""
+    """SQLiteStore for sqlite:///PATH (relative to instance_path), PostGISStore for postgresql:// (in `schema`).
+
+    `listen`: PostGIS learns of other instances' changes through LISTEN/NOTIFY (store/postgis.py).
+    """
     if url.startswith("sqlite:///"):
         from locator.store.sqlite import SQLiteStore
 
@@ -23,5 +40,5 @@ def open_store(
     if url.startswith(("postgresql://", "postgres://")):
         from locator.store.postgis import PostGISStore  # noqa: PLC0415 - optional backend
 
-        return PostGISStore(url, schema=schema, version_check_interval=version_check_interval)
+        return PostGISStore(url, schema=schema, version_check_interval=version_check_interval, listen=listen)
     raise ValueError(f"unsupported database URL {url!r}")

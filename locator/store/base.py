@@ -57,6 +57,14 @@ class Invalid(StoreError):
     title = "Invalid request"
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now (stopped, restarting, network down); nothing was written."""
+
+    http_status = 503
+    title = "Service Unavailable"
+    detail_zh = "数据库暂时无法连接，请稍后再试。附近驿站查询和驿站页面仍可使用（显示最近一次的数据）。"
+
+
 @dataclass(frozen=True)
 class StationQuery:
     """Filters for listing stations; empty means no filter. bbox is WGS-84 (minx, miny, maxx, maxy)."""

@@ -7,14 +7,31 @@ Locations are a geography(Point, 4326) column with a GiST index; `nearest_ids` a
 k-NN with `<->` (distance on PostGIS's sphere) and re-ranks the candidates by WGS-84 geodesic
 distance (locator.coords.geodesic_m, ties by id), fetching every candidate the sphere/ellipsoid
 bound of locator.nearest allows, so it returns what the embedded index returns.
+
+Coherence without polling: every transaction that moves the data version also sends
+`NOTIFY locator_data_version, '<schema> <version>'` (delivered when it commits). Each process
+runs one `VersionListener` thread on a connection of its own that LISTENs for it; while that
+connection is up, `data_version()` answers from memory and asks the database only after a
+notification (or the listener's reconnection, or its slow check every LISTEN_POLL_S seconds).
+While the listener is down, every call asks the database again (or every
+`version_check_interval` seconds): the old behaviour is the fallback.
+
+Outage: a lost or refused connection becomes `StoreUnavailable` (503). Once a connection attempt
+has failed, the store is "down": with a listener, only the listener tries to reconnect (in the
+background, backing off to 2 s) and requests fail at once instead of waiting for a timeout;
+without one, at most one request per second tries. The roster then serves its last snapshot
+where that is allowed (locator/roster.py).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +41,45 @@ from psycopg import sql
 
 from locator.coords import geodesic_m
 from locator.nearest import sphere_ratio
-from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery
+from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery, StoreUnavailable
 from locator.store.sql import VERSION_SQL, SQLStationStore, where_clause
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "locator_data_version"  # one channel for every schema; the payload names the schema
+LISTEN_POLL_S = 10.0  # the listener also reads the version this often: a change made without NOTIFY shows too
+LISTEN_WAIT_S = 0.5  # the listener wakes this often (to stop, and to say the database is reachable)
+RETRY_S = 1.0  # while down and without a listener: at most one connection attempt per second
+CONNECT_TIMEOUT_S = 5
+# A dead peer (a host or network gone, no RST) is noticed within seconds, not after the kernel's
+# two hours: keepalives on idle connections, tcp_user_timeout on unacknowledged writes.
+_TCP = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 5000,
+}
+_UNAVAILABLE = "the database cannot be reached right now; try again shortly"
+
+
+class _Cursor(psycopg.Cursor):
+    """A cursor whose lost or refused connection is a StoreUnavailable (503), counted per store."""
+
+    def execute(self, query, params=None, **kwargs):
+        self.connection.locator_store.queries += 1
+        try:
+            return super().execute(query, params, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise self.connection.locator_store._unavailable(exc) from exc
+
+    def executemany(self, query, params_seq, **kwargs):
+        self.connection.locator_store.queries += 1
+        try:
+            return super().executemany(query, params_seq, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise self.connection.locator_store._unavailable(exc) from exc
+
 
 MIGRATIONS: list[str] = [
     # 1: stations (with a generated geography point), meta (data version), audit
@@ -154,49 +208,148 @@ class PostGISStore(SQLStationStore):
         "updated_at": lambda v: v.astimezone(UTC),
     }
 
-    def __init__(self, url: str, schema: str = "public", *, version_check_interval: float = 0.0):
+    def __init__(self, url: str, schema: str = "public", *, version_check_interval: float = 0.0, listen: bool = True):
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"schema {schema!r}: use letters, digits and underscores (at most 63)")
         self.url = url
         self.schema = schema
-        # Seconds a read data version is trusted before asking the database again (0: every call).
+        # Seconds a read data version is trusted before asking the database again (0: every call),
+        # while no listener vouches for it.
         self.version_check_interval = version_check_interval
-        self._version_cache: tuple[float, int] | None = None
+        # (listener changes seen, monotonic time, value) of the last version read from the database.
+        self._version_cache: tuple[int, float, int] | None = None
+        self.queries = 0  # statements sent (tests and benchmarks count them; approximate across threads)
+        # Called with False when the database becomes unreachable and True when it answers again.
+        self.on_availability: Callable[[bool], None] | None = None
         self._local = threading.local()
         self._all: list[psycopg.Connection] = []
         self._lock = threading.Lock()
+        self._down_since: float | None = None  # time.time() of the failed connection attempt
+        self._last_attempt = 0.0
+        self._generation = 0  # moves at every outage: connections from before it are replaced
+        self._inherited: list[Any] = []  # a forked child's copies of the parent's connections: never closed here
+        self.listener = VersionListener(self) if listen else None
+        _STORES.add(self)
 
     # -- connections -----------------------------------------------------------------
-    def _conn(self) -> psycopg.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.broken:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            conn.execute(
-                sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)),
-            )
-            conn.execute("SET TIME ZONE 'UTC'")
-            self._local.conn = conn
-            with self._lock:
-                self._all = [c for c in self._all if not c.closed]
-                self._all.append(conn)
+    def _connect(self, *, name: str = "locator") -> psycopg.Connection:
+        """A new autocommit connection in this store's schema (psycopg errors pass through).
+
+        `name` is its application_name in pg_stat_activity (locator, locator-listener).
+        """
+        conn = psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            cursor_factory=_Cursor,
+            application_name=name,
+            **_TCP,
+        )
+        conn.locator_store = self
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)))
+        conn.execute("SET TIME ZONE 'UTC'")
         return conn
+
+    def _conn(self) -> psycopg.Connection:
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and not conn.broken and not conn.closed and local.generation == self._generation:
+            return conn
+        if conn is not None:
+            conn.close()  # broken, or from before an outage (its server process may be gone)
+            local.conn = None
+        if self._down_since is not None and not self._may_try():
+            raise StoreUnavailable(_UNAVAILABLE)
+        generation = self._generation
+        self._last_attempt = time.monotonic()
+        try:
+            conn = self._connect()
+        except StoreUnavailable as exc:
+            self._mark_down(exc)
+            raise
+        except psycopg.OperationalError as exc:
+            self._mark_down(exc)
+            raise self._unavailable(exc) from exc
+        self._mark_up()
+        local.conn, local.generation = conn, generation
+        with self._lock:
+            self._all = [c for c in self._all if not c.closed]
+            self._all.append(conn)
+        return conn
+
+    def _may_try(self) -> bool:
+        """While down: may this call try to connect? (The listener tries, if there is one.)"""
+        listener = self.listener
+        if listener is not None and listener.running():
+            return False
+        return time.monotonic() - self._last_attempt >= RETRY_S
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        # The reason goes to the log, not to the client (it names hosts and ports).
+        log.warning("PostgreSQL (schema %s): %s", self.schema, str(exc).strip().splitlines()[0] if str(exc) else exc)
+        return StoreUnavailable(_UNAVAILABLE)
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.time()
+            self._generation += 1
+            log.error("PostgreSQL unreachable (schema %s): %s; serving the last snapshot", self.schema, exc)
+            if self.on_availability is not None:
+                self.on_availability(False)
+
+    def _mark_up(self) -> None:
+        if self._down_since is not None:
+            self._down_since = None
+            log.warning("PostgreSQL reachable again (schema %s)", self.schema)
+            if self.on_availability is not None:
+                self.on_availability(True)
+
+    @property
+    def down_since(self) -> float | None:
+        """When (time.time()) the database stopped answering; None while it answers."""
+        return self._down_since
+
+    @property
+    def listening(self) -> bool:
+        """True while this process's listener holds its LISTEN connection."""
+        return self.listener is not None and self.listener.connected
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection]:
         conn = self._conn()
-        with conn.transaction():
-            # One writer at a time, as in SQLite: the version checks below cannot race.
-            conn.execute("SELECT value FROM meta WHERE key = 'data_version' FOR UPDATE")
-            yield conn
+        try:
+            with conn.transaction():
+                # One writer at a time, as in SQLite: the version checks below cannot race.
+                conn.execute("SELECT value FROM meta WHERE key = 'data_version' FOR UPDATE")
+                yield conn
+        except psycopg.OperationalError as exc:  # e.g. the commit, or a COPY, on a lost connection
+            raise self._unavailable(exc) from exc
         self._version_cache = None  # this process sees its own writes at once
 
+    def _announce(self, conn: psycopg.Connection) -> None:
+        """NOTIFY every instance's listener (sent at commit; nothing if the transaction rolls back)."""
+        conn.execute(f"SELECT pg_notify(%s, %s || ' ' || ({VERSION_SQL}))", (CHANNEL, self.schema))
+
     def close(self) -> None:
-        """Close every connection this store opened."""
+        """Stop the listener and close every connection this store opened."""
+        if self.listener is not None:
+            self.listener.stop()
         with self._lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+    def _after_fork(self) -> None:
+        # The parent's connections belong to the parent: closing them here would end its sessions
+        # (libpq sends Terminate). Keep them referenced, unused; open new ones on first use.
+        self._inherited.extend(self._all)
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._version_cache = None
+        if self.listener is not None:
+            self.listener._after_fork()
 
     # -- schema ------------------------------------------------------------------------
     def _ensure_schema(self, conn: psycopg.Connection) -> None:
@@ -238,16 +391,25 @@ class PostGISStore(SQLStationStore):
         self._conn().execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
 
     def data_version(self) -> int:
-        """The data version (epoch and write counter, store/sql.py): one tiny SELECT (or the cached value)."""
+        """The data version (epoch and write counter, store/sql.py): from memory while the listener vouches for it.
+
+        Asks the database after a notification or a reconnection of the listener; without a
+        listening connection, on every call (or once per `version_check_interval` seconds).
+        StoreUnavailable while the database cannot be reached.
+        """
+        listener = self.listener
+        if listener is not None:
+            listener.ensure_running()
         cached = self._version_cache
-        if (
-            cached is not None
-            and self.version_check_interval > 0
-            and time.monotonic() - cached[0] < (self.version_check_interval)
-        ):
-            return cached[1]
+        if self._down_since is None and cached is not None:
+            if listener is not None and listener.connected and cached[0] == listener.changes:
+                return cached[2]
+            if self.version_check_interval > 0 and time.monotonic() - cached[1] < self.version_check_interval:
+                return cached[2]
+        # Read the listener's count before asking: a change notified meanwhile makes the next call ask again.
+        changes = listener.changes if listener is not None else 0
         value = self._conn().execute(VERSION_SQL).fetchone()[0]
-        self._version_cache = (time.monotonic(), value)
+        self._version_cache = (changes, time.monotonic(), value)
         return value
 
     # -- dialect -----------------------------------------------------------------------
@@ -330,3 +492,142 @@ class PostGISStore(SQLStationStore):
             ranked = [r for r in ranked if r[0] <= radius_m]
         ranked = ranked[:k]
         return [i for _, i, _ in ranked], [g for g, _, _ in ranked]
+
+
+class VersionListener:
+    """One thread per process: LISTEN on a connection of its own and count this schema's changes.
+
+    `changes` moves on every notification for the schema, on every (re)connection (a change may
+    have been missed while disconnected) and when the slow check finds another version. The thread
+    starts on first use in each process (after gunicorn forks a worker, in the worker), never
+    in a process that only imported the app.
+    """
+
+    def __init__(self, store: PostGISStore, *, poll_s: float = LISTEN_POLL_S):
+        self._store = weakref.ref(store)
+        self.schema = store.schema
+        self.poll_s = poll_s
+        self.changes = 0
+        self.notifications = 0  # notifications received for this schema
+        self.reconnections = 0
+        self.connected = False
+        self._closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+
+    def running(self) -> bool:
+        """True while the thread runs in this process."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def ensure_running(self) -> None:
+        """Start the thread in this process if it is not running (cheap when it is)."""
+        if self._thread is not None or self._closed:
+            return
+        with self._start_lock:
+            if self._thread is not None or self._closed:
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"pg-listen-{self.schema}", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, wait: float = 0.0) -> None:
+        """Stop the thread: it closes its connection and ends within LISTEN_WAIT_S (or `wait` for it)."""
+        self._closed = True
+        self._stop.set()
+        self.connected = False
+        thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
+
+    def _after_fork(self) -> None:
+        if self._conn is not None:
+            store = self._store()
+            if store is not None:
+                store._inherited.append(self._conn)
+        self.connected = False
+        self.changes += 1
+        self._reset()
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            store = self._store()
+            if store is None:
+                return
+            try:
+                conn = store._connect(name="locator-listener")
+            except Exception as exc:  # noqa: BLE001 - any failure to connect: down, try again
+                store._mark_down(exc)
+                del store
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if self._stop.is_set():
+                conn.close()
+                return
+            self._conn = conn
+            listened = False
+            try:
+                self._listen(conn, store)
+            except Exception as exc:  # noqa: BLE001 - a lost connection: reconnect at once
+                listened = self.connected
+                if not self._stop.is_set():
+                    log.warning("PostgreSQL listener (schema %s) stopped: %s", self.schema, exc)
+                    if listened:  # other connections of this process are likely dead too (a restart)
+                        store._generation += 1
+            finally:
+                self.connected = False
+                self._conn = None
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001, S110 - closing a dead connection
+                    pass
+            del store
+            if listened:
+                backoff = 0.1
+            else:  # it failed before listening (no schema yet, LISTEN refused): do not spin
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def _listen(self, conn: psycopg.Connection, store: PostGISStore) -> None:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+        version = conn.execute(VERSION_SQL).fetchone()[0]
+        self.changes += 1  # a change may have come and gone while nobody listened
+        self.reconnections += 1
+        self.connected = True
+        store._mark_up()
+        next_check = time.monotonic() + self.poll_s
+        prefix = self.schema + " "
+        while not self._stop.is_set():
+            mine = False
+            for note in conn.notifies(timeout=LISTEN_WAIT_S, stop_after=1):
+                if note.payload.startswith(prefix):
+                    mine = True
+            if mine:
+                self.notifications += 1
+                self.changes += 1
+                next_check = time.monotonic() + self.poll_s
+            elif time.monotonic() >= next_check:
+                current = conn.execute(VERSION_SQL).fetchone()[0]
+                if current != version:
+                    self.changes += 1
+                version = current
+                next_check = time.monotonic() + self.poll_s
+            store._mark_up()
+
+
+_STORES: weakref.WeakSet[PostGISStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

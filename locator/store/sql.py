@@ -132,10 +132,13 @@ class SQLStationStore(StationStore):
     def _write_replacement(self, conn: Any, plan: ReplacePlan, audit_rows: list[tuple[Any, ...]]) -> None:
         """Write a bulk replace's removals, updates, inserts and audit records (in that order)."""
 
-    @staticmethod
-    def _bump(conn: Any) -> None:
-        """Move the data version on."""
+    def _bump(self, conn: Any) -> None:
+        """Move the data version on (and tell the other instances, where the dialect can)."""
         conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+        self._announce(conn)
+
+    def _announce(self, conn: Any) -> None:  # noqa: B027 - a hook: SQLite has nobody to tell
+        """Inside a write transaction that moved the data version: tell every instance (delivered at commit)."""
 
     # -- reads ---------------------------------------------------------------------------
     def count(self, query: StationQuery = ALL_STATIONS) -> int:
@@ -177,6 +180,7 @@ class SQLStationStore(StationStore):
             current = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
             epoch = max(current + 1, at_least)
             conn.execute(f"UPDATE meta SET value = {self.PLACEHOLDER} WHERE key = 'epoch'", (epoch,))
+            self._announce(conn)
         return epoch
 
     def ping(self) -> None:

@@ -28,6 +28,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
+from locator.roster import allow_stale, served_stale
 from locator.web.problems import problem_response
 
 API_PREFIXES = ("/api/", "/ogc")
@@ -39,7 +40,11 @@ CORS_EXPOSE = "ETag, Link, Content-Length"
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-HOST_CHECK_EXEMPT = ("/healthz", "/readyz")  # load balancers poll by address; these answers hold no URL
+HOST_CHECK_EXEMPT = ("/healthz", "/readyz", "/metrics")  # polled by address; these answers hold no URL
+# While the database is unreachable these answer from the last snapshot, marked with STALE_HEADER;
+# everything else that needs the roster answers 503 (locator.store.StoreUnavailable).
+STALE_OK_ENDPOINTS = frozenset({"api.nearest", "api.station", "pages.near_me", "pages.station_page"})
+STALE_HEADER = "X-Locator-Stale"
 _HOST_HEADER = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d{1,5}))?$")
 
 
@@ -152,6 +157,32 @@ def init_app(app: Flask) -> None:
         )
 
     @app.before_request
+    def _stale_policy():
+        allow_stale(request.endpoint in STALE_OK_ENDPOINTS)
+
+    @app.teardown_request
+    def _stale_policy_end(exc: BaseException | None = None):
+        allow_stale(False)  # the test client and CLI run in the thread that handled the request
+
+    @app.after_request
+    def _mark_stale(resp: Response) -> Response:
+        if served_stale():
+            since = current_app.extensions["roster"].snapshots.stale_since or time.time()
+            resp.headers[STALE_HEADER] = "database-unreachable; since=" + _iso_utc(since)
+            # Never cached as if current, and never revalidated into a later, fresh answer's place.
+            resp.headers["Cache-Control"] = "no-store"
+            resp.headers.pop("ETag", None)
+        return resp
+
+    @app.context_processor
+    def _stale_notice() -> dict[str, str]:
+        if not served_stale():
+            return {}
+        since = current_app.extensions["roster"].snapshots.stale_since or time.time()
+        local = time.strftime("%H:%M", time.gmtime(since + 8 * 3600))  # Asia/Shanghai, no daylight saving
+        return {"stale_notice": f"数据库暂时无法连接：以下是 {local} 以前的数据，可能已有变动，请以现场为准。"}
+
+    @app.before_request
     def _check_host():
         if request.path in HOST_CHECK_EXEMPT:
             return None
@@ -191,6 +222,10 @@ def init_app(app: Flask) -> None:
             resp.vary.add("Origin")
         _gzip(resp)
         return resp
+
+
+def _iso_utc(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _gzip(resp: Response) -> None:
