@@ -13,7 +13,8 @@ the fork, also with `--preload`.
 
 gunicorn answers some malformed requests itself, before the app sees them (a request line over
 4094 bytes: 414; bad request lines or headers: 400; headers too large: 431). Those answers are
-problem+json too (`_problem_error` below), and gunicorn's `Server` header names no version.
+problem+json too (`_problem_error` below), with the security headers of every answer
+(`X-Content-Type-Options`, `Referrer-Policy`), and gunicorn's `Server` header names no version.
 """
 
 import glob
@@ -26,6 +27,7 @@ from gunicorn import util
 
 from locator.config import settings_by_name
 from locator.web.problems import PROBLEM_JSON, problem_body
+from locator.web.security import EVERY_ANSWER
 
 _settings = settings_by_name()
 # pykdtree answers one point per request; OpenMP threads only add start-up cost to it (on a busy
@@ -54,9 +56,11 @@ def _problem_error(sock, status_int, reason, mesg):
     body = json.dumps(
         problem_body(status_int, reason, mesg, detail_zh=_GUNICORN_ZH.get(status_int)), ensure_ascii=False
     ).encode("utf-8")
+    # The headers every answer carries (locator/web/security.py), gunicorn's own answers too.
+    security = "".join(f"{name}: {value}\r\n" for name, value in EVERY_ANSWER.items())
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: {PROBLEM_JSON}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"{security}Content-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 

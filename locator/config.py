@@ -123,6 +123,28 @@ def parse_public_url(text: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def parse_tile_url(text: str) -> str:
+    """A tile URL template: empty, a path on this service (`/tiles/{z}/{x}/{y}.png`) or an http(s) URL
+    whose host name varies by `{s}` at most (the pages' Content-Security-Policy names its hosts)."""
+    value = text.strip()
+    if not value or (value.startswith("/") and not value.startswith("//")):
+        return value
+    m = re.match(r"^https?://([^/?#\s]+)[/?#]", value + "/")
+    if m is None:
+        raise ValueError("use an http(s) URL template such as https://tile.example.cn/{z}/{x}/{y}.png")
+    if re.search(r"[{}]", m.group(1).replace("{s}", "")) or re.search(r"[\s;,'\"@]", m.group(1)):
+        raise ValueError("only {s} may vary in the host name (the pages' Content-Security-Policy names the hosts)")
+    return value
+
+
+def parse_report_uri(text: str) -> str:
+    """Where browsers send Content-Security-Policy reports: an http(s) URL or a path, or empty."""
+    value = text.strip()
+    if value and not re.fullmatch(r"(https?://[^/?#\s;,'\"]+)?/[^\s;,'\"]*", value):
+        raise ValueError("use an http(s) URL or a path such as /csp-reports (no spaces, commas or semicolons)")
+    return value
+
+
 def parse_schema_name(text: str) -> str:
     """A plain PostgreSQL identifier: letters, digits, underscores."""
     value = text.strip()
@@ -241,7 +263,7 @@ SETTINGS: list[Setting] = [
     Setting(
         "RIDER_TILE_URL",
         "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-        str,
+        parse_tile_url,
         "Tile URL template (`{s}`, `{x}`, `{y}`, `{z}`) of the rider page's small map; its subdomains are "
         "1-4. Empty: the map shows the stations without a basemap.",
     ),
@@ -427,5 +449,23 @@ SETTINGS += [
         "Count nearest searches per H3 cell (resolution 8, about 0.7 km²) and day for the coverage analysis: "
         "never a point, IP or id; written about once a minute; cells under 5 searches in a period are never "
         "shown; kept 180 days. `false`: nothing is counted.",
+    ),
+]
+
+# -- security headers (issue 12) -------------------------------------------------------------------
+SETTINGS += [
+    Setting(
+        "CSP_REPORT_ONLY",
+        "false",
+        parse_bool,
+        "Send the pages' Content-Security-Policy as `Content-Security-Policy-Report-Only`: browsers report "
+        "what it would block and block nothing (to try a change). /admin stays unframeable either way.",
+    ),
+    Setting(
+        "CSP_REPORT_URI",
+        "",
+        parse_report_uri,
+        "Where browsers POST Content-Security-Policy violation reports (`report-uri`): an http(s) URL or a "
+        "path of a report collector. Empty: none (violations show in the browser's console only).",
     ),
 ]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,7 @@ from locator.context import current_roster
 from locator.hours import TZ
 from locator.nearest import Snapshot, StationFilter
 from locator.stations import AMENITIES, STATION_TYPES
+from locator.web import security
 from locator.web.assets import IMMUTABLE, LEAFLET_JS, asset_url, send_bytes
 from locator.web.params import get_choices, get_int
 from locator.web.problems import Problem, bad_parameter
@@ -127,16 +129,37 @@ def _filter_args(flt: StationFilter) -> dict[str, str]:
     return out
 
 
-def _page_response(kind: str, key: tuple, build: Callable[[Snapshot], str]) -> Response:
-    """A map page from the per-version cache (HTML and its gzip built once)."""
+@dataclass(frozen=True)
+class BuiltPage:
+    """A map page as built once per data version: its bytes, their gzip, ETag and inline scripts' hashes."""
+
+    html: bytes
+    gz: bytes
+    etag: str
+    script_hashes: frozenset[str]
+
+
+def _page_response(kind: str, key: tuple, build: Callable[[Snapshot], str], base: Basemap) -> Response:
+    """A map page from the per-version cache (HTML, gzip and its script hashes built once).
+
+    The page's Content-Security-Policy allows its inline script by hash, computed here from the
+    page's text and cached with it. The ETag is a digest of those bytes: a 304 (which refreshes the
+    policy the browser keeps) only ever confirms the very page whose script the hash names, even
+    when another worker or a restarted one built the page again (folium names elements at random).
+    """
     snapshot = current_roster().snapshot()
 
-    def make():
-        html = build(snapshot).encode("utf-8")
-        return html, gzip.compress(html, 6, mtime=0)
+    def make() -> BuiltPage:
+        text = build(snapshot)
+        html = text.encode("utf-8")
+        etag = f"{kind}-{snapshot.version}-{hashlib.sha256(html).hexdigest()[:20]}"
+        return BuiltPage(html, gzip.compress(html, 6, mtime=0), etag, security.inline_script_hashes(text))
 
-    html, gz = _cache().get(snapshot.version, (kind, *key), make)
-    return send_bytes(html, gz, "text/html; charset=utf-8", "no-cache", f"{kind}-{snapshot.version}-{hash(key)}")
+    page = _cache().get(snapshot.version, (kind, *key), make)
+    security.allow(
+        security.Sources(scripts=page.script_hashes) | security.basemap_sources(base) | security.wechat_sources()
+    )
+    return send_bytes(page.html, page.gz, "text/html; charset=utf-8", "no-cache", page.etag)
 
 
 def all_sample(snapshot: Snapshot) -> bool:
@@ -235,7 +258,7 @@ def coverage_map():
 
     # Counts include "paused" stations, which change with the date: the day is part of the key.
     today = datetime.now(TZ).date().isoformat()
-    return _page_response("map", (base.key, center, zoom, today), build)
+    return _page_response("map", (base.key, center, zoom, today), build, base)
 
 
 @bp.get("/embed")
@@ -253,7 +276,7 @@ def embed():
             "maps/embed.html", parts=parts, basemap=base, sample_data=all_sample(snapshot), share=share
         )
 
-    return _page_response("embed", (base.key, flt, center, zoom), build)
+    return _page_response("embed", (base.key, flt, center, zoom), build, base)
 
 
 @bp.get("/embed/builder")

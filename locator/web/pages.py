@@ -20,6 +20,7 @@ from locator.hours import TZ
 from locator.nearest import StationFilter
 from locator.serialize import station_json
 from locator.stations import AMENITIES, STATION_TYPES, Station
+from locator.web import security
 from locator.web.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, built, send_bytes
 from locator.web.map_pages import all_sample, share_info
 from locator.web.params import get_bool, get_choices
@@ -199,6 +200,11 @@ def near_me():
         share=share,
         **_page_context(),
     )
+    # The small map's tiles and, inside WeChat, the JS-SDK (web/security.py).
+    security.allow(
+        security.tile_sources(current_app.config.get("RIDER_TILE_URL") or "", security.RIDER_TILE_SUBDOMAINS)
+        | security.wechat_sources()
+    )
     # Lists carry open-now (to the minute); the district counts carry paused stations (to the day).
     minute = when.strftime("%Y-%m-%dT%H:%M") if listed is not None else when.date().isoformat()
     return _page(html, "near_me", str(snap.version), request.query_string.decode("latin-1"), minute)
@@ -248,6 +254,7 @@ def station_page(station_id: str):
     desc = f"{kind} · {s['address'] or s['district_name'] or '温州'} · {s['hours_text']}"
     share = share_info(s["name"], desc, url_for("pages.station_page", station_id=station.id))
     html = render_template("pages/station.html", s=s, page_url=station_url(station.id), share=share, **_page_context())
+    security.allow(security.wechat_sources())  # navigation and sharing inside WeChat
     return _page(html, "station", str(snap.version), station.id, when.strftime("%Y-%m-%dT%H:%M"))
 
 

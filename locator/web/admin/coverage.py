@@ -30,6 +30,7 @@ from locator.nearest import StationFilter
 from locator.searchlog import MIN_SEARCHES, today_text
 from locator.stations import STATION_TYPES
 from locator.store.demand import JobRecord, LayerNameTaken
+from locator.web import security
 from locator.web.admin.auth import require_writer
 from locator.web.assets import send_bytes
 from locator.web.models import TypeKey
@@ -242,6 +243,7 @@ def coverage_page():
     )
     report = json.loads(job.result) if job.status == "done" and job.result else None
     base = _basemap()
+    security.allow(security.basemap_sources(base))  # the page's Content-Security-Policy: its tiles
     config = {
         "mapUrl": url_for("admin.coverage.job_map", jid=job.id),
         "crs": base.crs.value,

@@ -9,11 +9,13 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
+from locator.basemaps import OSM_TILES
 from locator.context import current_roster
 from locator.coords import CRS, CRS_LABELS, to_wgs84
 from locator.formats import NAMES as FORMAT_NAMES
 from locator.stations import AMENITIES, EDITABLE_FIELDS, STATION_TYPES, STATUSES, Station, StationInvalid
 from locator.store.base import Conflict, NotFound, StationQuery
+from locator.web import security
 from locator.web.admin.auth import require_district, require_writer
 from locator.web.problems import Problem
 
@@ -84,6 +86,7 @@ def _confirmed_here(form, station: Station) -> bool:
 
 def _render_form(station: Station | None, *, errors=None, form=None, conflict=None, status=200):
     roster = current_roster()
+    security.allow(security.tile_sources(OSM_TILES))  # the location picker's tiles (admin/picker.js)
     page = render_template(
         "admin/station_form.html",
         station=station,
