@@ -30,12 +30,11 @@ STALE_AFTER_DAYS = 180  # information older than this is shown as 待核实 (to 
 def stale_mask(snap: Snapshot, when: datetime, days: int = STALE_AFTER_DAYS) -> np.ndarray:
     """Which stations' information was last checked more than `days` ago (待核实): the one definition.
 
-    "Checked" is the last change of the station's record (`updated_at`).
+    "Checked" is `Station.checked_at`: `verified_at` (an organizer's or keeper's confirmation, an edit, an
+    import row), else, for a station nobody has vouched for since that field existed, its last change.
     """
     cutoff = when - timedelta(days=days)
-    return np.fromiter(
-        (s.updated_at is not None and s.updated_at < cutoff for s in snap.stations or ()), bool, len(snap)
-    )
+    return np.fromiter(((c := s.checked_at) is not None and c < cutoff for s in snap.stations or ()), bool, len(snap))
 
 
 class BadCursor(BadParameter):

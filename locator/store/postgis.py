@@ -124,6 +124,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX coverage_jobs_updated ON coverage_jobs (updated_at);
     """,
+    # 5: when each station's information was last vouched for (issue 16: freshness, 待核实)
+    """
+    ALTER TABLE stations ADD COLUMN verified_at TIMESTAMPTZ;
+    """,
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -150,6 +154,7 @@ class PostGISStore(SQLStationStore):
         "amenities": tuple,
         "approximate": bool,
         "location_confirmed": bool,
+        "verified_at": lambda v: v.astimezone(UTC),
         "created_at": lambda v: v.astimezone(UTC),
         "updated_at": lambda v: v.astimezone(UTC),
     }

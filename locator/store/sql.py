@@ -29,6 +29,7 @@ from locator.store.base import (
     plan_replacement,
     stamped_new,
     stamped_replacement,
+    with_verification,
 )
 
 # A restore moves the database to a new epoch; the data version every instance compares is
@@ -256,7 +257,8 @@ class SQLStationStore(StationStore):
         at = self._now()
         with self._write() as conn:
             old = self._locked_current(conn, station.id, expected_version)
-            stored = stamped_replacement(old, station, at)
+            # An edit is a check, unless it names a verification time of its own (with_verification).
+            stored = stamped_replacement(old, with_verification(station, old), at)
             conn.execute(self._update_sql, self._update_params(stored))
             self._audit(conn, "update", actor, via, at, old, stored)
             self._bump(conn)

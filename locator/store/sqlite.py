@@ -140,6 +140,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX coverage_jobs_updated ON coverage_jobs(updated_at);
     """,
+    # 7: when each station's information was last vouched for (issue 16: freshness, 待核实)
+    """
+    ALTER TABLE stations ADD COLUMN verified_at TEXT;
+    """,
 ]
 
 
@@ -155,6 +159,7 @@ class SQLiteStore(SQLStationStore):
         "closed_until": _iso,
         "approximate": int,
         "location_confirmed": int,
+        "verified_at": _iso,
         "created_at": _iso,
         "updated_at": _iso,
     }
@@ -163,6 +168,7 @@ class SQLiteStore(SQLStationStore):
         "closed_until": date.fromisoformat,
         "approximate": bool,
         "location_confirmed": bool,
+        "verified_at": datetime.fromisoformat,
         "created_at": datetime.fromisoformat,
         "updated_at": datetime.fromisoformat,
     }

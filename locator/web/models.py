@@ -204,6 +204,10 @@ class StationOut(Out):
     approximate: bool
     note: str | None
     updated_at: str | None
+    verified_at: str | None = Field(
+        description="信息更新于: when the information was last checked (an organizer's or keeper's confirmation, an "
+        "edit, an import row), else the last change (ISO 8601, UTC)"
+    )
     version: int
     distance_m: float | None = Field(
         None,
@@ -455,6 +459,11 @@ class StationRecord(Out):
     provenance: str
     approximate: bool
     note: str | None
+    location_confirmed: bool
+    verified_at: str | None = Field(
+        description="when the information was last checked, Asia/Shanghai with its offset; null: never since "
+        "the field existed (the last change counts)"
+    )
     version: int
 
 
