@@ -167,8 +167,10 @@ class StationStore(ABC):
         """
 
     @abstractmethod
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
-        """The audit trail, newest first, for one station or all."""
+    def audit(
+        self, station_id: str | None = None, limit: int = 1000, *, actors: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first, for one station or all (only `actors`' records, when given)."""
 
     @abstractmethod
     def audit_record(self, record_id: int) -> AuditRecord | None:

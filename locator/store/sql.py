@@ -315,11 +315,21 @@ class SQLStationStore(StationStore):
 
         return [AuditRecord(*r[:5], self._audit_time(r[5]), doc(r[6]), doc(r[7])) for r in rows]
 
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
-        """The audit trail, newest first, for one station or all."""
-        if station_id is None:
-            return self._audit_records("", [], limit)
-        return self._audit_records(f" WHERE station_id = {self.PLACEHOLDER}", [station_id], limit)
+    def audit(
+        self, station_id: str | None = None, limit: int = 1000, *, actors: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first, for one station or all (only `actors`' records, when given)."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if station_id is not None:
+            parts.append(f"station_id = {self.PLACEHOLDER}")
+            params.append(station_id)
+        if actors is not None:
+            if not actors:
+                return []
+            parts.append(f"actor IN ({', '.join([self.PLACEHOLDER] * len(actors))})")
+            params.extend(actors)
+        return self._audit_records((" WHERE " + " AND ".join(parts)) if parts else "", params, limit)
 
     def audit_record(self, record_id: int) -> AuditRecord | None:
         """One audit record by id."""

@@ -144,6 +144,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE stations ADD COLUMN verified_at TEXT;
     """,
+    # 8: station keepers' stations (locator/store/accounts.py; issue 16). No foreign key to stations: a
+    # deleted (restorable) station keeps its keeper, and accounts may live in a file of their own.
+    """
+    CREATE TABLE station_keepers (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        station_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, station_id)
+    );
+    CREATE INDEX station_keepers_station ON station_keepers(station_id);
+    """,
 ]
 
 

@@ -56,6 +56,16 @@ def date_zh(iso: str) -> str:
     return f"{d.month}月{d.day}日"
 
 
+@bp.app_template_filter("checked_zh")
+def checked_zh(value: str | datetime | None, today: date | None = None) -> str:
+    """'11月30日' this year, '2025年3月1日' before, for when a station's information was last checked (信息更新于)."""
+    if not value:
+        return "未知"
+    at = (datetime.fromisoformat(value) if isinstance(value, str) else value).astimezone(TZ)
+    today = today or datetime.now(TZ).date()
+    return f"{at.month}月{at.day}日" if at.year == today.year else f"{at.year}年{at.month}月{at.day}日"
+
+
 @bp.app_template_filter("phone_parts")
 def phone_parts(text: str) -> list[tuple[str, bool]]:
     """A contact text cut into (part, is_phone_number) pieces, for tel: links."""
