@@ -154,6 +154,32 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX station_keepers_station ON station_keepers(station_id);
     """,
+    # 9: riders' reports and "这里可用" confirmations (locator/store/reports.py; issue 16): beside the
+    # roster, never in station records. No rider is identified: no address, no id, times to the hour.
+    """
+    CREATE TABLE station_reports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        station_id TEXT NOT NULL,
+        district TEXT,
+        kind TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        resolved_at TEXT,
+        resolved_by TEXT,
+        resolution_note TEXT,
+        audit_id INTEGER
+    );
+    CREATE INDEX station_reports_open ON station_reports(status, district);
+    CREATE INDEX station_reports_station ON station_reports(station_id, kind);
+    CREATE TABLE station_confirmations (
+        day TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (station_id, day)
+    );
+    CREATE INDEX station_confirmations_day ON station_confirmations(day);
+    """,
 ]
 
 
