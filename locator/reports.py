@@ -54,6 +54,12 @@ _PERSONAL = re.compile(
 )
 
 
+# Full-width digits, letters and @ as ASCII (so ８８８８ is seen as a number); Chinese punctuation stays.
+_HALF_WIDTH = {
+    c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF20, 0xFF3A), (0xFF41, 0xFF5A)) for c in range(r[0], r[1] + 1)
+}
+
+
 class ReportInvalid(LocatorError, ValueError):
     """A report or resolution the service cannot take (unknown kind, note too long …)."""
 
@@ -92,7 +98,7 @@ def clean_note(raw: Any, *, limit: int = MAX_NOTE, parameter: str = "note") -> s
         return ""
     if not isinstance(raw, str):
         raise ReportInvalid(f"{parameter}: must be text", "补充说明必须是文字。", parameter)
-    text = unicodedata.normalize("NFKC", raw).strip()
+    text = raw.translate(_HALF_WIDTH).strip()
     if len(text) > limit:
         raise ReportInvalid(
             f"{parameter}: at most {limit} characters (got {len(text)})",
