@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from locator.catalogue import by_name, district_counts
+from locator.catalogue import by_name, district_counts, is_stale
 from locator.context import current_roster
 from locator.hours import TZ
 from locator.nearest import StationFilter
@@ -257,7 +257,10 @@ def station_page(station_id: str):
     kind = s["type_label"]["zh"] if s["type_label"] else ""
     desc = f"{kind} · {s['address'] or s['district_name'] or '温州'} · {s['hours_text']}"
     share = share_info(s["name"], desc, url_for("pages.station_page", station_id=station.id))
-    html = render_template("pages/station.html", s=s, page_url=station_url(station.id), share=share, **_page_context())
+    stale = is_stale(station, when)  # 待核实: the catalogue's one definition
+    html = render_template(
+        "pages/station.html", s=s, stale=stale, page_url=station_url(station.id), share=share, **_page_context()
+    )
     return _page(html, "station", str(snap.version), station.id, when.strftime("%Y-%m-%dT%H:%M"))
 
 
