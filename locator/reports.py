@@ -17,12 +17,15 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from locator.errors import LocatorError
 from locator.searchlog import DailyCounts
 from locator.stations import Term
+from locator.store.reports import Report, ReportNotOpen, report_hour
+
+__all__ = ["Report", "ReportNotOpen", "report_hour"]  # the stored report, defined with its store
 
 REPORT_KINDS: dict[str, Term] = {
     t.key: t
@@ -74,17 +77,6 @@ class ReportInvalid(LocatorError, ValueError):
     def problem(self) -> dict[str, Any]:
         """The member at fault."""
         return {"parameter": self.parameter}
-
-
-class ReportNotOpen(LocatorError):
-    """A report that was resolved already (or never existed)."""
-
-    http_status = 409
-    title = "Conflict"
-
-    def __init__(self, report_id: int):
-        super().__init__(f"report {report_id} is not open (resolved already)")
-        self.detail_zh = "这条报告已经处理过了，请刷新页面。"
 
 
 def hide_personal(text: str) -> str:
@@ -141,33 +133,6 @@ def check_resolution(body: Any) -> tuple[str, str]:
             "action: use applied or dismissed", "请选择处理结果：已处理（applied）或不予处理（dismissed）。", "action"
         )
     return str(action), clean_note(body.get("note"), limit=MAX_RESOLUTION_NOTE)
-
-
-def report_hour(now: datetime | None = None) -> datetime:
-    """The time a report is stored with: the hour it came in (UTC), nothing finer."""
-    return (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-@dataclass(frozen=True)
-class Report:
-    """One rider's report as stored."""
-
-    id: int
-    station_id: str
-    district: str | None
-    kind: str
-    note: str
-    created_at: datetime
-    status: str = "open"  # open | applied | dismissed
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    resolution_note: str | None = None
-    audit_id: int | None = None  # the edit that applied it, when one did
-
-    @property
-    def kind_zh(self) -> str:
-        """已关闭, 搬走了 …"""
-        return REPORT_KINDS[self.kind].zh if self.kind in REPORT_KINDS else self.kind
 
 
 @dataclass

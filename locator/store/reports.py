@@ -11,12 +11,47 @@ note and the hour it came in; a confirmation row holds a day, a station and a co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from locator.reports import Report, ReportNotOpen, report_hour
+from locator.errors import LocatorError
 from locator.store.base import dumps
 from locator.store.sql import SQLStationStore
+
+
+class ReportNotOpen(LocatorError):
+    """A report that was resolved already (or never existed)."""
+
+    http_status = 409
+    title = "Conflict"
+
+    def __init__(self, report_id: int):
+        super().__init__(f"report {report_id} is not open (resolved already)")
+        self.detail_zh = "这条报告已经处理过了，请刷新页面。"
+
+
+def report_hour(now: datetime | None = None) -> datetime:
+    """The time a report is stored with: the hour it came in (UTC), nothing finer."""
+    return (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One rider's report as stored (locator/reports.py groups them and names their kinds)."""
+
+    id: int
+    station_id: str
+    district: str | None
+    kind: str
+    note: str
+    created_at: datetime
+    status: str = "open"  # open | applied | dismissed
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+    audit_id: int | None = None  # the edit that applied it, when one did
+
 
 _REPORT_COLUMNS = (
     "id, station_id, district, kind, note, created_at, status, resolved_at, resolved_by, resolution_note, audit_id"
