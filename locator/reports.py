@@ -112,7 +112,7 @@ def check_report(body: Any) -> tuple[str, str]:
             f"unknown member(s): {', '.join(map(str, unknown))[:100]}", "请求中有无法识别的内容。", unknown[0][:40]
         )
     kind = body.get("kind")
-    if kind not in REPORT_KINDS:
+    if not isinstance(kind, str) or kind not in REPORT_KINDS:
         raise ReportInvalid(
             f"kind: use one of {', '.join(REPORT_KINDS)}",
             "请选择问题类型：" + "、".join(t.zh for t in REPORT_KINDS.values()) + "。",
@@ -128,7 +128,7 @@ def check_resolution(body: Any) -> tuple[str, str]:
             'the body must be a JSON object {"action": …, "note": …}', "请求内容应为 JSON 对象。", "body"
         )
     action = body.get("action")
-    if action not in RESOLUTIONS:
+    if not isinstance(action, str) or action not in RESOLUTIONS:
         raise ReportInvalid(
             "action: use applied or dismissed", "请选择处理结果：已处理（applied）或不予处理（dismissed）。", "action"
         )

@@ -103,6 +103,10 @@ def test_resolving_is_district_scoped_and_checked(app, reported, organizer, make
         f"/api/v1/admin/reports/{reported['ouhai_moved']}/resolve", json={"action": "ok"}, headers=organizer
     )
     assert bad.status_code == 422 and bad.get_json()["parameter"] == "action"
+    huge = "/api/v1/admin/reports/99999999999999999999999/resolve"
+    assert client.post(huge, json={"action": "applied"}, headers=organizer).status_code == 404
+    listy = client.post(f"/api/v1/admin/reports/{other}/resolve", json={"action": ["applied"]}, headers=organizer)
+    assert listy.status_code == 422
     viewer = {"Authorization": f"Bearer {api_token(make_user('v', 'viewer'))}"}
     assert client.get("/api/v1/admin/reports", headers=viewer).status_code == 200
     resp = client.post(f"/api/v1/admin/reports/{other}/resolve", json={"action": "applied"}, headers=viewer)
@@ -147,6 +151,8 @@ def test_handle_opens_the_prefilled_edit_form_and_saving_resolves_the_group(app,
 def test_dismissing_from_the_queue_page(app, reported, make_user, login):
     make_user("ouhai", "district_organizer", ["330304"])
     web = login("ouhai")
+    hostile = web.get(f"/admin/stations/{OUHAI}?report=99999999999999999999999&status=exploded")
+    assert hostile.status_code == 200 and b"report-banner" not in hostile.data
     group = reported["ouhai_moved"]
     resp = web.post(f"/admin/reports/{group}/resolve", data={"csrf_token": web.csrf, "action": "dismissed", "note": ""})
     assert resp.status_code == 302

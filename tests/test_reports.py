@@ -55,6 +55,12 @@ def test_a_report_is_stored_with_its_kind_note_station_and_hour_only(app, client
     ("body", "status", "parameter"),
     [
         ({"kind": "exploded"}, 422, "kind"),
+        ({"kind": ["closed"]}, 422, "kind"),
+        ({"kind": {"closed": 1}}, 422, "kind"),
+        ({"kind": 1}, 422, "kind"),
+        ({"kind": ["closed"]}, 422, "kind"),
+        ({"kind": {"closed": 1}}, 422, "kind"),
+        ({"kind": 1}, 422, "kind"),
         ({}, 422, "kind"),
         ({"kind": "closed", "note": "长" * (MAX_NOTE + 1)}, 422, "note"),
         ({"kind": "closed", "note": 5}, 422, "note"),

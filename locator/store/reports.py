@@ -53,6 +53,7 @@ class Report:
     audit_id: int | None = None  # the edit that applied it, when one did
 
 
+MAX_ID = 2**63 - 1  # the largest id either database holds: a larger one names no report (and must not overflow)
 _REPORT_COLUMNS = (
     "id, station_id, district, kind, note, created_at, status, resolved_at, resolved_by, resolution_note, audit_id"
 )
@@ -94,6 +95,8 @@ class FeedbackStore:
 
     def report(self, report_id: int) -> Report | None:
         """One report by id."""
+        if not 0 < report_id <= MAX_ID:
+            return None
         row = (
             self.store._conn()
             .execute(f"SELECT {_REPORT_COLUMNS} FROM station_reports WHERE id = {self.p}", (report_id,))
@@ -151,6 +154,8 @@ class FeedbackStore:
         with an audit record (action "resolve_report"); ReportNotOpen if it is not open. The closed reports."""
         p = self.p
         now = datetime.now(UTC).replace(microsecond=0)
+        if not 0 < report_id <= MAX_ID:
+            raise ReportNotOpen(report_id)
         with self.store._write() as conn:
             row = conn.execute(
                 f"SELECT {_REPORT_COLUMNS} FROM station_reports WHERE id = {p}{self.store._lock_row_sql()}",
