@@ -74,11 +74,13 @@ def _instance_secret_key(app: Flask) -> str:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then LOCATOR_* environment and instance/config.py, then `test_config`."""
     from locator import cli, logs, privacy
+    from locator.reports import ConfirmationLog
     from locator.roster import Roster
     from locator.searchlog import SearchLog
     from locator.store import StoreUnavailable, open_store
     from locator.store.accounts import open_accounts
     from locator.store.demand import DemandStore
+    from locator.store.reports import FeedbackStore
     from locator.web import limits, problems
 
     privacy.install()
@@ -135,6 +137,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("DEMAND_LOG"):
         # Counted per cell and day in memory, written by a background thread (locator/searchlog.py).
         app.extensions["search_log"] = SearchLog(demand.add_search_counts, prune=demand.prune_search_counts)
+    feedback = FeedbackStore(store)
+    app.extensions["feedback"] = feedback
+    # "这里可用" taps: counted per station and day in memory, written in batches (locator/reports.py).
+    app.extensions["confirmations"] = ConfirmationLog(feedback.add_confirmations, prune=feedback.prune_confirmations)
 
     problems.init_app(app)
     cli.init_app(app)

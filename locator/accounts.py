@@ -1,7 +1,9 @@
 """Organizer accounts: roles, district scopes, password and API-token hashing. Plain Python, no Flask.
 
 Roles: city_admin (every district), district_organizer (only the stations of their districts),
-viewer (reads the admin pages, changes nothing). API tokens act with their owner's role and scope.
+viewer (reads the admin pages, changes nothing), station_keeper (the shop or office hosting one or
+more stations: only those stations' status, hours and amenities). API tokens act with their owner's
+role and scope. `User.may_edit()` is the one answer to "may this user change station X (field F)".
 """
 
 from __future__ import annotations
@@ -16,9 +18,20 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from locator.errors import LocatorError
+from locator.stations import Station
 
-ROLES = ("city_admin", "district_organizer", "viewer")
-ROLE_LABELS = {"city_admin": "市级管理员", "district_organizer": "区县组织者", "viewer": "只读查看"}
+ROLES = ("city_admin", "district_organizer", "viewer", "station_keeper")
+ROLE_LABELS = {
+    "city_admin": "市级管理员",
+    "district_organizer": "区县组织者",
+    "viewer": "只读查看",
+    "station_keeper": "驿站站长",
+}
+# What a station keeper may change of their own stations (暂停开放 until a date / 正常开放, hours, amenities).
+KEEPER_FIELDS = ("status", "closed_until", "hours", "amenities")
+KEEPER_STATUSES = ("open", "temporarily_closed")
+# Set by the system on every write (an edit is a check): never a field anyone is refused for.
+SYSTEM_FIELDS = ("verified_at",)
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "lct_"
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common-passwords.txt"
@@ -46,17 +59,41 @@ class User:
     districts: tuple[str, ...] = ()
     active: bool = True
     created_at: datetime | None = None
+    stations: tuple[str, ...] = ()  # a station keeper's stations
 
     @property
     def can_write(self) -> bool:
-        """Viewers read only."""
+        """May create, import, delete and restore stations (viewers read only; keepers only edit their own)."""
         return self.role in ("city_admin", "district_organizer")
 
+    @property
+    def is_keeper(self) -> bool:
+        """A station keeper (站长): edits only the status, hours and amenities of their own stations."""
+        return self.role == "station_keeper"
+
     def may_edit_district(self, district: str | None) -> bool:
-        """True if this user may change a station in `district`."""
+        """True if this user may change any station in `district` (and add or remove stations there)."""
         if self.role == "city_admin":
             return True
         return self.role == "district_organizer" and district is not None and district in self.districts
+
+    def may_edit(self, station: Station, field: str | None = None) -> bool:
+        """True if this user may change `station` (its `field`, when named): the one question every path asks."""
+        if self.is_keeper:
+            return station.id in self.stations and (field is None or field in KEEPER_FIELDS)
+        return self.may_edit_district(station.district)
+
+    def refused_fields(self, old: Station, new: Station) -> list[str]:
+        """The fields `new` would change in `old` that this user may not change (every changed one, for a
+        station that is not theirs); empty when the write is allowed."""
+        before, after = old.record(), new.record()
+        changed = [name for name in before if name not in SYSTEM_FIELDS and before[name] != after[name]]
+        refused = [name for name in changed if not self.may_edit(old, name)]
+        if self.is_keeper and "status" in changed and "status" not in refused:
+            # 暂停开放 and 正常开放 only: closing a station for good (or reopening one) is the organizer's call.
+            if old.status not in KEEPER_STATUSES or new.status not in KEEPER_STATUSES:
+                refused.append("status")
+        return refused
 
     @property
     def scope_districts(self) -> tuple[str, ...] | None:
@@ -146,8 +183,15 @@ def token_digest(plain: str) -> str:
     return hashlib.sha256(plain.encode("utf-8")).hexdigest()
 
 
-def check_new_user(name: str, role: str, districts: tuple[str, ...], known_districts: set[str]) -> None:
-    """AccountError unless name, role and districts make a valid account."""
+def check_new_user(
+    name: str,
+    role: str,
+    districts: tuple[str, ...],
+    known_districts: set[str],
+    stations: tuple[str, ...] = (),
+    known_stations: set[str] | None = None,
+) -> None:
+    """AccountError unless name, role, districts and (for a station keeper) stations make a valid account."""
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         raise AccountError("the user name must be 1-64 characters without spaces")
     if role not in ROLES:
@@ -157,3 +201,23 @@ def check_new_user(name: str, role: str, districts: tuple[str, ...], known_distr
     unknown = [d for d in districts if d not in known_districts]
     if unknown:
         raise AccountError(f"unknown district code(s): {', '.join(unknown)}")
+    check_keeper_stations(role, districts, stations, known_stations)
+
+
+def check_keeper_stations(
+    role: str, districts: tuple[str, ...], stations: tuple[str, ...], known_stations: set[str] | None
+) -> None:
+    """AccountError unless a station keeper has stations (that exist) and no districts, and nobody else has stations."""
+    if role != "station_keeper":
+        if stations:
+            raise AccountError("only a station keeper is bound to stations (--station)", "只有驿站站长账号可以绑定驿站")
+        return
+    if not stations:
+        raise AccountError("a station keeper needs at least one --station ID", "驿站站长账号至少需要绑定一个驿站")
+    if districts:
+        raise AccountError(
+            "a station keeper has stations, not districts: leave out --district", "驿站站长账号只绑定驿站，不设区县"
+        )
+    unknown = [s for s in stations if known_stations is not None and s not in known_stations]
+    if unknown:
+        raise AccountError(f"unknown station id(s): {', '.join(unknown)}", f"没有这些编号的驿站：{'、'.join(unknown)}")

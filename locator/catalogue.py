@@ -27,15 +27,19 @@ from locator.stations import STATION_TYPES, Station
 STALE_AFTER_DAYS = 180  # information older than this is shown as 待核实 (to be checked)
 
 
-def stale_mask(snap: Snapshot, when: datetime, days: int = STALE_AFTER_DAYS) -> np.ndarray:
-    """Which stations' information was last checked more than `days` ago (待核实): the one definition.
+def is_stale(station: Station, when: datetime, days: int = STALE_AFTER_DAYS) -> bool:
+    """True if the station's information was last checked more than `days` before `when` (待核实).
 
-    "Checked" is the last change of the station's record (`updated_at`).
+    "Checked" is `Station.checked_at`: `verified_at` (an organizer's or keeper's confirmation, an edit, an
+    import row), else, for a station nobody has vouched for since that field existed, its last change.
     """
-    cutoff = when - timedelta(days=days)
-    return np.fromiter(
-        (s.updated_at is not None and s.updated_at < cutoff for s in snap.stations or ()), bool, len(snap)
-    )
+    checked = station.checked_at
+    return checked is not None and checked < when - timedelta(days=days)
+
+
+def stale_mask(snap: Snapshot, when: datetime, days: int = STALE_AFTER_DAYS) -> np.ndarray:
+    """Which stations of the snapshot are 待核实 (is_stale): the one definition, for every list, count and map."""
+    return np.fromiter((is_stale(s, when, days) for s in snap.stations or ()), bool, len(snap))
 
 
 class BadCursor(BadParameter):

@@ -469,3 +469,21 @@ SETTINGS += [
         "path of a report collector. Empty: none (violations show in the browser's console only).",
     ),
 ]
+
+# -- riders' reports and confirmations (issue 16) -------------------------------------------------
+SETTINGS += [
+    Setting(
+        "RATELIMIT_REPORTS",
+        "10/hour;30/day",
+        parse_rate_limit,
+        "Reports (`POST /api/v1/stations/{id}/reports`) allowed per client; counted under a keyed digest of the "
+        "address, never the address itself.",
+    ),
+    Setting(
+        "RATELIMIT_CONFIRMATIONS",
+        "3/hour;6/day",
+        parse_rate_limit,
+        "这里可用 confirmations (`POST /api/v1/stations/{id}/confirmations`) allowed per client and station "
+        "(so one phone cannot inflate a station's visit count); keyed digests as for reports.",
+    ),
+]

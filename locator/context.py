@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
+    from locator.reports import ConfirmationLog
     from locator.roster import Roster
     from locator.store.accounts import AccountStore
     from locator.store.demand import DemandStore
+    from locator.store.reports import FeedbackStore
 
 
 def current_roster() -> Roster:
@@ -28,3 +30,13 @@ def current_accounts() -> AccountStore:
 def current_demand() -> DemandStore:
     """Demand layers, search counts and coverage jobs of the app handling this request or command."""
     return current_app.extensions["demand"]
+
+
+def current_feedback() -> FeedbackStore:
+    """Riders' reports and confirmation counts of the app handling this request or command."""
+    return current_app.extensions["feedback"]
+
+
+def current_confirmations() -> ConfirmationLog:
+    """The in-memory "这里可用" counters of this process (written in batches)."""
+    return current_app.extensions["confirmations"]

@@ -33,7 +33,7 @@ from locator.formats import FORMATS, FileInvalid, Format
 from locator.formats.base import MAX_ROWS, canonical_row, too_many_rows  # MAX_ROWS: with the other file limits
 from locator.roster import Roster
 from locator.stations import STATUSES, FieldError, FieldWarning, Station, StationInvalid
-from locator.store.base import Conflict, ReplaceSummary, StationQuery
+from locator.store.base import Conflict, ReplaceSummary, StationQuery, unclaimed
 
 
 class StaleImport(LocatorError):
@@ -269,7 +269,9 @@ def preview(
         if old is None:
             result.added.append(s)
             continue
-        diffs = _diffs(old, s)
+        # A row that claims no check (no 核实时间, or the exported one untouched) is compared on its other
+        # fields; committed, a change is stamped with the import's time (store/base.py).
+        diffs = _diffs(old, unclaimed(s, old))
         if not diffs:
             result.unchanged.append(s.id)
         elif s.status != "open" and old.status == "open":

@@ -113,6 +113,7 @@ class StationFilter:
     include_closed: bool = False
     bbox: tuple[float, float, float, float] | None = None  # WGS-84 min_lng, min_lat, max_lng, max_lat
     q: str | None = None  # text in the name or the address (case-insensitive)
+    ids: frozenset[str] | None = None  # only these stations (the organizers' 待核实 and reported views)
 
 
 NO_FILTER = StationFilter()
@@ -279,6 +280,10 @@ class Snapshot:
         if flt.q:
             needle = flt.q.casefold()
             narrow(np.fromiter((needle in t for t in self._search_text), bool, len(self)))
+        if flt.ids is not None:
+            chosen = np.zeros(len(self), bool)
+            chosen[[self.by_id[i] for i in flt.ids if i in self.by_id]] = True
+            narrow(chosen)
         return mask
 
     def matching(self, flt: StationFilter, when: datetime | None = None) -> np.ndarray:

@@ -4,6 +4,10 @@ A log-record factory coarsens every coordinate-like query parameter in log messa
 two decimals (about 1 km) as the record is made, before any filter or handler sees it:
 werkzeug's and gunicorn's access lines, our own messages, and exceptions' request lines.
 
+Riders' anonymous feedback (a report, a "这里可用" tap: /api/v1/stations/<id>/reports and
+…/confirmations) is logged without the client: the address, user agent and referrer of those
+requests are dropped from werkzeug's and gunicorn's access lines (issue 16).
+
 However the client spelled it: the parameter name and value are read as the server would read
 them (percent-decoding, `+`, full-width digits, exponents such as `280123450e-7`, several numbers
 separated by commas), and a value that cannot be read as numbers but holds digits is replaced
@@ -73,11 +77,29 @@ def coarsen(text: str) -> str:
     return _PAIR_RE.sub(pair, text)
 
 
+ANONYMOUS_PATHS = re.compile(r"/api/v1/stations/[^/\s?#\"]+/(?:reports|confirmations)(?![\w/-])")
+# gunicorn access-log atoms that identify a client: address, remote user, user agent, referrer, port,
+# and any request header or environ value ({…}i, {…}e).
+_CLIENT_ATOMS = ("h", "l", "u", "a", "f", "p")
+_WERKZEUG_CLIENT = re.compile(r"^\S+ - - \[")
+
+
+def drop_client(record: logging.LogRecord) -> None:
+    """An access line of anonymous feedback without who sent it (werkzeug's and gunicorn's formats)."""
+    if record.name == "gunicorn.access" and isinstance(record.args, dict):
+        if ANONYMOUS_PATHS.search(str(record.args.get("U", ""))):
+            record.args = {k: ("-" if k in _CLIENT_ATOMS or k.startswith("{") else v) for k, v in record.args.items()}
+    elif record.name == "werkzeug" and isinstance(record.msg, str) and isinstance(record.args, tuple):
+        if any(isinstance(a, str) and ANONYMOUS_PATHS.search(a) for a in record.args):
+            record.msg = _WERKZEUG_CLIENT.sub("- - - [", record.msg, count=1)
+
+
 class CoarsenCoordinates(logging.Filter):
     """Rewrites log records so that no coordinate parameter keeps more than two decimals."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Coarsen the message and its arguments; never drop the record."""
+        """Coarsen the message and its arguments (and drop the client of anonymous feedback); never drop the record."""
+        drop_client(record)
         if isinstance(record.msg, str):
             record.msg = coarsen(record.msg)
         if record.args:

@@ -20,6 +20,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from h3.api.basic_int import latlng_to_cell
 
@@ -32,7 +33,7 @@ _CHINA_OFFSET_S = 8 * 3600  # Asia/Shanghai has no daylight saving: a day is a f
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 log = logging.getLogger(__name__)
-Writer = Callable[[Sequence[tuple[str, int, int]]], None]
+Writer = Callable[[Sequence[tuple[str, Any, int]]], None]
 
 
 def day_number(now: float | None = None) -> int:
@@ -56,12 +57,18 @@ def period(days: int, last: str | None = None) -> tuple[str, str]:
     return (end - timedelta(days=days - 1)).isoformat(), end.isoformat()
 
 
-class SearchLog:
-    """Per-process counters of searches per (day, cell), written by a background thread.
+class DailyCounts:
+    """Per-process counters of events per (day, key), written in batches by a background thread.
 
-    `add` is the only thing the request path calls: one H3 lookup, one dict update under an
-    uncontended lock. The thread starts on the first search in each process (after a fork too).
+    `_count(key)` is all a request pays: one dict update under an uncontended lock. The thread starts
+    on the first event in each process (after a fork too); it writes every `interval_s` (with jitter)
+    and at exit, in one transaction, rows (ISO day, key, count) that add up across processes. Counts
+    of days older than `keep_days` are deleted once a day through `prune`. SearchLog (cells) and the
+    "这里可用" confirmations (locator/reports.py, station ids) are the two kinds.
     """
+
+    label = "daily counts"  # how log lines name it
+    keep_days = KEEP_DAYS
 
     def __init__(
         self, write: Writer, *, interval_s: float = FLUSH_EVERY_S, prune: Callable[[str], object] | None = None
@@ -69,7 +76,7 @@ class SearchLog:
         self._write = write
         self._prune = prune
         self._interval = interval_s
-        self._counts: dict[tuple[int, int], int] = {}
+        self._counts: dict[tuple[int, object], int] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -79,16 +86,16 @@ class SearchLog:
         self.flushes = 0
         _LOGS.add(self)
 
-    def add(self, lng: float, lat: float) -> None:
-        """Count one search at a WGS-84 point: only its cell and day are kept."""
-        key = (day_number(), latlng_to_cell(lat, lng, RESOLUTION))
+    def _count(self, key: object) -> None:
+        """Add 1 to today's counter of `key`."""
+        day_key = (day_number(), key)
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[day_key] = self._counts.get(day_key, 0) + 1
         if self._thread is None:
             self._start()
 
     def pending(self) -> int:
-        """Searches counted in memory and not yet written."""
+        """Events counted in memory and not yet written."""
         with self._lock:
             return sum(self._counts.values())
 
@@ -97,7 +104,7 @@ class SearchLog:
             if self._thread is not None:
                 return
             self._stop.clear()
-            thread = threading.Thread(target=self._run, name="search-log", daemon=True)
+            thread = threading.Thread(target=self._run, name=self.label.replace(" ", "-"), daemon=True)
             self._thread = thread
         thread.start()
 
@@ -107,7 +114,7 @@ class SearchLog:
             self.flush()
 
     def flush(self, *, quiet: bool = False) -> int:
-        """Write the counters in one transaction; returns how many searches were written.
+        """Write the counters in one transaction; returns how many events were written.
 
         On failure the counts go back into memory (to be tried again) and a warning is logged
         (a debug line when `quiet`: at exit, where a closed database is expected in tests).
@@ -116,25 +123,25 @@ class SearchLog:
             with self._lock:
                 counts, self._counts = self._counts, {}
             if counts:
-                rows = [(day_text(day), cell, n) for (day, cell), n in sorted(counts.items())]
+                rows = [(day_text(day), key, n) for (day, key), n in sorted(counts.items())]
                 try:
                     self._write(rows)
                 except Exception as exc:  # noqa: BLE001 - the log must never take the service down
                     self._restore(counts)
                     (log.debug if quiet else log.warning)(
-                        "search log: could not write %d cell counts (%s); will retry", len(counts), exc
+                        "%s: could not write %d counts (%s); will retry", self.label, len(counts), exc
                     )
                     return 0
                 self.flushes += 1
-                self._prune_daily(quiet)  # only where searches are written: a CLI command's exit writes nothing
+                self._prune_daily(quiet)  # only where events are written: a CLI command's exit writes nothing
             return sum(counts.values())
 
-    def _restore(self, counts: dict[tuple[int, int], int]) -> None:
+    def _restore(self, counts: dict[tuple[int, object], int]) -> None:
         with self._lock:
             for key, n in counts.items():
                 self._counts[key] = self._counts.get(key, 0) + n
             if len(self._counts) > MAX_CELLS_IN_MEMORY:
-                log.warning("search log: dropping %d unwritten cell counts", len(self._counts))
+                log.warning("%s: dropping %d unwritten counts", self.label, len(self._counts))
                 self._counts.clear()
 
     def _prune_daily(self, quiet: bool) -> None:
@@ -142,10 +149,10 @@ class SearchLog:
         if self._prune is None or self._pruned_day == today:
             return
         try:
-            self._prune(day_text(today - KEEP_DAYS + 1))
+            self._prune(day_text(today - self.keep_days + 1))
             self._pruned_day = today
         except Exception as exc:  # noqa: BLE001
-            (log.debug if quiet else log.warning)("search log: could not delete old counts (%s)", exc)
+            (log.debug if quiet else log.warning)("%s: could not delete old counts (%s)", self.label, exc)
 
     def close(self, *, quiet: bool = False) -> None:
         """Stop the thread and write what is left (at shutdown)."""
@@ -165,7 +172,21 @@ class SearchLog:
         self._stop = threading.Event()
 
 
-_LOGS: weakref.WeakSet[SearchLog] = weakref.WeakSet()
+class SearchLog(DailyCounts):
+    """Per-process counters of searches per (day, H3 cell), written by a background thread.
+
+    `add` is the only thing the request path calls: one H3 lookup, one dict update under an
+    uncontended lock.
+    """
+
+    label = "search log"
+
+    def add(self, lng: float, lat: float) -> None:
+        """Count one search at a WGS-84 point: only its cell and day are kept."""
+        self._count(latlng_to_cell(lat, lng, RESOLUTION))
+
+
+_LOGS: weakref.WeakSet[DailyCounts] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:

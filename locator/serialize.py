@@ -62,6 +62,7 @@ def station_json(
         "approximate": station.approximate,
         "note": station.note,
         "updated_at": _iso(station.updated_at),
+        "verified_at": _iso(station.checked_at),
         "version": station.version,
     }
     if distance_m is not None:

@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from locator.coords import geodesic_m
@@ -97,6 +97,9 @@ class Station:
     note: str | None = None
     # An organizer checked a location the shoreline questions (e.g. reclaimed land): no more warnings.
     location_confirmed: bool = False
+    # When someone last vouched for this information: an organizer's or keeper's confirmation, an
+    # edit, an import row (UTC, whole seconds). None: not since the field existed (see checked_at).
+    verified_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
@@ -129,6 +132,11 @@ class Station:
             return reopen if self.opening_hours.is_open(reopen) else self.opening_hours.next_open(reopen)
         return self.opening_hours.next_open(when)
 
+    @property
+    def checked_at(self) -> datetime | None:
+        """When this information was last vouched for: verified_at, else the record's last change."""
+        return self.verified_at or self.updated_at
+
     def record(self) -> dict[str, Any]:
         """The editable fields as JSON-ready values: the shape of roster files, audit records and diffs."""
         out: dict[str, Any] = {}
@@ -136,6 +144,8 @@ class Station:
             value = getattr(self, name)
             if isinstance(value, tuple):
                 value = list(value)
+            elif isinstance(value, datetime):
+                value = verified_text(value)
             elif isinstance(value, date):
                 value = value.isoformat()
             out[name] = value
@@ -164,6 +174,7 @@ EDITABLE_FIELDS = (
     "approximate",
     "note",
     "location_confirmed",
+    "verified_at",
 )
 
 
@@ -248,6 +259,37 @@ class ServiceArea:
             near = geodesic_m(lng, lat, min(max(lng, x0), x1), min(max(lat, y0), y1))
             distance = min(distance, float(near))
         return distance
+
+
+VERIFIED_SKEW = timedelta(days=1)  # a verified_at this far ahead of now is a mistake, not a clock difference
+
+
+def verified_text(value: datetime) -> str:
+    """A verification time as files and records write it: Asia/Shanghai, whole seconds, with its offset."""
+    return value.astimezone(TZ).replace(microsecond=0).isoformat()
+
+
+def parse_verified(value: Any, now: datetime | None = None) -> datetime:
+    """A verification time from a file cell or JSON: an ISO date or date-time (no offset: Asia/Shanghai),
+    2026/11/30, a date or datetime object; returned in UTC, whole seconds. ValueError otherwise."""
+    if isinstance(value, datetime):
+        at = value
+    elif isinstance(value, date):
+        at = datetime.combine(value, datetime.min.time())
+    else:
+        text = str(value).strip().replace("/", "-")
+        try:
+            if len(text) > 40:
+                raise ValueError
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{str(value)[:40]!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS+08:00)") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=TZ)
+    at = at.astimezone(UTC).replace(microsecond=0)
+    if at > (now or datetime.now(UTC)) + VERIFIED_SKEW:
+        raise ValueError(f"{verified_text(at)} lies in the future")
+    return at
 
 
 MAX_TEXT = {"name": 120, "address": 300, "contact": 80, "operator": 120, "note": 500, "id": 64}
@@ -411,6 +453,13 @@ def validate_station(
         errors.append(FieldError("provenance", f"unknown provenance {provenance!r}"))
     approximate = _flag(raw.get("approximate", False))
     location_confirmed = _flag(raw.get("location_confirmed", False))
+    verified_at = None
+    va = raw.get("verified_at")
+    if va not in (None, "") and not (isinstance(va, float) and math.isnan(va)):
+        try:
+            verified_at = parse_verified(va)
+        except ValueError as exc:
+            errors.append(FieldError("verified_at", str(exc)))
 
     lng = _coordinate(raw, "lng", -180.0, 180.0, errors)
     lat = _coordinate(raw, "lat", -90.0, 90.0, errors)
@@ -451,4 +500,5 @@ def validate_station(
         approximate=approximate,
         note=note,
         location_confirmed=location_confirmed,
+        verified_at=verified_at,
     )

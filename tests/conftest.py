@@ -62,10 +62,11 @@ def app_factory(tmp_path):
 
 
 def close_app(app) -> None:
-    """Write the app's pending search counts, stop their thread, close the store."""
-    search_log = app.extensions.get("search_log")
-    if search_log is not None:
-        search_log.close(quiet=True)
+    """Write the app's pending search and confirmation counts, stop their threads, close the store."""
+    for name in ("search_log", "confirmations"):
+        counts = app.extensions.get(name)
+        if counts is not None:
+            counts.close(quiet=True)
     app.extensions["roster"].store.close()
 
 

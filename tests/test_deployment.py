@@ -65,13 +65,16 @@ class Nginx:
             "listen 443 ssl http2;": f"listen 127.0.0.1:{self.https_port} ssl http2;",
             "/etc/ssl/certs/stations.example.cn.pem": f"{self.root}/cert.pem",
             "/etc/ssl/private/stations.example.cn.key": f"{self.root}/key.pem",
-            "access_log /var/log/nginx/locator.log locator;": f"access_log {self.root}/access.log locator;",
+            "access_log /var/log/nginx/locator.log locator ": f"access_log {self.root}/access.log locator ",
+            "access_log /var/log/nginx/locator.log locator_anonymous ": (
+                f"access_log {self.root}/access.log locator_anonymous "
+            ),
         }
         for old, new in changes.items():
             assert text.count(old) == 1, f"deploy/nginx.conf changed: {old!r} is no longer there exactly once"
             text = text.replace(old, new)
         site_lines = [line for line in text.splitlines() if "# SITE" in line]
-        assert len(site_lines) == 10, site_lines  # the two server_name lines keep the documented host
+        assert len(site_lines) == 11, site_lines  # the two server_name lines keep the documented host
         return text
 
     def start(self) -> Nginx:
@@ -282,6 +285,35 @@ def test_the_rate_limit_is_one_budget_for_every_worker_of_every_server(deploymen
     got = [nginx.get(NEAREST, source="127.0.0.3")[0] for _ in range(NEAREST_LIMIT + 1)]
     assert got == [200] * NEAREST_LIMIT + [429]
     wait_for(lambda: len(nginx.upstreams_that_served("/api/v1/stations/nearest", first_line)) == 2, 2, "log")
+
+
+def test_riders_reports_are_logged_by_nginx_without_the_clients_address(deployment):
+    nginx = deployment.nginx
+    status, _, raw = nginx.get(NEAREST, source="127.0.0.4")
+    station_id = json.loads(raw)["stations"][0]["id"]
+    first_line = nginx.log_lines()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", nginx.https_port, context=context, timeout=10, source_address=("127.0.0.4", 0)
+    )
+    try:
+        body = json.dumps({"kind": "closed"})
+        conn.request(
+            "POST",
+            f"/api/v1/stations/{station_id}/reports",
+            body=body,
+            headers={"Host": HOST, "Content-Type": "application/json"},
+        )
+        assert conn.getresponse().status == 201
+    finally:
+        conn.close()
+    wait_for(lambda: nginx.log_lines() > first_line, 2, "the report in nginx's log")
+    lines = (nginx.root / "access.log").read_text().splitlines()[first_line:]
+    reports = [line for line in lines if "/reports " in line]
+    assert len(reports) == 1 and reports[0].startswith("- ["), reports
+    assert not any("127.0.0.4" in line for line in reports)
 
 
 def _samples(text: str) -> dict:

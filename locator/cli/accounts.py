@@ -1,4 +1,5 @@
-"""Account commands: create-user, set-password, disable-user, enable-user, create-token, revoke-token, list-users."""
+"""Account commands: create-user, set-stations, set-password, disable-user, enable-user, create-token, revoke-token,
+list-users."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from locator.accounts import (
     ROLES,
     AccountError,
     User,
+    check_keeper_stations,
     check_new_user,
     check_password_policy,
     hash_password,
     new_token,
 )
 from locator.context import current_accounts, current_roster
+from locator.store.base import StationQuery
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -43,17 +46,48 @@ def _user_named(name: str) -> User:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--district", "districts", multiple=True, help="District code (repeat); district organizers need one.")
+@click.option(
+    "--station", "stations", multiple=True, help="Station id (repeat); station keepers need one, others take none."
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
-def create_user(name: str, role: str, districts: tuple[str, ...], password_stdin: bool) -> None:
-    """Create an organizer account (password: at least 10 characters, not only digits, not a common one)."""
+def create_user(
+    name: str, role: str, districts: tuple[str, ...], stations: tuple[str, ...], password_stdin: bool
+) -> None:
+    """Create an account (password: at least 10 characters, not only digits, not a common one)."""
     password = _read_password(password_stdin)
     try:
-        check_new_user(name, role, districts, set(current_roster().districts.codes))
+        check_new_user(name, role, districts, set(current_roster().districts.codes), stations, _known(stations))
         check_password_policy(password, name)
-        user = current_accounts().create_user(name, role, districts, hash_password(password))
+        user = current_accounts().create_user(name, role, districts, hash_password(password), stations)
     except AccountError as exc:
         _fail(str(exc))
-    click.echo(f"created user {user.name} (id {user.id}, {user.role}, districts: {','.join(user.districts) or 'all'})")
+    if user.is_keeper:
+        click.echo(f"created user {user.name} (id {user.id}, {user.role}, stations: {','.join(user.stations)})")
+    else:
+        scope = ",".join(user.districts) or "all"
+        click.echo(f"created user {user.name} (id {user.id}, {user.role}, districts: {scope})")
+
+
+def _known(stations: tuple[str, ...]) -> set[str]:
+    """Which of these station ids exist in the roster."""
+    if not stations:
+        return set()
+    return {s.id for s in current_roster().store.list(StationQuery(ids=tuple(stations)))}
+
+
+@click.command("set-stations")
+@with_appcontext
+@click.argument("name")
+@click.option("--station", "stations", multiple=True, required=True, help="Station id (repeat): the keeper's stations.")
+def set_stations(name: str, stations: tuple[str, ...]) -> None:
+    """Bind the station keeper NAME to exactly these stations."""
+    user = _user_named(name)
+    try:
+        check_keeper_stations(user.role, (), stations, _known(stations))
+    except AccountError as exc:
+        _fail(str(exc))
+    current_accounts().set_stations(user.id, stations)
+    click.echo(f"{name} now keeps: {','.join(dict.fromkeys(stations))}")
 
 
 @click.command("set-password")
@@ -122,10 +156,11 @@ def list_users() -> None:
     """List users and their tokens (never the tokens themselves)."""
     for user in current_accounts().list_users():
         state = "" if user.active else "\tdisabled"
-        click.echo(f"{user.id}\t{user.name}\t{user.role}\t{','.join(user.districts) or '*'}{state}")
+        scope = ",".join(user.stations) if user.is_keeper else (",".join(user.districts) or "*")
+        click.echo(f"{user.id}\t{user.name}\t{user.role}\t{scope}{state}")
         for t in current_accounts().list_tokens(user.id):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
             click.echo(f"\ttoken {t.id}\t{t.label or '-'}\t{state}")
 
 
-COMMANDS = (create_user, set_password, disable_user, enable_user, create_token, revoke_token, list_users)
+COMMANDS = (create_user, set_stations, set_password, disable_user, enable_user, create_token, revoke_token, list_users)

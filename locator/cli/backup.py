@@ -64,7 +64,7 @@ def backup(path: Path) -> None:
     click.echo(f"backup written to {path}: {check_backup(path)} stations")
 
 
-ACCOUNT_TABLES = ("users", "api_tokens", "sessions")  # parents first
+ACCOUNT_TABLES = ("users", "api_tokens", "sessions", "station_keepers")  # parents first
 
 
 def _copy(source: str | Path, target: str | Path, *, source_read_only: bool = False) -> None:

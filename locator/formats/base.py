@@ -99,6 +99,11 @@ HEADER_ALIASES: dict[str, str] = {
     "位置已核对": "location_confirmed",
     "note": "note",
     "备注": "note",
+    "verified_at": "verified_at",
+    "核实时间": "verified_at",
+    "核实日期": "verified_at",
+    "信息核实时间": "verified_at",
+    "最后核实": "verified_at",
 }
 
 # The import template: Chinese headers and one example row (XLSX and CSV).
@@ -398,11 +403,13 @@ def normalise_value(name: str, value: Any) -> Any:
         if name == "amenities":
             listed = parse_list_text(value)
             return listed if listed is not None else value
-        if name == "closed_until":
+        if name in ("closed_until", "verified_at"):
             return parse_date_text(value) or value
         return value
     if name == "closed_until" and isinstance(value, datetime):
         return value.date() if value.time() == datetime.min.time() else value.isoformat()
+    if name == "verified_at" and isinstance(value, date):
+        return value  # validation reads dates and date-times (without a zone: Asia/Shanghai)
     if isinstance(value, float) and name not in ("lng", "lat") and math.isfinite(value) and value.is_integer():
         return int(value)  # district codes and phone numbers that a spreadsheet or pandas stored as numbers
     return value

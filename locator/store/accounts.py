@@ -1,6 +1,7 @@
 """Where accounts, login sessions and API tokens live: an interface, and its SQLite implementation.
 
-The tables come from migrations 2 (users, tokens) and 3 (sessions) in locator/store/sqlite.py.
+The tables come from migrations 2 (users, tokens), 3 (sessions) and 8 (station keepers' stations) in
+locator/store/sqlite.py.
 Accounts are SQLite-only for now: with a PostGIS station store they live in an SQLite file in
 the instance folder. The interface is what a PostgreSQL implementation will have to offer: it
 speaks in digests and datetimes, never in cookies or SQL.
@@ -13,6 +14,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +26,18 @@ class AccountStore(ABC):
     """Users, their login sessions and their API tokens."""
 
     @abstractmethod
-    def create_user(self, name: str, role: str, districts: tuple[str, ...], password_hash: str) -> User:
-        """Add a user; AccountError if the name is taken."""
+    def create_user(
+        self, name: str, role: str, districts: tuple[str, ...], password_hash: str, stations: tuple[str, ...] = ()
+    ) -> User:
+        """Add a user (a station keeper with their `stations`); AccountError if the name is taken."""
+
+    @abstractmethod
+    def set_stations(self, user_id: int, stations: tuple[str, ...]) -> None:
+        """Bind a station keeper to exactly these stations."""
+
+    @abstractmethod
+    def keepers_of(self, station_id: str) -> list[User]:
+        """The active station keepers of a station."""
 
     @abstractmethod
     def get_user(self, user_id: int) -> User | None:
@@ -128,8 +140,10 @@ class SQLiteAccountStore(AccountStore):
     def _conn(self) -> sqlite3.Connection:
         return self.store._conn()
 
-    def create_user(self, name: str, role: str, districts: tuple[str, ...], password_hash: str) -> User:
-        """Add a user; AccountError if the name is taken."""
+    def create_user(
+        self, name: str, role: str, districts: tuple[str, ...], password_hash: str, stations: tuple[str, ...] = ()
+    ) -> User:
+        """Add a user (and a keeper's stations) in one transaction; AccountError if the name is taken."""
         try:
             with self.store._write() as conn:
                 cur = conn.execute(
@@ -138,16 +152,50 @@ class SQLiteAccountStore(AccountStore):
                     (name, role, json.dumps(list(districts)), password_hash, _now()),
                 )
                 user_id = cur.lastrowid
+                self._bind(conn, user_id, stations)
         except sqlite3.IntegrityError:
             raise AccountError(f"a user named {name!r} already exists") from None
         user = self.get_user(user_id)
         assert user is not None
         return user
 
+    @staticmethod
+    def _bind(conn: sqlite3.Connection, user_id: int, stations: tuple[str, ...]) -> None:
+        conn.execute("DELETE FROM station_keepers WHERE user_id = ?", (user_id,))
+        conn.executemany(
+            "INSERT INTO station_keepers (user_id, station_id) VALUES (?, ?)",
+            [(user_id, s) for s in dict.fromkeys(stations)],
+        )
+
+    def set_stations(self, user_id: int, stations: tuple[str, ...]) -> None:
+        """Bind a station keeper to exactly these stations (one transaction)."""
+        with self.store._write() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+                raise AccountError(f"no user with id {user_id}")
+            self._bind(conn, user_id, stations)
+
+    def _with_stations(self, user: User) -> User:
+        """A station keeper with their stations (other roles have none)."""
+        if user.role != "station_keeper":
+            return user
+        rows = self._conn().execute(
+            "SELECT station_id FROM station_keepers WHERE user_id = ? ORDER BY station_id", (user.id,)
+        )
+        return replace(user, stations=tuple(r[0] for r in rows))
+
+    def keepers_of(self, station_id: str) -> list[User]:
+        """The active station keepers of a station, by name."""
+        rows = self._conn().execute(
+            f"SELECT {', '.join('u.' + c for c in self.USER_COLUMNS.split(', '))} FROM station_keepers k "
+            "JOIN users u ON u.id = k.user_id WHERE k.station_id = ? AND u.active = 1 ORDER BY u.name",
+            (station_id,),
+        )
+        return [self._with_stations(_user(r)) for r in rows.fetchall()]
+
     def get_user(self, user_id: int) -> User | None:
         """A user by id."""
         row = self._conn().execute(f"SELECT {self.USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
-        return _user(row) if row else None
+        return self._with_stations(_user(row)) if row else None
 
     def find_user(self, name: str) -> tuple[User, str] | None:
         """(user, password hash) by name."""
@@ -156,11 +204,12 @@ class SQLiteAccountStore(AccountStore):
             .execute(f"SELECT {self.USER_COLUMNS}, password_hash FROM users WHERE name = ?", (name,))
             .fetchone()
         )
-        return (_user(row[:6]), row[6]) if row else None
+        return (self._with_stations(_user(row[:6])), row[6]) if row else None
 
     def list_users(self) -> list[User]:
         """Every user, by name."""
-        return [_user(r) for r in self._conn().execute(f"SELECT {self.USER_COLUMNS} FROM users ORDER BY name")]
+        rows = self._conn().execute(f"SELECT {self.USER_COLUMNS} FROM users ORDER BY name").fetchall()
+        return [self._with_stations(_user(r)) for r in rows]
 
     def create_token(self, user_id: int, label: str, digest: str) -> Token:
         """Store a token's digest."""
@@ -209,7 +258,7 @@ class SQLiteAccountStore(AccountStore):
             )
             .fetchone()
         )
-        return _user(row) if row else None
+        return self._with_stations(_user(row)) if row else None
 
     def end_session(self, digest: str) -> None:
         """End one session."""

@@ -175,8 +175,10 @@ class StationStore(ABC):
         """
 
     @abstractmethod
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
-        """The audit trail, newest first, for one station or all."""
+    def audit(
+        self, station_id: str | None = None, limit: int = 1000, *, actors: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first, for one station or all (only `actors`' records, when given)."""
 
     @abstractmethod
     def audit_record(self, record_id: int) -> AuditRecord | None:
@@ -251,10 +253,10 @@ def plan_replacement(existing: dict[str, Station], stations: Sequence[Station], 
             plan.inserts.append(stored)
             plan.events.append(("create", None, stored))
             plan.summary.added.append(station.id)
-        elif old.same_content(station):
+        elif old.same_content(unclaimed(station, old)):
             plan.summary.unchanged.append(station.id)
         else:
-            stored = stamped_replacement(old, station, at)
+            stored = stamped_replacement(old, with_verification(station, old), at)
             plan.updates.append((old, stored))
             plan.events.append(("update", old, stored))
             plan.summary.changed.append(station.id)
@@ -271,11 +273,46 @@ def now_ms() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def _claims_check(new: Station, old: Station) -> bool:
+    """True if `new` says when it was checked: a verified_at of its own, not the stored one carried along
+    (a file without the column, or an exported file whose column nobody touched)."""
+    return new.verified_at is not None and new.verified_at != old.verified_at
+
+
+def unclaimed(new: Station, old: Station) -> Station:
+    """`new` as compared with the stored `old`: its verification time, if it claims one, else `old`'s.
+
+    So a row that changes nothing else and claims no check is unchanged.
+    """
+    return new if _claims_check(new, old) else Station(**{**new.__dict__, "verified_at": old.verified_at})
+
+
+def with_verification(new: Station, old: Station) -> Station:
+    """`new` as written over `old`: its own verification time if it claims one, else none, so the write
+    is stamped as the check (an edited row of an exported file is checked when it is imported)."""
+    return new if _claims_check(new, old) else Station(**{**new.__dict__, "verified_at": None})
+
+
+def _verified(station: Station, at: datetime) -> datetime:
+    """A write that does not say when the information was checked is itself the check (an edit, a new row)."""
+    return station.verified_at or at.replace(microsecond=0)
+
+
 def stamped_new(station: Station, at: datetime) -> Station:
-    """A station as first stored: version 1, created and updated at `at`."""
-    return Station(**{**station.__dict__, "created_at": at, "updated_at": at, "version": 1})
+    """A station as first stored: version 1, created and updated (and, unless it says otherwise, verified) at `at`."""
+    return Station(
+        **{**station.__dict__, "verified_at": _verified(station, at), "created_at": at, "updated_at": at, "version": 1}
+    )
 
 
 def stamped_replacement(old: Station, new: Station, at: datetime) -> Station:
-    """`new` stored over `old`: the next version, created when `old` was."""
-    return Station(**{**new.__dict__, "created_at": old.created_at, "updated_at": at, "version": old.version + 1})
+    """`new` stored over `old`: the next version, created when `old` was, verified at `at` unless it says when."""
+    return Station(
+        **{
+            **new.__dict__,
+            "verified_at": _verified(new, at),
+            "created_at": old.created_at,
+            "updated_at": at,
+            "version": old.version + 1,
+        }
+    )

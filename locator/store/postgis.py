@@ -178,6 +178,36 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX coverage_jobs_updated ON coverage_jobs (updated_at);
     """,
+    # 5: when each station's information was last vouched for (issue 16: freshness, 待核实)
+    """
+    ALTER TABLE stations ADD COLUMN verified_at TIMESTAMPTZ;
+    """,
+    # 6: riders' reports and "这里可用" confirmations (locator/store/reports.py; issue 16): beside the
+    # roster, never in station records. Times are ISO-8601 UTC text and days ISO dates, as in SQLite.
+    """
+    CREATE TABLE station_reports (
+        id BIGSERIAL PRIMARY KEY,
+        station_id TEXT NOT NULL,
+        district TEXT,
+        kind TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        resolved_at TEXT,
+        resolved_by TEXT,
+        resolution_note TEXT,
+        audit_id BIGINT
+    );
+    CREATE INDEX station_reports_open ON station_reports (status, district);
+    CREATE INDEX station_reports_station ON station_reports (station_id, kind);
+    CREATE TABLE station_confirmations (
+        day TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (station_id, day)
+    );
+    CREATE INDEX station_confirmations_day ON station_confirmations (day);
+    """,
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -204,6 +234,7 @@ class PostGISStore(SQLStationStore):
         "amenities": tuple,
         "approximate": bool,
         "location_confirmed": bool,
+        "verified_at": lambda v: v.astimezone(UTC),
         "created_at": lambda v: v.astimezone(UTC),
         "updated_at": lambda v: v.astimezone(UTC),
     }

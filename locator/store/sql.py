@@ -29,6 +29,7 @@ from locator.store.base import (
     plan_replacement,
     stamped_new,
     stamped_replacement,
+    with_verification,
 )
 
 # A restore moves the database to a new epoch; the data version every instance compares is
@@ -260,7 +261,8 @@ class SQLStationStore(StationStore):
         at = self._now()
         with self._write() as conn:
             old = self._locked_current(conn, station.id, expected_version)
-            stored = stamped_replacement(old, station, at)
+            # An edit is a check, unless it names a verification time of its own (with_verification).
+            stored = stamped_replacement(old, with_verification(station, old), at)
             conn.execute(self._update_sql, self._update_params(stored))
             self._audit(conn, "update", actor, via, at, old, stored)
             self._bump(conn)
@@ -317,11 +319,21 @@ class SQLStationStore(StationStore):
 
         return [AuditRecord(*r[:5], self._audit_time(r[5]), doc(r[6]), doc(r[7])) for r in rows]
 
-    def audit(self, station_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
-        """The audit trail, newest first, for one station or all."""
-        if station_id is None:
-            return self._audit_records("", [], limit)
-        return self._audit_records(f" WHERE station_id = {self.PLACEHOLDER}", [station_id], limit)
+    def audit(
+        self, station_id: str | None = None, limit: int = 1000, *, actors: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first, for one station or all (only `actors`' records, when given)."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if station_id is not None:
+            parts.append(f"station_id = {self.PLACEHOLDER}")
+            params.append(station_id)
+        if actors is not None:
+            if not actors:
+                return []
+            parts.append(f"actor IN ({', '.join([self.PLACEHOLDER] * len(actors))})")
+            params.extend(actors)
+        return self._audit_records((" WHERE " + " AND ".join(parts)) if parts else "", params, limit)
 
     def audit_record(self, record_id: int) -> AuditRecord | None:
         """One audit record by id."""

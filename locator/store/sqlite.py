@@ -140,6 +140,46 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX coverage_jobs_updated ON coverage_jobs(updated_at);
     """,
+    # 7: when each station's information was last vouched for (issue 16: freshness, 待核实)
+    """
+    ALTER TABLE stations ADD COLUMN verified_at TEXT;
+    """,
+    # 8: station keepers' stations (locator/store/accounts.py; issue 16). No foreign key to stations: a
+    # deleted (restorable) station keeps its keeper, and accounts may live in a file of their own.
+    """
+    CREATE TABLE station_keepers (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        station_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, station_id)
+    );
+    CREATE INDEX station_keepers_station ON station_keepers(station_id);
+    """,
+    # 9: riders' reports and "这里可用" confirmations (locator/store/reports.py; issue 16): beside the
+    # roster, never in station records. No rider is identified: no address, no id, times to the hour.
+    """
+    CREATE TABLE station_reports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        station_id TEXT NOT NULL,
+        district TEXT,
+        kind TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        resolved_at TEXT,
+        resolved_by TEXT,
+        resolution_note TEXT,
+        audit_id INTEGER
+    );
+    CREATE INDEX station_reports_open ON station_reports(status, district);
+    CREATE INDEX station_reports_station ON station_reports(station_id, kind);
+    CREATE TABLE station_confirmations (
+        day TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (station_id, day)
+    );
+    CREATE INDEX station_confirmations_day ON station_confirmations(day);
+    """,
 ]
 
 
@@ -155,6 +195,7 @@ class SQLiteStore(SQLStationStore):
         "closed_until": _iso,
         "approximate": int,
         "location_confirmed": int,
+        "verified_at": _iso,
         "created_at": _iso,
         "updated_at": _iso,
     }
@@ -163,6 +204,7 @@ class SQLiteStore(SQLStationStore):
         "closed_until": date.fromisoformat,
         "approximate": bool,
         "location_confirmed": bool,
+        "verified_at": datetime.fromisoformat,
         "created_at": datetime.fromisoformat,
         "updated_at": datetime.fromisoformat,
     }

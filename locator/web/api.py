@@ -1,6 +1,7 @@
 """The JSON API for riders' apps and developers: /api/v1.
 
-Nearest search, the catalogue (list, one station, districts, vocabulary). Every view parses
+Nearest search, the catalogue (list, one station, districts, vocabulary), and riders' anonymous
+feedback on a station: reports (报告问题) and "这里可用" confirmations (locator/reports.py). Every view parses
 its query with a pydantic model (web/models.py), asks the roster, and serialises with
 locator.serialize; the OpenAPI document is generated from the same declarations.
 """
@@ -16,15 +17,17 @@ import numpy as np
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from locator.catalogue import decode_cursor, districts_body, encode_cursor, page_after
-from locator.context import current_roster
+from locator.context import current_confirmations, current_feedback, current_roster
 from locator.coords import CRS, CRS_LABELS, geodesic_m, to_wgs84
 from locator.hours import TZ
 from locator.nearest import StationFilter
 from locator.privacy import coarse_point
+from locator.reports import check_report
 from locator.serialize import station_feature, station_json, station_json_text
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES
 from locator.web.http import cacheable
 from locator.web.models import (
+    ConfirmationAccepted,
     DistrictsQuery,
     DistrictsResponse,
     EmptyQuery,
@@ -33,6 +36,8 @@ from locator.web.models import (
     NearestQuery,
     NearestResponse,
     OutsideServiceAreaProblem,
+    ReportCreated,
+    ReportInput,
     StationOut,
     StationPage,
     StationQuery,
@@ -317,3 +322,78 @@ def vocabulary():
             "coords": [{"key": c.value, "zh": zh, "en": en, "icon": ""} for c, (zh, en) in CRS_LABELS.items()],
         }
     )
+
+
+# -- riders' feedback: anonymous, rate-limited (web/limits.py), nothing about the sender kept ---------------
+
+MAX_FEEDBACK_BYTES = 4096  # a kind and a 200-character note; anything bigger is not a report
+FEEDBACK_ID = {"station_id": "站点编号 station id"}
+
+
+def _feedback_station(station_id: str):
+    station = current_roster().snapshot().get(station_id)
+    if station is None:
+        raise Problem(404, "Not Found", f"no station with id {station_id!r}", detail_zh="没有这个驿站。")
+    return station
+
+
+def _no_store(resp, status: int):
+    resp.status_code = status
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/stations/<station_id>/reports")
+@operation(
+    "报告问题 Report a problem with a station",
+    tag="stations",
+    ok=ReportCreated,
+    ok_status=201,
+    body=ReportInput,
+    path_params=FEEDBACK_ID,
+    extra_statuses={422: "Unknown kind or a note too long: `parameter` names it, `detail_zh` says it in Chinese"},
+    description="A rider reports a station as closed (已关闭), moved (搬走了), at a wrong location (位置不对), with "
+    "other amenities (设施不符) or something else (其他), with an optional note of at most 200 characters. "
+    "Anonymous: nothing about the sender is stored or logged (no address, no id; the time only to the hour), "
+    "and phone numbers, ID numbers and e-mail addresses in the note are hidden. Rate-limited per client "
+    "(LOCATOR_RATELIMIT_REPORTS). Organizers see reports of one kind for one station as one group in their "
+    "review queue (`/api/v1/admin/reports`). The roster itself does not change.",
+)
+def report_station(station_id: str):
+    """Store a rider's anonymous report about a station (201 with its id)."""
+    station = _feedback_station(station_id)
+    if (request.content_length or 0) > MAX_FEEDBACK_BYTES:
+        raise Problem(413, "Payload Too Large", "a report is a kind and a short note", detail_zh="报告内容过长。")
+    body = request.get_json(silent=True) if request.is_json else None
+    if body is None:
+        raise Problem(
+            400,
+            "Invalid request",
+            'send Content-Type: application/json with {"kind": …, "note": …}',
+            detail_zh="请求内容应为 JSON。",
+        )
+    kind, note = check_report(body)
+    report_id = current_feedback().add_report(station.id, station.district, kind, note)
+    answer = {"id": report_id, "station_id": station.id, "kind": kind, "message_zh": "谢谢！组织者会尽快核实。"}
+    return _no_store(jsonify(answer), 201)
+
+
+@bp.post("/stations/<station_id>/confirmations")
+@operation(
+    "这里可用 Confirm a station after a visit",
+    tag="stations",
+    ok=ConfirmationAccepted,
+    ok_status=202,
+    path_params=FEEDBACK_ID,
+    description="One tap after a visit: the station was there and usable. Counted per station and day (no person "
+    "identified, no time of day), written in batches within about a minute; organizers see the last confirmed "
+    "day and daily counts. The roster and its data version do not change. No body. Rate-limited per client and "
+    "station (LOCATOR_RATELIMIT_CONFIRMATIONS).",
+)
+def confirm_station(station_id: str):
+    """Count one "这里可用" confirmation of a station today (202: written in the background)."""
+    station = _feedback_station(station_id)
+    current_confirmations().add(station.id)
+    day = datetime.now(TZ).date().isoformat()
+    answer = {"station_id": station.id, "day": day, "message_zh": "谢谢！已记录：这里可用。"}
+    return _no_store(jsonify(answer), 202)

@@ -6,6 +6,11 @@ Redis (LOCATOR_RATELIMIT_STORAGE_URI=redis://…). Behind N trusted proxies
 (LOCATOR_PROXY_COUNT=N) the client is the N-th address from the right of X-Forwarded-For.
 A breach answers 429 problem+json with Retry-After.
 
+Riders' anonymous feedback (reports, "这里可用" confirmations) has limits of its own
+(LOCATOR_RATELIMIT_REPORTS per client, LOCATOR_RATELIMIT_CONFIRMATIONS per client and station)
+whose keys are keyed digests (HMAC with the secret key) of the client's address: the limiter's
+counters, and its log line on a breach, never hold the address of someone who sent a report.
+
 Logging in has its own throttle (LoginThrottle), always on: failed attempts are counted per
 client address and per account name, and a caller over either limit is refused before any
 password hash is computed (scrypt is what made a login flood slow every other request).
@@ -13,12 +18,14 @@ password hash is computed (scrypt is what made a login flood slow every other re
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import math
 import threading
 import time
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
@@ -87,6 +94,33 @@ class LoginThrottle:
                 strategy.hit(item, *ids)
 
 
+def anonymous_key(*parts: str) -> str:
+    """A rate-limit key for anonymous feedback: an HMAC of the client's address (and `parts`), not the address."""
+    secret = str(current_app.config.get("SECRET_KEY") or "").encode()
+    text = "|".join((get_remote_address() or "-", *parts)).encode()
+    return "anon:" + hmac.new(secret, text, hashlib.sha256).hexdigest()[:24]
+
+
+def _limit_feedback(app: Flask, limiter: Limiter) -> None:
+    """Reports per client, confirmations per client and station (and per client at the default rate)."""
+    report = app.view_functions.get("api.report_station")
+    if report is not None:
+        app.view_functions["api.report_station"] = limiter.limit(
+            app.config.get("RATELIMIT_REPORTS", "10/hour;30/day"), key_func=anonymous_key, override_defaults=True
+        )(report)
+    confirm = app.view_functions.get("api.confirm_station")
+    if confirm is not None:
+        per_station = limiter.limit(
+            app.config.get("RATELIMIT_CONFIRMATIONS", "3/hour;6/day"),
+            key_func=lambda: anonymous_key((request.view_args or {}).get("station_id", "")),
+            override_defaults=True,
+        )
+        per_client = limiter.limit(
+            app.config.get("RATELIMIT_DEFAULT", "600/minute"), key_func=anonymous_key, override_defaults=True
+        )
+        app.view_functions["api.confirm_station"] = per_station(per_client(confirm))
+
+
 def login_throttle() -> LoginThrottle:
     """The app's login throttle."""
     return current_app.extensions["login_throttle"]
@@ -136,6 +170,7 @@ def init_app(app: Flask) -> Limiter:
         app.view_functions["api.nearest"] = limiter.limit(
             app.config.get("RATELIMIT_NEAREST", "60/minute"), override_defaults=True
         )(nearest)
+    _limit_feedback(app, limiter)
     ogc = app.blueprints.get("ogc")
     if ogc is not None:
         # GIS clients page through features (GDAL 3.6: 10 a request): /ogc has a budget of its own,

@@ -225,6 +225,36 @@ def _map_parts(
     return {**maps.map_parts(m, assets), "data_url": data_url, "breaks": breaks or []}
 
 
+def subset_map_config(snapshot: Snapshot, base: Basemap, flt: StationFilter, data_url: str) -> dict[str, Any]:
+    """LocatorMap's configuration for a map of some stations drawn by a page of our own (no folium, no inline
+    script): the organizers' 待核实 / reported views (web/admin/freshness.py). Its tiles come with it."""
+    from locator import maps
+
+    lat, lng = maps.WENZHOU_CENTER
+    config = maps.MapConfig(
+        data_url=data_url,
+        detail_url=url_for("api.station", station_id="__ID__", coord=base.crs.value),
+        districts_url=url_for("map_pages.districts", digest=_districts_file(base.crs)[2], basemap=base.key),
+        station_page_url=url_for("pages.station_page", station_id="__ID__"),
+        embed=True,
+        fit_data=True,
+        bounds=maps.view_bounds(snapshot, base.crs, flt),
+        all_sample=all_sample(snapshot),
+    ).as_json(base.crs)
+    config["tiles"] = [
+        {"url": t.url, "subdomains": t.subdomains or "abc", "attribution": t.attribution, "maxZoom": t.max_zoom}
+        for t in base.layers
+    ]
+    config["center"] = [lat, lng]
+    config["minZoom"] = MIN_ZOOM
+    return config
+
+
+def map_basemap() -> Basemap:
+    """The basemap of a map page (?basemap= or LOCATOR_BASEMAP)."""
+    return _basemap()
+
+
 # -- pages --------------------------------------------------------------------------------------
 
 

@@ -204,6 +204,10 @@ class StationOut(Out):
     approximate: bool
     note: str | None
     updated_at: str | None
+    verified_at: str | None = Field(
+        description="信息更新于: when the information was last checked (an organizer's or keeper's confirmation, an "
+        "edit, an import row), else the last change (ISO 8601, UTC)"
+    )
     version: int
     distance_m: float | None = Field(
         None,
@@ -455,6 +459,11 @@ class StationRecord(Out):
     provenance: str
     approximate: bool
     note: str | None
+    location_confirmed: bool
+    verified_at: str | None = Field(
+        description="when the information was last checked, Asia/Shanghai with its offset; null: never since "
+        "the field existed (the last change counts)"
+    )
     version: int
 
 
@@ -587,3 +596,101 @@ class ImportDone(Out):
 
 class ImportAnswer(RootModel[ImportPreviewOut | ImportDone]):
     """A preview (dry_run) or a committed import."""
+
+
+# -- riders' reports and confirmations (issue 16) -------------------------------------------------
+
+ReportKind = Literal["closed", "moved", "wrong_location", "amenities", "other"]
+
+
+class ReportInput(BaseModel):
+    """POST /api/v1/stations/{station_id}/reports: what is wrong, and an optional short note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ReportKind = Field(
+        description="问题类型: closed 已关闭, moved 搬走了, wrong_location 位置不对, amenities 设施不符, other 其他"
+    )
+    note: str | None = Field(
+        None,
+        max_length=200,
+        description="补充说明 (optional, at most 200 characters; phone numbers, ID numbers and e-mail addresses "
+        "are hidden before it is stored)",
+    )
+
+
+class ReportCreated(Out):
+    """A stored report (anonymous: nothing about the sender is kept)."""
+
+    id: int
+    station_id: str
+    kind: ReportKind
+    message_zh: str = Field(description="为骑手显示的感谢语")
+
+
+class ConfirmationAccepted(Out):
+    """A counted "这里可用" confirmation (written to the station's daily count within a minute or so)."""
+
+    station_id: str
+    day: str = Field(description="the day it counts for (Asia/Shanghai)")
+    message_zh: str = Field(description="为骑手显示的感谢语")
+
+
+class ReportsQuery(Query):
+    """GET /api/v1/admin/reports."""
+
+    district: list[DistrictCode] = Field(
+        default_factory=list, description="区县代码 only these districts (within the caller's own)"
+    )
+
+
+class ReportGroupOut(Out):
+    """The open reports of one kind for one station."""
+
+    id: int = Field(description="the newest report's id: resolving it closes the whole group")
+    kind: ReportKind
+    kind_zh: str
+    count: int
+    report_ids: list[int]
+    first_reported: str = Field(description="ISO 8601, to the hour")
+    last_reported: str = Field(description="ISO 8601, to the hour")
+    notes: list[str]
+
+
+class StationReportsOut(Out):
+    """A station with open reports."""
+
+    station_id: str
+    name: str | None = Field(description="null when the station has been deleted since")
+    district: str | None
+    district_name: str | None
+    open_reports: int
+    last_reported: str
+    groups: list[ReportGroupOut]
+
+
+class ReportQueue(Out):
+    """Open reports grouped by station, the most recently reported station first."""
+
+    count: int = Field(description="stations with open reports")
+    stations: list[StationReportsOut]
+
+
+class ResolutionInput(BaseModel):
+    """POST /api/v1/admin/reports/{report_id}/resolve."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["applied", "dismissed"] = Field(
+        description="applied 已处理 (the station was changed: an ordinary edit), dismissed 不予处理"
+    )
+    note: str | None = Field(None, max_length=500, description="处理说明 (optional)")
+
+
+class ResolutionOut(Out):
+    """What a resolution closed."""
+
+    station_id: str
+    kind: ReportKind
+    action: Literal["applied", "dismissed"]
+    resolved: list[int] = Field(description="ids of the reports closed (the group, up to the given id)")

@@ -80,7 +80,7 @@ def operation(
 
     `ok` and `body` are a model (JSON) or {media type: model or raw schema}; `path_params` values
     are a description or (description, schema); `auth` means the bearer token; `ok_status` is 200,
-    201 or 204 (no content).
+    201, 202 or 204 (no content).
     """
 
     def mark(view: Callable) -> Callable:
@@ -199,7 +199,7 @@ def build_openapi(app: Flask, *, title: str, version: str, unlimited: tuple[str,
 
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op, limited in sorted(ops, key=lambda o: (o[0], o[1])):
-        ok_text = {200: "OK", 201: "Created", 204: "No Content"}[op.ok_status]
+        ok_text = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}[op.ok_status]
         responses: dict[str, Any] = {str(op.ok_status): {"description": ok_text}}
         if op.ok:
             responses[str(op.ok_status)]["content"] = content_of(op.ok)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from locator.catalogue import by_name, district_counts
+from locator.catalogue import by_name, district_counts, is_stale
 from locator.context import current_roster
 from locator.hours import TZ
 from locator.nearest import StationFilter
@@ -55,6 +55,16 @@ def date_zh(iso: str) -> str:
     """'12月31日' for an ISO date."""
     d = date.fromisoformat(iso[:10])
     return f"{d.month}月{d.day}日"
+
+
+@bp.app_template_filter("checked_zh")
+def checked_zh(value: str | datetime | None, today: date | None = None) -> str:
+    """'11月30日' this year, '2025年3月1日' before, for when a station's information was last checked (信息更新于)."""
+    if not value:
+        return "未知"
+    at = (datetime.fromisoformat(value) if isinstance(value, str) else value).astimezone(TZ)
+    today = today or datetime.now(TZ).date()
+    return f"{at.month}月{at.day}日" if at.year == today.year else f"{at.year}年{at.month}月{at.day}日"
 
 
 @bp.app_template_filter("phone_parts")
@@ -253,7 +263,10 @@ def station_page(station_id: str):
     kind = s["type_label"]["zh"] if s["type_label"] else ""
     desc = f"{kind} · {s['address'] or s['district_name'] or '温州'} · {s['hours_text']}"
     share = share_info(s["name"], desc, url_for("pages.station_page", station_id=station.id))
-    html = render_template("pages/station.html", s=s, page_url=station_url(station.id), share=share, **_page_context())
+    stale = is_stale(station, when)  # 待核实: the catalogue's one definition
+    html = render_template(
+        "pages/station.html", s=s, stale=stale, page_url=station_url(station.id), share=share, **_page_context()
+    )
     security.allow(security.wechat_sources())  # navigation and sharing inside WeChat
     return _page(html, "station", str(snap.version), station.id, when.strftime("%Y-%m-%dT%H:%M"))
 

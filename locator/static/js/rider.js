@@ -204,8 +204,8 @@
   function openCard(i, node) {
     var s = shown[i];
     if (!s || !sheet) return;
-    sheet.open(s.name, C.card(s, { stationPage: D.stationBase + "__ID__", markSample: !D.sample }), node,
-               document.activeElement === node);
+    sheet.open(s.name, C.card(s, { stationPage: D.stationBase + "__ID__", markSample: !D.sample, feedback: D.feedback }),
+               node, document.activeElement === node);
   }
 
   // Show the nearest few with the rider, and never two numbered markers on top of each other (a tap on "1"
@@ -306,6 +306,9 @@
     });
   }
   if (locateBtn) locateBtn.addEventListener("click", locate);
+  // The station page: 这里可用 and 报告问题 (the same controls as the card; 信息更新于 is in the page).
+  var feedback = $("feedback");
+  if (feedback && D.feedback) feedback.appendChild(C.feedbackNode(feedback.dataset.id, D.feedback));
   var printBtn = $("print-btn");
   if (printBtn) {
     printBtn.hidden = false;

@@ -145,8 +145,109 @@
     return ul;
   }
 
+  // -- riders' feedback: 信息更新于, 这里可用 (one tap), 报告问题 (a tap, then a kind: sent) -------------------
+  var REPORT_KINDS = [["closed", "已关闭"], ["moved", "搬走了"], ["wrong_location", "位置不对"],
+                      ["amenities", "设施不符"], ["other", "其他"]];
+  var STALE_DAYS = 180;  // catalogue.STALE_AFTER_DAYS: older information is 待核实
+
+  /** "11月30日" this year, "2025年3月1日" before (Asia/Shanghai), as the pages' checked_zh filter writes it. */
+  function checkedText(iso) {
+    var t = Date.parse(iso || "");
+    if (isNaN(t)) return "";
+    var d = new Date(t + SHANGHAI_MS).toISOString(), year = d.slice(0, 4);
+    var md = parseInt(d.slice(5, 7), 10) + "月" + parseInt(d.slice(8, 10), 10) + "日";
+    return year === shanghaiDate(0).slice(0, 4) ? md : year + "年" + md;
+  }
+  /** 信息更新于 …（待核实 when older than 180 days) for a station's verified_at (else its last change). */
+  function checkedNode(s) {
+    var iso = s.verified_at || s.updated_at, text = checkedText(iso);
+    if (!text) return null;
+    var stale = Date.now() - Date.parse(iso) > STALE_DAYS * 86400000;
+    return el("p", "sc-checked" + (stale ? " sc-stale" : ""), "信息更新于 " + text + (stale ? " · 待核实" : ""));
+  }
+
+  function post(url, body) {
+    var init = { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    return fetch(url, init).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (answer) {
+        if (r.ok) return answer;
+        var wait = parseInt(r.headers.get("Retry-After") || "", 10);
+        var text = r.status === 429
+          ? "提交太频繁，请稍后再试" + (wait > 0 ? "（约 " + Math.ceil(wait / 60) + " 分钟后）" : "") + "。"
+          : answer.detail_zh || "提交失败（" + r.status + "），请稍后再试。";
+        throw new Error(text);
+      });
+    }, function () { throw new Error("发送失败，请检查网络后重试。"); });
+  }
+
+  /** 这里可用 and 报告问题 for station `id`; `base` is the station's API URL with __ID__ for the id.
+   *  Two taps from the card to a sent report: 报告问题, then the kind (a note typed before is sent with it). */
+  function feedbackNode(id, base) {
+    var url = base.replace("__ID__", encodeURIComponent(id));
+    var box = el("div", "sc-feedback");
+    var said = el("p", "sc-fb-status");
+    said.setAttribute("role", "status");
+    said.setAttribute("aria-live", "polite");
+    var ok = el("button", "secondary sc-confirm", "这里可用");
+    ok.type = "button";
+    ok.setAttribute("aria-label", "这里可用：我到过这里，驿站正常");
+    ok.addEventListener("click", function () {
+      ok.disabled = true;
+      post(url + "/confirmations").then(function (a) {
+        ok.textContent = "已确认";
+        said.textContent = a.message_zh || "谢谢！已记录。";
+      }, function (e) { ok.disabled = false; said.textContent = e.message; });
+    });
+    var report = el("details", "sc-report");
+    report.appendChild(el("summary", "button secondary sc-report-open", "报告问题"));
+    var panel = el("div", "sc-report-panel");
+    panel.appendChild(el("p", "sc-report-hint", "选择遇到的问题，点一下即发送："));
+    var kinds = el("div", "sc-kinds");
+    var label = el("label", "sc-note-label", "补充说明（可不填，请勿写电话、姓名）");
+    var note = el("input", "sc-note");
+    note.type = "text";
+    note.maxLength = 200;
+    note.autocomplete = "off";
+    label.appendChild(note);
+    REPORT_KINDS.forEach(function (k) {
+      var b = el("button", "sc-kind", k[1]);
+      b.type = "button";
+      b.dataset.kind = k[0];
+      b.addEventListener("click", function () {
+        var buttons = kinds.querySelectorAll("button");
+        Array.prototype.forEach.call(buttons, function (x) { x.disabled = true; });
+        said.textContent = "正在发送…";
+        var text = note.value.trim();
+        post(url + "/reports", text ? { kind: k[0], note: text } : { kind: k[0] }).then(function (a) {
+          report.open = false;
+          report.querySelector("summary").textContent = "已报告：" + k[1];
+          report.classList.add("sc-reported");
+          said.textContent = a.message_zh || "谢谢！组织者会尽快核实。";
+        }, function (e) {
+          Array.prototype.forEach.call(buttons, function (x) { x.disabled = false; });
+          said.textContent = e.message;
+        });
+      });
+      kinds.appendChild(b);
+    });
+    panel.appendChild(kinds);
+    panel.appendChild(label);
+    report.appendChild(panel);
+    report.addEventListener("toggle", function () {
+      if (report.open && panel.scrollIntoView) panel.scrollIntoView({ block: "nearest" });
+    });
+    var row = el("div", "sc-fb-actions");
+    row.appendChild(ok);
+    row.appendChild(report);
+    box.appendChild(row);
+    box.appendChild(said);
+    return box;
+  }
+
   /** The card: name, type, distance (when the answer has one), open state and hours, amenities,
-   *  a sample mark (when the page has no banner), contact, 导航 and a link to the station page. */
+   *  a sample mark (when the page has no banner), contact, 导航 and a link to the station page;
+   *  with `opts.feedback` (the station API URL, __ID__ for the id) 信息更新于, 这里可用 and 报告问题. */
   function card(s, opts) {
     opts = opts || {};
     var box = el("div", "sc-card");
@@ -183,6 +284,9 @@
       actions.appendChild(a);
     }
     box.appendChild(actions);
+    var checked = checkedNode(s);
+    if (checked) box.appendChild(checked);
+    if (opts.feedback) box.appendChild(feedbackNode(s.id, opts.feedback));
     return box;
   }
 
@@ -230,5 +334,6 @@
     el: el, card: card, sheet: sheet, state: state, stateNode: stateNode, whenText: whenText,
     distanceText: distanceText, navNode: navNode, amenityList: amenityList, contactNode: contactNode,
     isSample: isSample, typeText: typeText, wxReady: wxReady, inWeChat: inWeChat,
+    feedbackNode: feedbackNode, checkedNode: checkedNode, checkedText: checkedText,
   };
 })();

@@ -273,7 +273,10 @@
         if (!r.ok) throw new Error(r.status);
         return r.json();
       }).then(function (s) {
-        card.open(s.name, C.card(s, { stationPage: cfg.stationPage, markSample: !cfg.allSample }), null, keyboard);
+        // 这里可用 / 报告问题 post to the station's own API URL (the detail URL without its query).
+        var feedback = cfg.feedbackUrl || cfg.detailUrl.split("?")[0];
+        card.open(s.name, C.card(s, { stationPage: cfg.stationPage, markSample: !cfg.allSample, feedback: feedback }),
+                  null, keyboard);
       }).catch(function () {
         var box = el("div", "sc-card");
         box.appendChild(el("h2", "sc-name", row[3]));

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from locator.web.admin import api, audit, auth, coverage, files, stations
+from locator.web.admin import api, audit, auth, coverage, files, freshness, keeper, reports, stations
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.guard)
-for child in (auth.bp, stations.bp, audit.bp, files.bp, coverage.bp):
+for child in (auth.bp, stations.bp, audit.bp, files.bp, coverage.bp, keeper.bp, reports.bp, freshness.bp):
     bp.register_blueprint(child)
 
 
@@ -23,3 +23,4 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("SECURE_COOKIES"))
     app.register_blueprint(bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(reports.api_bp)

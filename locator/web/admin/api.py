@@ -18,8 +18,9 @@ from locator.stations import Station
 from locator.store.base import Conflict
 from locator.web.admin import coverage as coverage_pages
 from locator.web.admin.audit import audit_download, restore_from_audit
-from locator.web.admin.auth import guard, require_district, require_writer
+from locator.web.admin.auth import guard, require_changes, require_district, require_station, require_writer
 from locator.web.admin.files import crs_param, export_response, layer_param, uploaded
+from locator.web.admin.keeper import verify_station
 from locator.web.models import (
     AdminCreateQuery,
     AuditQuery,
@@ -115,7 +116,10 @@ def _json_body() -> dict[str, Any]:
 @operation("读取驿站 Read a station", tag="admin", ok=StationRecord, path_params=STATION_ID, auth=True)
 def api_get_station(station_id: str):
     """One station's stored fields, with its version as ETag."""
-    return _station_response(current_roster().store.get(station_id))
+    station = current_roster().store.get(station_id)
+    if g.user.is_keeper:
+        require_station(station)  # a keeper reads their own stations only
+    return _station_response(station)
 
 
 @bp.post("/stations")
@@ -154,20 +158,56 @@ def api_create_station():
     body=StationInput,
     auth=True,
     extra_statuses={**VERSION_CHECK, 422: "Invalid station: `errors` lists every field"},
+    description="Replace a station's fields; If-Match required (428), stale version 412. The write is the "
+    "station's check (`verified_at` = now) unless the body names another `verified_at`. A station keeper "
+    "(role station_keeper) may change only their own stations (403 otherwise) and only status (open / "
+    "temporarily_closed), closed_until, hours and amenities: any other changed field is a 403 whose `fields` "
+    "lists them.",
 )
 def api_update_station(station_id: str):
     """Replace a station's fields; If-Match required (428), stale version 412."""
     store = current_roster().store
     old = store.get(station_id)
-    require_district(old.district)
+    user = require_station(old)
     expected = _if_match(old)
     raw = _json_body()
     raw["id"] = station_id
     raw.setdefault("provenance", old.provenance)
+    if user.is_keeper:
+        raw.pop("verified_at", None)  # a keeper's write is their check: now, never a date they name
     station = current_roster().validate(raw)
-    require_district(station.district)
+    require_changes(old, station)
+    if not user.is_keeper:
+        require_district(station.district)
+    via = "keeper" if user.is_keeper else "api"
     try:
-        return _station_response(store.update(station, expected_version=expected, actor=g.user.name, via="api"))
+        return _station_response(store.update(station, expected_version=expected, actor=user.name, via=via))
+    except Conflict as exc:
+        cur = exc.current.version if exc.current else None
+        raise Problem(412, "Precondition Failed", str(exc), current_version=cur) from None
+
+
+@bp.post("/stations/<station_id>/verify")
+@operation(
+    "确认驿站信息无误 Confirm a station's information",
+    tag="admin",
+    ok=StationRecord,
+    path_params=STATION_ID,
+    auth=True,
+    extra_statuses=VERSION_CHECK,
+    description="The caller checked the station and its information is right: `verified_at` becomes now (a new "
+    "version, audited; 待核实 ends). Organizers for their districts, station keepers for their own stations. "
+    "If-Match required (the version the caller checked).",
+)
+def api_verify_station(station_id: str):
+    """Confirm a station's information as it stands (verified_at = now)."""
+    store = current_roster().store
+    old = store.get(station_id)
+    user = require_station(old)
+    expected = _if_match(old)
+    via = "keeper" if user.is_keeper else "api"
+    try:
+        return _station_response(verify_station(old, expected, user, via))
     except Conflict as exc:
         cur = exc.current.version if exc.current else None
         raise Problem(412, "Precondition Failed", str(exc), current_version=cur) from None

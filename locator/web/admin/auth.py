@@ -20,11 +20,39 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 
 from locator.accounts import ROLE_LABELS, User, check_no_password, check_password, new_session_id, token_digest
 from locator.context import current_accounts
+from locator.stations import Station
 from locator.web.limits import login_throttle
 from locator.web.problems import Problem, problem_response
 
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"admin.auth.login"}
+# All a station keeper's account reaches: logging out, their own pages, their stations in the token API.
+KEEPER_ENDPOINTS = (
+    "admin.auth.",
+    "admin.keeper.",
+    "admin_api.api_get_station",
+    "admin_api.api_update_station",
+    "admin_api.api_verify_station",
+)
+FIELD_LABELS = {
+    "name": "名称",
+    "type": "类型",
+    "district": "区县",
+    "address": "地址",
+    "lng": "经度",
+    "lat": "纬度",
+    "amenities": "服务设施",
+    "hours": "开放时间",
+    "contact": "联系电话",
+    "operator": "运营单位",
+    "status": "状态",
+    "closed_until": "暂停至",
+    "provenance": "来源",
+    "approximate": "位置为示意",
+    "note": "备注",
+    "location_confirmed": "位置已核对",
+    "verified_at": "核实时间",
+}
 MAX_NEXT_LEN = 1024
 
 
@@ -84,6 +112,13 @@ def guard() -> Response | None:
         )
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
         _check_csrf()
+    if user.is_keeper and not (request.endpoint or "").startswith(KEEPER_ENDPOINTS):
+        raise Problem(
+            403,
+            "Forbidden",
+            "a station keeper's account reaches only its own stations (/admin/keeper)",
+            detail_zh="站长账号只能管理自己的驿站，请打开「我的驿站」（/admin/keeper）。",
+        )
     return None
 
 
@@ -101,6 +136,46 @@ def require_district(district: str | None) -> User:
     if not user.may_edit_district(district):
         raise Problem(403, "Forbidden", f"district {district} is outside your districts")
     return user
+
+
+def require_station(station: Station) -> User:
+    """The caller, if they may change `station` (a keeper: one of theirs; an organizer: in their districts)."""
+    user: User = g.user
+    if not user.may_edit(station):
+        if user.is_keeper:
+            raise Problem(
+                403,
+                "Forbidden",
+                f"station {station.id} is not one of your stations",
+                detail_zh="这不是您负责的驿站。",
+            )
+        if not user.can_write:
+            raise Problem(403, "Forbidden", "this account may only view", detail_zh="此账号只能查看。")
+        raise Problem(403, "Forbidden", f"district {station.district} is outside your districts")
+    return user
+
+
+def require_changes(old: Station, new: Station) -> User:
+    """The caller, if they may make every change from `old` to `new` (403 naming the fields they may not)."""
+    user = require_station(old)
+    refused = user.refused_fields(old, new)
+    if refused:
+        names = "、".join(FIELD_LABELS.get(f, f) for f in refused)
+        raise Problem(
+            403,
+            "Forbidden",
+            f"this account may not change: {', '.join(refused)}"
+            + (" (a station keeper changes only status, closed_until, hours, amenities)" if user.is_keeper else ""),
+            detail_zh=f"您不能修改：{names}。"
+            + ("站长只能修改开放状态（正常开放/暂停开放）、暂停至、开放时间和服务设施。" if user.is_keeper else ""),
+            fields=refused,
+        )
+    return user
+
+
+def home_url(user: User) -> str:
+    """Where an account lands after logging in: a keeper's own stations, else the roster."""
+    return url_for("admin.keeper.index") if user.is_keeper else url_for("admin.stations.index")
 
 
 @bp.app_context_processor
@@ -167,7 +242,7 @@ def login():
     current_accounts().create_session(found[0].id, digest, datetime.now(UTC) + timedelta(hours=hours))
     session["sid"] = plain
     csrf_token()
-    return redirect(next_url or url_for("admin.stations.index"))
+    return redirect(next_url or home_url(found[0]))
 
 
 @bp.post("/logout")

@@ -16,6 +16,7 @@ from locator.formats import NAMES as FORMAT_NAMES
 from locator.stations import AMENITIES, EDITABLE_FIELDS, STATION_TYPES, STATUSES, Station, StationInvalid
 from locator.store.base import Conflict, NotFound, StationQuery
 from locator.web import security
+from locator.web.admin import reports
 from locator.web.admin.auth import require_district, require_writer
 from locator.web.problems import Problem
 
@@ -84,12 +85,16 @@ def _confirmed_here(form, station: Station) -> bool:
     return abs(lng - station.lng) < 5e-8 and abs(lat - station.lat) < 5e-8
 
 
-def _render_form(station: Station | None, *, errors=None, form=None, conflict=None, status=200):
+def _render_form(
+    station: Station | None, *, errors=None, form=None, conflict=None, status=200, report=None, prefill=None
+):
     roster = current_roster()
     security.allow(security.tile_sources(OSM_TILES))  # the location picker's tiles (admin/picker.js)
     page = render_template(
         "admin/station_form.html",
         station=station,
+        report=report,  # 处理 from the review queue: the report group this edit resolves (issue 16)
+        prefill=prefill or {},
         form=form,
         errors=errors or [],
         warnings=roster.warnings(station) if station is not None else [],
@@ -155,7 +160,10 @@ def edit_station(station_id: str):
     """Edit a station; a stale form (older version) gets 409 and the field-by-field changes."""
     station = _get_station(station_id)
     if request.method == "GET":
-        return _render_form(station)
+        report = request.args.get("report", "")
+        group = reports.open_group(station_id, int(report)) if report.isdigit() else None
+        prefill = {"status": request.args["status"]} if request.args.get("status") in STATUSES else {}
+        return _render_form(station, report=group, prefill=prefill)
     require_district(station.district)
     version = _form_version()
     raw = _form_raw(request.form, station)
@@ -171,6 +179,7 @@ def edit_station(station_id: str):
         current = exc.current or _get_station(station_id)
         diffs = _conflict_diffs(current, updated.record())
         return _render_form(current, form=request.form, conflict=diffs, status=409)
+    reports.resolve_after_edit(station_id, request.form, g.user)  # 处理: the edit resolves its report group
     return redirect(url_for("admin.stations.edit_station", station_id=station_id, saved=1))
 
 
