@@ -132,10 +132,10 @@ def test_formula_cells_and_non_point_features_are_row_errors():
         (b"   \n", "csv", "文件是空的"),
         ("名称,地址\n甲,乙\n".encode(), "csv", "需要「经度」「纬度」两列"),
         ("经度,纬度\n".encode(), "csv", "没有数据行"),
-        (b"\x00\x01\x02\xff\xfe binary", "csv", "无法读取文件"),
-        (b"PK\x03\x04 not really a workbook", "xlsx", "无法读取文件"),
-        (b"{not json", "geojson", "无法读取文件"),
-        (b'{"type": "Feature"}', "geojson", "无法读取文件"),
+        (b"\x00\x01\x02\xff\xfe binary", "csv", "无法识别文件的文字编码"),
+        (b"PK\x03\x04 not really a workbook", "xlsx", "无法读取这个 Excel 工作簿"),
+        (b"{not json", "geojson", "不是有效的 GeoJSON 文件"),
+        (b'{"type": "Feature"}', "geojson", "GeoJSON 文件里没有要素集合"),
     ],
 )
 def test_unusable_files_are_refused_as_a_whole(data, fmt, message):

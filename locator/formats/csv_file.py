@@ -66,7 +66,7 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
     header, rows = read_table(data)
     fields = {field_of(n) for n in header}
     wkt = None
-    if "lng" not in fields or "lat" not in fields:
+    if ("lng" not in fields or "lat" not in fields) and not fields & {"lnglat", "latlng", "coordinates"}:
         wkt = next((n for n in header if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
         if wkt is None:
             raise FileInvalid(

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from locator.coords import CRS
+from locator.formats import xlsx_fast
 from locator.formats.base import (
     TEMPLATE_EXAMPLE,
     TEMPLATE_HEADERS,
@@ -48,6 +49,10 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
             "the workbook is password-protected (encrypted) or an old .xls file: remove the password "
             "(文件 → 信息 → 保护工作簿) and save as .xlsx"
         )
+    fast = xlsx_fast.rows(data, _cell_text)  # calamine; None: formulas (or no zip), read below with openpyxl
+    if fast is not None:
+        yield from fast
+        return
     from openpyxl import load_workbook
 
     try:
