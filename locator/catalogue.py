@@ -42,7 +42,9 @@ class BadCursor(BadParameter):
     """A cursor this service did not issue."""
 
     def __init__(self) -> None:
-        super().__init__("cursor", "not a cursor issued by this service")
+        super().__init__(
+            "cursor", "not a cursor issued by this service", "翻页位置（cursor）无效：请从第一页重新翻页。"
+        )
 
 
 def by_name(snap: Snapshot, idx: np.ndarray) -> list[Station]:

@@ -1,6 +1,8 @@
 """Where accounts, login sessions and API tokens live: an interface, and its SQLite implementation.
 
-The tables come from migrations 2 (users, tokens) and 3 (sessions) in locator/store/sqlite.py.
+The tables come from migrations 2 (users, tokens), 3 (sessions) and 7 (the account audit trail)
+in locator/store/sqlite.py. Every change to an account writes its audit record in the same
+transaction: who did what to which account, when; never a password.
 Accounts are SQLite-only for now: with a PostGIS station store they live in an SQLite file in
 the instance folder. The interface is what a PostgreSQL implementation will have to offer: it
 speaks in digests and datetimes, never in cookies or SQL.
@@ -16,7 +18,7 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 
-from locator.accounts import TOKEN_USE_INTERVAL_S, AccountError, Token, User
+from locator.accounts import TOKEN_USE_INTERVAL_S, AccountError, AccountEvent, Token, User
 from locator.store.base import StationStore
 
 
@@ -24,8 +26,10 @@ class AccountStore(ABC):
     """Users, their login sessions and their API tokens."""
 
     @abstractmethod
-    def create_user(self, name: str, role: str, districts: tuple[str, ...], password_hash: str) -> User:
-        """Add a user; AccountError if the name is taken."""
+    def create_user(
+        self, name: str, role: str, districts: tuple[str, ...], password_hash: str, *, actor: str = "system"
+    ) -> User:
+        """Add a user (audited as done by `actor`); AccountError if the name is taken."""
 
     @abstractmethod
     def get_user(self, user_id: int) -> User | None:
@@ -40,12 +44,16 @@ class AccountStore(ABC):
         """Every user, by name."""
 
     @abstractmethod
-    def set_password(self, user_id: int, password_hash: str) -> None:
-        """Store a new password hash and end every session of the user."""
+    def set_password(self, user_id: int, password_hash: str, *, actor: str = "system") -> None:
+        """Store a new password hash and end every session of the user (audited: reset, or changed by the user)."""
 
     @abstractmethod
-    def set_active(self, user_id: int, active: bool) -> None:
-        """Enable or disable an account; disabling ends every session of the user."""
+    def set_active(self, user_id: int, active: bool, *, actor: str = "system") -> None:
+        """Enable or disable an account (audited); disabling ends every session of the user."""
+
+    @abstractmethod
+    def account_audit(self, target: str | None = None, limit: int = 200) -> list[AccountEvent]:
+        """The account audit trail, newest first (of one account, or all)."""
 
     # -- login sessions: the cookie holds a random id, the store only its digest -------------
     @abstractmethod
@@ -128,8 +136,24 @@ class SQLiteAccountStore(AccountStore):
     def _conn(self) -> sqlite3.Connection:
         return self.store._conn()
 
-    def create_user(self, name: str, role: str, districts: tuple[str, ...], password_hash: str) -> User:
-        """Add a user; AccountError if the name is taken."""
+    def _audit(
+        self, conn: sqlite3.Connection, actor: str, action: str, target: str, detail: dict | None = None
+    ) -> None:
+        conn.execute(
+            "INSERT INTO account_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (_now(), actor, action, target, json.dumps(detail or {}, ensure_ascii=False)),
+        )
+
+    def _name_of(self, conn: sqlite3.Connection, user_id: int) -> str:
+        row = conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
+        if row is None:
+            raise AccountError(f"no user with id {user_id}", "没有这个账号。")
+        return row[0]
+
+    def create_user(
+        self, name: str, role: str, districts: tuple[str, ...], password_hash: str, *, actor: str = "system"
+    ) -> User:
+        """Add a user (audited); AccountError if the name is taken."""
         try:
             with self.store._write() as conn:
                 cur = conn.execute(
@@ -138,8 +162,11 @@ class SQLiteAccountStore(AccountStore):
                     (name, role, json.dumps(list(districts)), password_hash, _now()),
                 )
                 user_id = cur.lastrowid
+                self._audit(conn, actor, "create", name, {"role": role, "districts": list(districts)})
         except sqlite3.IntegrityError:
-            raise AccountError(f"a user named {name!r} already exists") from None
+            raise AccountError(
+                f"a user named {name!r} already exists", f"已有名为“{name}”的账号，请换一个用户名。"
+            ) from None
         user = self.get_user(user_id)
         assert user is not None
         return user
@@ -172,22 +199,34 @@ class SQLiteAccountStore(AccountStore):
             token_id = cur.lastrowid
         return next(t for t in self.list_tokens(user_id) if t.id == token_id)
 
-    def set_password(self, user_id: int, password_hash: str) -> None:
-        """Store a new password hash and end every session of the user (one transaction)."""
+    def set_password(self, user_id: int, password_hash: str, *, actor: str = "system") -> None:
+        """Store a new password hash and end every session of the user (one transaction, audited)."""
         with self.store._write() as conn:
-            cur = conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
-            if cur.rowcount != 1:
-                raise AccountError(f"no user with id {user_id}")
+            name = self._name_of(conn, user_id)
+            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
             conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            self._audit(conn, actor, "change_password" if actor == name else "reset_password", name)
 
-    def set_active(self, user_id: int, active: bool) -> None:
-        """Enable or disable an account; disabling ends every session (one transaction)."""
+    def set_active(self, user_id: int, active: bool, *, actor: str = "system") -> None:
+        """Enable or disable an account; disabling ends every session (one transaction, audited)."""
         with self.store._write() as conn:
-            cur = conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
-            if cur.rowcount != 1:
-                raise AccountError(f"no user with id {user_id}")
+            name = self._name_of(conn, user_id)
+            conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
             if not active:
                 conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            self._audit(conn, actor, "enable" if active else "disable", name)
+
+    def account_audit(self, target: str | None = None, limit: int = 200) -> list[AccountEvent]:
+        """The account audit trail, newest first."""
+        sql = "SELECT id, at, actor, action, target, detail FROM account_audit"
+        params: list = []
+        if target is not None:
+            sql += " WHERE target = ?"
+            params.append(target)
+        rows = self._conn().execute(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+        return [
+            AccountEvent(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows
+        ]
 
     def create_session(self, user_id: int, digest: str, expires_at: datetime) -> None:
         """Remember a new login session (and forget expired ones)."""

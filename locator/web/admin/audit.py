@@ -78,7 +78,13 @@ def audit_download(station_id: str | None, fmt: str) -> Response:
     elif fmt == "json":
         body, mime = json.dumps(_audit_rows(records), ensure_ascii=False, indent=1).encode(), "application/json"
     else:
-        raise Problem(400, "Invalid parameter", "format: use csv or json", parameter="format")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "format: use csv or json",
+            detail_zh="格式只能是 CSV 或 JSON。",
+            parameter="format",
+        )
     return Response(body, mimetype=mime, headers={"Content-Disposition": download_name(name, fmt)})
 
 
@@ -93,9 +99,19 @@ def restore_from_audit(record_id: int, user: User) -> Station:
     roster = current_roster()
     record = roster.store.audit_record(record_id) if 0 < record_id <= MAX_RECORD_ID else None
     if record is None or record.action != "delete" or not record.before:
-        raise Problem(404, "Not Found", f"no deletion record {record_id}")
+        raise Problem(
+            404,
+            "Not Found",
+            f"no deletion record {record_id}",
+            detail_zh="没有这条删除记录，无法恢复（可能已经恢复过）。",
+        )
     if not user.may_edit_district(record.before.get("district")):
-        raise Problem(403, "Forbidden", "the station lies outside your districts")
+        raise Problem(
+            403,
+            "Forbidden",
+            "the station lies outside your districts",
+            detail_zh="这个站点不在您负责的区县内，不能恢复。",
+        )
     station = roster.validate(record.before, provenance=record.before.get("provenance", "manual"))
     return roster.store.create(station, actor=user.name, via="restore")
 

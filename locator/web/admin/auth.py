@@ -80,7 +80,11 @@ def guard() -> Response | None:
             page = render_template("admin/login.html", next=back, error=None, csrf=csrf_token())
             return Response(page, status=401, mimetype="text/html")
         return problem_response(
-            401, "Unauthorized", "log in, or send Authorization: Bearer TOKEN", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "Unauthorized",
+            "log in, or send Authorization: Bearer TOKEN",
+            headers={"WWW-Authenticate": "Bearer"},
+            detail_zh="请先登录，或在请求头中提供有效的访问令牌（Authorization: Bearer …）。",
         )
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
         _check_csrf()
@@ -91,7 +95,7 @@ def require_writer() -> User:
     """The caller, if they may change data (403 for viewers)."""
     user: User = g.user
     if not user.can_write:
-        raise Problem(403, "Forbidden", "this account may only view")
+        raise Problem(403, "Forbidden", "this account may only view", detail_zh="这个账号只能查看，不能修改。")
     return user
 
 
@@ -99,7 +103,12 @@ def require_district(district: str | None) -> User:
     """The caller, if they may change stations of `district`."""
     user = require_writer()
     if not user.may_edit_district(district):
-        raise Problem(403, "Forbidden", f"district {district} is outside your districts")
+        raise Problem(
+            403,
+            "Forbidden",
+            f"district {district} is outside your districts",
+            detail_zh="这个站点不在您负责的区县内，不能修改。",
+        )
     return user
 
 

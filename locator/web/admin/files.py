@@ -25,12 +25,28 @@ def uploaded() -> tuple[bytes, Format]:
     """The uploaded file and its format (?format= or from its name)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise Problem(400, "Invalid parameter", "file: choose a roster file to upload", parameter="file")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "file: choose a roster file to upload",
+            detail_zh="请选择要上传的名册文件。",
+            parameter="file",
+        )
     data = upload.read()
     name = request.form.get("format")
     if name and name not in FORMATS:
-        raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
+        raise _bad_format()
     return data, FORMATS[name] if name else detect_format(upload.filename)
+
+
+def _bad_format() -> Problem:
+    return Problem(
+        400,
+        "Invalid parameter",
+        f"format: use one of {', '.join(NAMES)}",
+        detail_zh=f"文件格式只能是 {'、'.join(f.label for f in FORMATS.values())}。",
+        parameter="format",
+    )
 
 
 def staged_or_uploaded() -> tuple[bytes, Format]:
@@ -55,7 +71,13 @@ def layer_param(source) -> str | None:
     """The layer to read from a GeoPackage (None: the default choice)."""
     value = (source.get("layer") or "").strip()
     if len(value) > 200:
-        raise Problem(400, "Invalid parameter", "layer: at most 200 characters", parameter="layer")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "layer: at most 200 characters",
+            detail_zh="图层名称最多 200 个字。",
+            parameter="layer",
+        )
     return value or None
 
 
@@ -63,7 +85,13 @@ def crs_param(source) -> CRS:
     """The declared coordinate system of a form or query."""
     value = (source.get("crs") or "").strip().lower()
     if value not in CRS._value2member_map_:
-        raise Problem(400, "Invalid parameter", "crs: choose wgs84, gcj02 or bd09", parameter="crs")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "crs: choose wgs84, gcj02 or bd09",
+            detail_zh="请选择坐标系：WGS-84（wgs84）、GCJ-02（gcj02）或 BD-09（bd09）。",
+            parameter="crs",
+        )
     return CRS(value)
 
 
@@ -127,7 +155,13 @@ def import_commit():
     digest = request.form.get("digest", "")
     fmt = request.form.get("format", "")
     if fmt not in FORMATS or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-        raise Problem(400, "Invalid parameter", "digest: preview the file first", parameter="digest")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "digest: preview the file first",
+            detail_zh="请先上传文件并预览，再确认导入。",
+            parameter="digest",
+        )
     data = staging().load(digest, fmt)
     if data is None:
         return _import_page(409, file_error="预览已过期或文件已变化，请重新上传并预览。")
@@ -170,7 +204,7 @@ def export_response() -> Response:
     """
     name = request.args.get("format", "geojson")
     if name not in FORMATS:
-        raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
+        raise _bad_format()
     fmt = FORMATS[name]
     crs = crs_param(request.args) if request.args.get("crs") else CRS.WGS84
     check_export(fmt, crs)  # ExportSystemUnsupported: 400 naming the formats that can
@@ -178,7 +212,13 @@ def export_response() -> Response:
     for param, allowed in (("district", roster.districts.codes), ("type", STATION_TYPES)):
         bad = [v for v in request.args.getlist(param) if v not in allowed]
         if bad:
-            raise Problem(400, "Invalid parameter", f"{param}: unknown value {bad[0]!r}", parameter=param)
+            raise Problem(
+                400,
+                "Invalid parameter",
+                f"{param}: unknown value {bad[0]!r}",
+                detail_zh=f"没有“{bad[0]}”这个{'区县' if param == 'district' else '站点类型'}。",
+                parameter=param,
+            )
     stations = roster.store.list(station_filters())
     return Response(
         fmt.write(stations, crs),

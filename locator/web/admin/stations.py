@@ -131,7 +131,13 @@ def _form_version() -> int:
     try:
         return int(request.form.get("version", ""))
     except ValueError:
-        raise Problem(400, "Invalid parameter", "version: required (the version the form was loaded at)") from None
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "version: required (the version the form was loaded at)",
+            detail_zh="表单缺少版本信息：请刷新页面后重新填写。",
+            parameter="version",
+        ) from None
 
 
 def _conflict_diffs(current: Station, mine: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -193,7 +199,13 @@ def close_station(station_id: str):
     try:
         until = date.fromisoformat(until_text) if until_text else None
     except ValueError:
-        raise Problem(400, "Invalid parameter", "until: use YYYY-MM-DD", parameter="until") from None
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "until: use YYYY-MM-DD",
+            detail_zh="暂停至的日期应写成 2027-01-31 这样的格式。",
+            parameter="until",
+        ) from None
     return _set_status(station_id, "temporarily_closed", until)
 
 
