@@ -213,6 +213,7 @@ def plan(
         pending.append((number, row, written))
     if result.rows == 0:
         raise FileInvalid("the file holds no stations", "文件里没有站点：第一行应是表头，下面每行一个站点。")
+    progress("read", result.rows, result.rows)
     if fmt.name not in ("csv", "xlsx"):  # coordinates from the geometry: no column of that name
         for key in ("lng", "lat"):
             if result.columns.get(key) in ("lng", "lat"):
@@ -253,6 +254,7 @@ def plan(
         if row.get("location_confirmed") not in (None, ""):
             result.confirmation_given.add(station.id)
         result.stations.append(station)
+    progress("check", len(pending), len(pending))
     return result
 
 
@@ -375,7 +377,7 @@ def preview(
         raise FileInvalid("the file is empty", "文件是空的。")
     version = roster.store.data_version()
     planned = plan(roster, data, fmt, crs, layer, progress)
-    progress("compare", 0, None)
+    progress("compare", len(planned.stations), None)
     result = Preview(preview_token(data, fmt, crs, replace, version, layer), version, planned.rows, replace)
     result.errors.extend(planned.errors)
     names = {d.code: d.name for d in roster.districts.districts}

@@ -71,7 +71,7 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
         if wkt is None:
             raise FileInvalid(
                 "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
-                "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
+                "CSV 文件需要「经度」「纬度」两列（或一列「经纬度」，如 120.6994,27.9939）。",
             )
     if "name" not in fields:
         raise FileInvalid("the CSV file needs a name column (名称 or name)")

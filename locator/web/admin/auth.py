@@ -145,8 +145,14 @@ def safe_next(raw: str | None) -> str:
     return target
 
 
+def login_page_url(**args: object) -> str:
+    """The login page's URL (with ?changed=1 after a password change)."""
+    return url_for("admin.auth.login", **args)
+
+
 def _login_page(status: int, error: str | None, next_url: str, headers: dict[str, str] | None = None) -> Response:
-    page = render_template("admin/login.html", next=next_url, error=error)
+    notice = "密码已修改，请用新密码重新登录。" if request.args.get("changed") else None
+    page = render_template("admin/login.html", next=next_url, error=error, notice=notice)
     return Response(page, status=status, mimetype="text/html", headers=headers)
 
 
@@ -176,7 +182,7 @@ def login():
     current_accounts().create_session(found[0].id, digest, datetime.now(UTC) + timedelta(hours=hours))
     session["sid"] = plain
     csrf_token()
-    return redirect(next_url or url_for("admin.stations.index"))
+    return redirect(next_url or url_for("admin.dashboard.index"))
 
 
 @bp.post("/logout")

@@ -1,15 +1,24 @@
-"""Roster files in the admin: import with a preview (locator.importing), the templates, exports."""
+"""Roster files in the admin: import with a preview (locator.importing), the templates, exports.
+
+The page keeps the organizer's choices (format, coordinate system, replace, layer) through a
+preview: only the file must be chosen again. After a commit it links to what was imported: the
+station list of this import and the map of its districts.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
 from locator import importing
 from locator.context import current_roster
-from locator.coords import CRS, CRS_LABELS
+from locator.coords import CRS
 from locator.formats import FORMATS, NAMES, FileInvalid, Format, LayerChoiceNeeded, check_export, detect_format
 from locator.stations import STATION_TYPES
+from locator.store.base import ReplaceSummary
 from locator.web.admin.auth import require_writer
+from locator.web.admin.labels import CRS_CHOICES
 from locator.web.admin.stations import station_filters
 from locator.web.problems import Problem
 
@@ -95,10 +104,49 @@ def crs_param(source) -> CRS:
     return CRS(value)
 
 
+def choices(source=None) -> dict[str, Any]:
+    """The organizer's import choices (from the posted form): kept through the preview."""
+    source = source if source is not None else request.form
+    fmt = source.get("format", "")
+    crs = (source.get("crs") or "").strip().lower()
+    return {
+        "format": fmt if fmt in FORMATS else "",
+        "crs": crs if crs in CRS._value2member_map_ else "",
+        "replace": source.get("replace") in ("1", "true"),
+        "layer": (source.get("layer") or "").strip()[:200],
+    }
+
+
 def _import_page(status: int = 200, **kw):
-    labels = {c.value: zh for c, (zh, _) in CRS_LABELS.items()}
-    page = render_template("admin/import.html", crs_labels=labels, formats=NAMES, **kw)
+    kw.setdefault("choice", choices() if request.method == "POST" else choices({}))
+    page = render_template(
+        "admin/import.html",
+        crs_labels=CRS_CHOICES,
+        formats={name: f.label for name, f in FORMATS.items()},
+        sample_data=current_roster().is_sample(),
+        **kw,
+    )
     return Response(page, status=status, mimetype="text/html")
+
+
+def imported_links(summary: ReplaceSummary) -> dict[str, Any] | None:
+    """Where to see what a commit added or changed: the list of this import, the map of its districts."""
+    roster = current_roster()
+    ids = summary.added + summary.changed
+    if not ids:
+        return None
+    at = roster.store.audit(ids[0], limit=1)[0].at
+    snap = roster.snapshot()
+    codes = sorted({s.district for s in snap.stations or () if s.updated_at == at and s.district})
+    names = [roster.districts.name(c) or c for c in codes]
+    return {
+        "count": len(ids),
+        "list": url_for("admin.stations.index", imported=at.isoformat()),
+        "map": url_for("map_pages.coverage_map", district=codes[0])
+        if len(codes) == 1
+        else url_for("map_pages.coverage_map"),
+        "districts": names,
+    }
 
 
 @bp.get("/import")
@@ -122,7 +170,7 @@ def import_preview():
         # is previewed without a new upload.
         return _import_page(
             200,
-            file_error=exc.detail_zh or str(exc),
+            file_error=f"这个 {fmt.label} 文件有 {len(exc.layers)} 个图层：请在下面选择要导入的图层。",
             layers=exc.layers,
             digest=staging().save(data, fmt),
             fmt=fmt.name,
@@ -181,7 +229,7 @@ def import_commit():
     except importing.ImportHasErrors as exc:
         return _import_page(422, preview=exc.preview, file_error="文件有错误，未导入任何数据。")
     staging().discard(digest, fmt)
-    return _import_page(summary=summary)
+    return _import_page(summary=summary, links=imported_links(summary), choice=choices({}))
 
 
 @bp.get("/import/template.<fmt>")
