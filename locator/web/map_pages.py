@@ -367,12 +367,18 @@ def coverage_png():
     snapshot = current_roster().snapshot()
     district = flt.districts[0] if flt.districts else None
     today = datetime.now(TZ)
+    approval, source = current_app.config.get("MAP_APPROVAL", ""), current_app.config.get("MAP_SOURCE", "")
 
     def make():
         from locator import pictures
 
         return pictures.coverage_png(
-            snapshot, current_roster().districts, today, district=district, sample=snapshot.sample_count > 0
+            snapshot,
+            current_roster().districts,
+            today,
+            district=district,
+            sample=snapshot.sample_count > 0,
+            credits=pictures.map_credits(approval, source),
         )
 
     key = ("png", district, today.date().isoformat())

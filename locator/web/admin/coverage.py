@@ -360,7 +360,10 @@ def job_report(jid: str, ext: str):
     stamp = datetime.now(TZ).strftime("%Y%m%d")
     name = f"coverage-{stamp}"
     if ext == "png":
-        body, mime = coverage_report.coverage_png(report, current_roster().districts), "image/png"
+        from locator.pictures import map_credits
+
+        credits = map_credits(current_app.config.get("MAP_APPROVAL", ""), current_app.config.get("MAP_SOURCE", ""))
+        body, mime = coverage_report.coverage_png(report, current_roster().districts, credits=credits), "image/png"
     elif ext == "xlsx":
         body, mime = coverage_report.coverage_xlsx(report), FORMATS["xlsx"].mime
     elif ext == "geojson":
