@@ -105,3 +105,27 @@ def test_a_bad_approval_stops_the_start(monkeypatch, tmp_path, value):
     with pytest.raises(ConfigError) as info:
         create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
     assert "LOCATOR_MAP_APPROVAL" in str(info.value)
+
+
+def test_the_map_tables_district_names_open_the_map_there_and_the_picture_is_a_link_of_its_own(client, roster):
+    from urllib.parse import parse_qs, urlparse
+
+    from bs4 import BeautifulSoup
+
+    rows = BeautifulSoup(client.get("/map").data, "html.parser").select("table.lm-districts tbody tr")
+    assert len(rows) == 12
+    for row in rows:
+        district = roster.districts.by_code[row["data-code"]]
+        name = row.select_one("a.lm-district-link")
+        assert name.get_text() == district.name
+        url = urlparse(name["href"])
+        query = parse_qs(url.query)
+        assert url.path == "/map" and set(query) == {"center", "zoom"}
+        lat, lng = map(float, query["center"][0].split(","))
+        x0, y0, x1, y1 = district.geometry.bounds
+        assert x0 < lng < x1 and y0 < lat < y1
+        assert 8 <= int(query["zoom"][0]) <= 12  # a whole county in about 360 px
+        assert client.get(name["href"]).status_code == 200
+        picture = row.select_one("a.lm-png")
+        assert picture["href"] == f"/maps/coverage.png?district={district.code}"
+    assert client.get(picture["href"]).mimetype == "image/png"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -244,6 +245,7 @@ def coverage_map():
             "maps/map.html",
             parts=parts,
             counts=counts,
+            district_views=_district_views(),
             basemap=base,
             sample_data=all_sample(snapshot),
             breaks=parts["breaks"],
@@ -253,6 +255,18 @@ def coverage_map():
     # Counts include "paused" stations, which change with the date: the day is part of the key.
     today = datetime.now(TZ).date().isoformat()
     return _page_response("map", (base.key, center, zoom, today), build)
+
+
+def _district_views() -> dict[str, dict[str, str | int]]:
+    """For each district, the /map query that shows it whole: its centre (lat,lng, WGS-84) and a zoom that fits it."""
+    views = {}
+    for d in current_roster().districts.districts:
+        x0, y0, x1, y1 = d.geometry.bounds
+        lat = (y0 + y1) / 2
+        span = max(x1 - x0, (y1 - y0) / math.cos(math.radians(lat)), 1e-6)
+        zoom = int(math.floor(math.log2(360 * 360 / (256 * span))))  # the span in about 360 px
+        views[d.code] = {"center": f"{lat:.4f},{(x0 + x1) / 2:.4f}", "zoom": max(MIN_ZOOM, min(MAX_ZOOM, zoom))}
+    return views
 
 
 @bp.get("/embed")
