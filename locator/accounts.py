@@ -46,7 +46,7 @@ class AccountError(LocatorError, ValueError):
 
     def __init__(self, message: str, detail_zh: str | None = None):
         super().__init__(message)
-        self.detail_zh = detail_zh
+        self.detail_zh = detail_zh or "账号信息有误。"
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,33 @@ class User:
     def scope_districts(self) -> tuple[str, ...] | None:
         """The districts whose stations this user's imports may replace (None: the whole roster)."""
         return None if self.role == "city_admin" else self.districts
+
+
+ACCOUNT_ACTIONS = {
+    "create": "创建账号",
+    "disable": "停用账号",
+    "enable": "重新启用",
+    "reset_password": "重设密码",
+    "change_password": "修改了自己的密码",
+    "set_stations": "设定站长负责的驿站",
+}
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """One change to an account: who did what to which account, when (passwords never recorded)."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str  # a key of ACCOUNT_ACTIONS
+    target: str  # the account's name
+    detail: dict = field(default_factory=dict)  # role and districts of a new account
+
+    @property
+    def action_zh(self) -> str:
+        """The action as organizers read it."""
+        return ACCOUNT_ACTIONS.get(self.action, self.action)
 
 
 @dataclass(frozen=True)
@@ -192,15 +219,22 @@ def check_new_user(
     known_stations: set[str] | None = None,
 ) -> None:
     """AccountError unless name, role, districts and (for a station keeper) stations make a valid account."""
-    if not name or len(name) > 64 or any(c.isspace() for c in name):
-        raise AccountError("the user name must be 1-64 characters without spaces")
+    if not name or len(name) > 64 or any(c.isspace() or not c.isprintable() for c in name):
+        raise AccountError(
+            "the user name must be 1-64 characters without spaces", "用户名应为 1～64 个字符，不能有空格。"
+        )
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}: use {', '.join(ROLES)}")
+        raise AccountError(
+            f"unknown role {role!r}: use {', '.join(ROLES)}",
+            f"没有这种角色：可选 {'、'.join(ROLE_LABELS.get(r, r) for r in ROLES)}。",
+        )
     if role == "district_organizer" and not districts:
-        raise AccountError("a district organizer needs at least one --district CODE")
+        raise AccountError(
+            "a district organizer needs at least one --district CODE", "区县组织者至少要负责一个区县：请勾选区县。"
+        )
     unknown = [d for d in districts if d not in known_districts]
     if unknown:
-        raise AccountError(f"unknown district code(s): {', '.join(unknown)}")
+        raise AccountError(f"unknown district code(s): {', '.join(unknown)}", "选择的区县不存在。")
     check_keeper_stations(role, districts, stations, known_stations)
 
 

@@ -18,8 +18,8 @@ MIN_ZOOM, MAX_ZOOM = 7, 18  # a city map needs no world view; street level is 18
 class BasemapUnavailable(BadParameter):
     """A basemap that cannot be drawn with the current settings (e.g. Tianditu without a key)."""
 
-    def __init__(self, detail: str):
-        super().__init__("basemap", detail)
+    def __init__(self, detail: str, detail_zh: str = "这种底图当前无法使用：请换用高德地图或开放街道地图。"):
+        super().__init__("basemap", detail, detail_zh)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ class BadCursor(BadParameter):
     """A cursor this service did not issue."""
 
     def __init__(self) -> None:
-        super().__init__("cursor", "not a cursor issued by this service")
+        super().__init__(
+            "cursor", "not a cursor issued by this service", "翻页位置（cursor）无效：请从第一页重新翻页。"
+        )
 
 
 def by_name(snap: Snapshot, idx: np.ndarray) -> list[Station]:
@@ -170,3 +172,83 @@ def districts_body(
         for row in rows
     ]
     return {"type": "FeatureCollection", "features": features, "sample_data": sample}
+
+
+# -- the organizers' overview (the admin dashboard) -----------------------------------------------
+
+STATUS_ORDER = ("open", "temporarily_closed", "closed")
+
+
+def status_masks(snap: Snapshot, when: datetime) -> dict[str, np.ndarray]:
+    """Each station's status at `when`, as district_counts() counts it: a closure past its date is open again."""
+    live = snap.live_mask()
+    paused = snap.paused_mask(when) & live
+    return {"open": live & ~paused, "temporarily_closed": paused, "closed": ~live}
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """Counts by status (STATUS_ORDER) of one district, or one type within it, and how many are 待核实."""
+
+    by_status: dict[str, int]
+    stale: int  # not permanently closed, and not checked for STALE_AFTER_DAYS
+    sample: int
+
+    @property
+    def total(self) -> int:
+        """Stations not permanently closed (district_counts' total)."""
+        return self.by_status["open"] + self.by_status["temporarily_closed"]
+
+
+@dataclass(frozen=True)
+class DistrictOverview:
+    """One district: its row and a row per station type."""
+
+    code: str | None  # None: outside every district
+    name: str
+    row: OverviewRow
+    by_type: dict[str, OverviewRow]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Counts by district, type and status; 待核实 by stale_mask(); sample stations left."""
+
+    districts: list[DistrictOverview]
+    total: OverviewRow
+    by_type: dict[str, OverviewRow]
+
+
+def _row(mask: np.ndarray, statuses: dict[str, np.ndarray], stale: np.ndarray, sample: np.ndarray) -> OverviewRow:
+    counts = {s: int(np.count_nonzero(mask & statuses[s])) for s in STATUS_ORDER}
+    live = mask & ~statuses["closed"]
+    return OverviewRow(counts, int(np.count_nonzero(live & stale)), int(np.count_nonzero(mask & sample)))
+
+
+def roster_overview(
+    snap: Snapshot, districts: DistrictIndex, when: datetime, only: Sequence[str] | None = None
+) -> Overview:
+    """The dashboard's counts (of `only` these districts, or all, plus stations outside every district).
+
+    Totals of stations not permanently closed and paused ones agree with district_counts(); 待核实 is
+    stale_mask(), the one definition.
+    """
+    statuses = status_masks(snap, when)
+    stale = stale_mask(snap, when)
+    sample = np.fromiter((s.provenance == "sample" for s in snap.stations or ()), bool, len(snap))
+    types = list(STATION_TYPES)
+    in_scope = np.ones(len(snap), bool) if only is None else np.isin(snap.district, list(only))
+    rows = []
+    for d in districts.districts:
+        if only is not None and d.code not in only:
+            continue
+        here = snap.district == d.code
+        by_type = {t: _row(here & (snap.type_code == i), statuses, stale, sample) for i, t in enumerate(types)}
+        rows.append(DistrictOverview(d.code, d.name, _row(here, statuses, stale, sample), by_type))
+    if only is None:
+        outside = np.array([c is None for c in snap.district.tolist()], bool)
+        if outside.any():
+            by_type = {t: _row(outside & (snap.type_code == i), statuses, stale, sample) for i, t in enumerate(types)}
+            rows.append(DistrictOverview(None, "区县以外", _row(outside, statuses, stale, sample), by_type))
+    by_type = {t: _row(in_scope & (snap.type_code == i), statuses, stale, sample) for i, t in enumerate(types)}
+    return Overview(rows, _row(in_scope, statuses, stale, sample), by_type)

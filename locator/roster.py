@@ -90,7 +90,13 @@ class Roster:
     ):
         self.store = store
         self.districts = districts
-        self.area = ServiceArea(districts.district_of, districts.codes, extra_bbox, districts.distance_m)
+        self.area = ServiceArea(
+            districts.district_of,
+            districts.codes,
+            extra_bbox,
+            districts.distance_m,
+            {d.code: d.name for d in districts.districts},
+        )
         # Nearest queries farther than this from the service area are refused (None or 0: never).
         self.max_query_distance_m = max_query_distance_m or None
         self._snapshots = SnapshotCache(self._load, store.data_version, unavailable=(StoreUnavailable,))

@@ -35,6 +35,7 @@ class WeChatError(LocatorError):
 
     http_status = 502
     title = "Bad Gateway"
+    detail_zh = "微信接口暂时无法使用，请稍后再试。"
 
 
 def signature(jsapi_ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:

@@ -24,6 +24,9 @@ def _form(page_html: bytes, form_id: str) -> dict:
         elif el.get("type") == "checkbox":
             if el.has_attr("checked"):
                 data.setdefault(name, []).append(el["value"])
+        elif el.get("type") == "radio":
+            if el.has_attr("checked"):
+                data[name] = el["value"]
         else:
             data[name] = el.get("value", "")
     return data
@@ -56,9 +59,15 @@ def test_create_edit_close_reopen_delete_restore(roster, make_user, login):
     assert web.post(f"/admin/stations/{station.id}/reopen", data=reopen).status_code == 302
     assert roster.store.get(station.id).status == "open"
 
-    delete = _form(web.get(f"/admin/stations/{station.id}").data, "delete-form")
-    assert web.post(f"/admin/stations/{station.id}/delete", data=delete).status_code == 302
+    edit_page = BeautifulSoup(web.get(f"/admin/stations/{station.id}").data, "html.parser")
+    confirm = web.get(edit_page.select_one("#delete-link")["href"])  # deleting asks first, on a page of its own
+    assert confirm.status_code == 200 and "删除站点「新建驿站」？" in confirm.get_data(as_text=True)
+    assert roster.store.count(StationQuery(ids=(station.id,))) == 1
+    resp = web.post(f"/admin/stations/{station.id}/delete", data=_form(confirm.data, "delete-form"))
+    assert resp.status_code == 302 and "/admin/stations?deleted=" in resp.headers["Location"]
     assert roster.store.count(StationQuery(ids=(station.id,))) == 0
+    notice = BeautifulSoup(web.get(resp.headers["Location"]).data, "html.parser").select_one("#deleted-notice")
+    assert "已删除「新建驿站」" in notice.get_text() and notice.select_one("#undo").get_text() == "撤销"
 
     audit_page = web.get(f"/admin/stations/{station.id}/audit")
     assert audit_page.status_code == 200
@@ -87,8 +96,9 @@ def test_stale_edit_gets_409_and_shows_what_changed(roster, make_user, login):
     resp = web.post(f"/admin/stations/{station.id}", data=form_b)
     assert resp.status_code == 409
     page = BeautifulSoup(resp.data, "html.parser")
-    diff = [td.get_text() for td in page.select(".conflict tr.diff td")]
-    assert diff[:3] == ["address", station.address, "甲改的地址"]
+    row = page.select_one(".conflict tr.diff")
+    assert row["data-field"] == "address" and row.th.get_text() == "地址"
+    assert [td.get_text() for td in row.select("td")] == [station.address, "甲改的地址", station.address]
     current = roster.store.get(station.id)
     assert current.address == "甲改的地址" and current.name == station.name
 
@@ -157,9 +167,10 @@ def test_station_text_is_escaped_in_admin_pages(roster, make_user, login):
     station = roster.store.list()[0]
     evil = station.__class__(**{**station.__dict__, "name": "<script>alert(1)</script>"})
     roster.store.update(evil, expected_version=station.version, actor="t", via="edit")
-    page = BeautifulSoup(web.get("/admin/").data, "html.parser")
-    assert page.find(string="<script>alert(1)</script>") is not None
-    assert all("alert" not in (s.string or "") for s in page.select("script"))
+    for path in ("/admin/stations", f"/admin/stations/{station.id}/audit", f"/admin/stations/{station.id}/delete"):
+        page = BeautifulSoup(web.get(path).data, "html.parser")
+        assert page.find(string=lambda t: t and "<script>alert(1)</script>" in t) is not None, path
+        assert all("alert" not in (s.string or "") for s in page.select("script")), path
 
 
 def test_api_create_with_gcj02_coordinates(app, roster, make_user, api_token):

@@ -159,8 +159,9 @@ def test_formula_cell_is_an_error_for_its_row(roster):
     rows = rows_for(2)
     rows[1][4] = "=120.6+0.01"
     result = preview(roster, xlsx_bytes(rows), FORMATS["xlsx"], CRS.WGS84, user=ADMIN, replace=False)
-    assert [(e.row, e.field) for e in result.errors] == [(3, "经度")]
+    assert [(e.row, e.field, e.column) for e in result.errors] == [(3, "lng", "经度")]
     assert "formula" in result.errors[0].message
+    assert "选择性粘贴" in result.errors[0].message_zh
 
 
 def _encrypted_like() -> bytes:
@@ -281,7 +282,8 @@ def test_admin_preview_shows_row_errors(make_user, login, roster):
     assert resp.status_code == 422
     page = BeautifulSoup(resp.data, "html.parser")
     cells = [td.get_text() for td in page.select(".row-error td")]
-    assert cells[:2] == ["3", "lat"]
+    assert cells[:2] == ["3", "纬度"]
+    assert cells[2] == "不能为空：请填写纬度，例如 27.9939。"
     assert page.select_one("#commit-form") is None
 
 

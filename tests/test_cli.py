@@ -279,3 +279,52 @@ def test_bad_file_with_replace_changes_nothing(app, runner, tmp_path):
     assert result.exit_code == 1
     assert "nothing was imported" in result.output
     assert state(app) == before
+
+
+def test_import_progress_is_plain_lines_off_a_terminal(runner, roster, tmp_path):
+    """Not on a terminal (logs, cron): one plain line per stage, no bar, no carriage returns."""
+    from tests.test_admin_import import rows_for, xlsx_bytes
+
+    path = write(tmp_path, "r.xlsx", xlsx_bytes(rows_for(1200)))
+    result = runner.invoke(args=["import", str(path), "--crs", "wgs84", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "读取并检查：500 行" in result.output and "读取并检查：1200 行 / 1200" in result.output
+    assert "核对：1200 行 / 1200" in result.output and "\r" not in result.output
+
+
+def test_import_progress_is_a_bar_on_a_terminal(tmp_path):
+    """On a terminal the import draws a tqdm bar (carriage returns, the stage's name and the row count)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.test_admin_import import ROOT, rows_for, xlsx_bytes
+
+    path = write(tmp_path, "r.xlsx", xlsx_bytes(rows_for(3000)))
+    env = dict(os.environ, LOCATOR_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", LOCATOR_SECRET_KEY="k")
+    env["PYTHONPATH"] = str(ROOT)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "locator", "import", str(path), "--crs", "wgs84", "--dry-run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0, seen.decode("utf-8", "replace")
+    text = seen.decode("utf-8", "replace")
+    assert "\r" in text and "读取并检查" in text and "行/s" in text
+    assert "3000 valid stations would give 3000 added" in out.decode()

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from locator.jobs import JobRunner, job_id
+from locator.pictures import map_credits
 from locator.store.demand import DemandStore
 from tests.test_coverage_cli import CLUSTERS, CONTRACT, check_contract, demand_csv
 
@@ -70,6 +71,7 @@ def test_the_page_shows_coverage_blind_spots_sites_and_downloads(make_user, logi
     assert png.status_code == 200 and png.mimetype == "image/png"
     image = Image.open(io.BytesIO(png.data))
     assert image.width > 600 and len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 50
+    assert image.text["Copyright"] == map_credits()  # 审图号 (unset here) and the boundaries' source
     xlsx = client.get(links["Excel"])
     wb = load_workbook(io.BytesIO(xlsx.data))
     assert wb.sheetnames == ["概况", "各区县", "覆盖盲区", "建议选址", "冗余站点", "网格"]

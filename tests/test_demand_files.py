@@ -132,7 +132,7 @@ def test_formula_cells_and_non_point_features_are_row_errors():
         (b"   \n", "csv", "文件是空的"),
         ("名称,地址\n甲,乙\n".encode(), "csv", "需要「经度」「纬度」两列"),
         ("经度,纬度\n".encode(), "csv", "没有数据行"),
-        (b"\x00\x01\x02\xff\xfe binary", "csv", "既不是 UTF-8 也不是 GBK"),
+        (b"\x00\x01\x02\xff\xfe binary", "csv", "无法识别文件的文字编码"),
         (b"PK\x03\x04 not really a workbook", "xlsx", "无法读取该 .xlsx 工作簿"),
         (b"{not json", "geojson", "不是有效的 JSON"),
         (b'{"type": "Feature"}', "geojson", "FeatureCollection"),

@@ -74,7 +74,7 @@ def test_valid_station_gets_district_from_location(area):
         ({"hours": "Mo-Fr"}, "hours", "needs days and times"),
         ({"hours": "Xy 08:00-09:00"}, "hours", "unknown day"),
         ({"hours": "Mo 25:00-26:00"}, "hours", "impossible time"),
-        ({"hours": "Mo 8-9"}, "hours", "is not HH:MM-HH:MM"),
+        ({"hours": "Mo 8:00"}, "hours", "is not HH:MM-HH:MM"),
         ({"hours": "Mo 09:00-09:00"}, "hours", "is empty"),
         ({"hours": 9}, "hours", "must be text"),
         ({"status": "temporarily_closed", "closed_until": "next week"}, "closed_until", "is not a date"),
@@ -102,7 +102,10 @@ def test_validation_lists_every_field_at_fault(area):
 def test_row_number_is_carried(area):
     with pytest.raises(StationInvalid) as info:
         validate_station(_raw(name=""), area, row=7)
-    assert [e.as_json() for e in info.value.errors] == [{"field": "name", "message": "is required", "row": 7}]
+    assert [e.as_json() for e in info.value.errors] == [
+        {"field": "name", "message": "is required", "message_zh": "不能为空：请填写名称。", "row": 7}
+    ]
+    assert info.value.errors[0].text_zh() == "第 7 行「名称」不能为空：请填写名称。"
 
 
 def test_point_outside_is_accepted_when_service_area_is_widened():

@@ -29,15 +29,18 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+CLI_ACTOR = "cli"  # who the account audit trail names for changes made on the server's command line
+
+
+def _fail(message: str, zh: str | None = None) -> NoReturn:
+    click.echo(f"error: {message}" + (f"\n{zh}" if zh else ""), err=True)
     sys.exit(1)
 
 
 def _user_named(name: str) -> User:
     found = current_accounts().find_user(name)
     if found is None:
-        _fail(f"no user named {name!r}")
+        _fail(f"no user named {name!r}", f"没有名为“{name}”的账号。")
     return found[0]
 
 
@@ -58,9 +61,9 @@ def create_user(
     try:
         check_new_user(name, role, districts, set(current_roster().districts.codes), stations, _known(stations))
         check_password_policy(password, name)
-        user = current_accounts().create_user(name, role, districts, hash_password(password), stations)
+        user = current_accounts().create_user(name, role, districts, hash_password(password), stations, actor=CLI_ACTOR)
     except AccountError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.detail_zh)
     if user.is_keeper:
         click.echo(f"created user {user.name} (id {user.id}, {user.role}, stations: {','.join(user.stations)})")
     else:
@@ -85,8 +88,8 @@ def set_stations(name: str, stations: tuple[str, ...]) -> None:
     try:
         check_keeper_stations(user.role, (), stations, _known(stations))
     except AccountError as exc:
-        _fail(str(exc))
-    current_accounts().set_stations(user.id, stations)
+        _fail(str(exc), exc.detail_zh)
+    current_accounts().set_stations(user.id, stations, actor=CLI_ACTOR)
     click.echo(f"{name} now keeps: {','.join(dict.fromkeys(stations))}")
 
 
@@ -101,8 +104,8 @@ def set_password(name: str, password_stdin: bool) -> None:
     try:
         check_password_policy(password, name)
     except AccountError as exc:
-        _fail(str(exc))
-    current_accounts().set_password(user.id, hash_password(password))
+        _fail(str(exc), exc.detail_zh)
+    current_accounts().set_password(user.id, hash_password(password), actor=CLI_ACTOR)
     click.echo(f"password of {name} changed; their login sessions have ended")
 
 
@@ -112,7 +115,7 @@ def set_password(name: str, password_stdin: bool) -> None:
 def disable_user(name: str) -> None:
     """Disable NAME: their sessions end now, logins and API tokens are refused until enable-user."""
     user = _user_named(name)
-    current_accounts().set_active(user.id, False)
+    current_accounts().set_active(user.id, False, actor=CLI_ACTOR)
     click.echo(f"disabled {name}: sessions ended, logins and API tokens refused")
 
 
@@ -122,7 +125,7 @@ def disable_user(name: str) -> None:
 def enable_user(name: str) -> None:
     """Enable NAME again (their API tokens that were not revoked work again)."""
     user = _user_named(name)
-    current_accounts().set_active(user.id, True)
+    current_accounts().set_active(user.id, True, actor=CLI_ACTOR)
     click.echo(f"enabled {name}")
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from locator.coords import CRS, from_wgs84
@@ -104,6 +105,19 @@ HEADER_ALIASES: dict[str, str] = {
     "核实日期": "verified_at",
     "信息核实时间": "verified_at",
     "最后核实": "verified_at",
+    # One cell holding both coordinates (120.65,27.99): the header says the order when it can.
+    "经纬度": "lnglat",
+    "经纬度坐标": "lnglat",
+    "lnglat": "lnglat",
+    "lng_lat": "lnglat",
+    "lonlat": "lnglat",
+    "纬经度": "latlng",
+    "latlng": "latlng",
+    "lat_lng": "latlng",
+    "latlon": "latlng",
+    "坐标": "coordinates",
+    "位置坐标": "coordinates",
+    "coordinates": "coordinates",
 }
 
 # The import template: Chinese headers and one example row (XLSX and CSV).
@@ -127,7 +141,7 @@ TEMPLATE_EXAMPLE = (
     "温州市瓯海区娄桥街道中央商务区",
     120.6398,
     27.9552,
-    "Mo-Su 08:00-20:00",
+    "周一至周日 08:00-20:00",
     "0577-88888888",
     "舒心歇脚点、微波加热、免费茶饮、手机充电",
     "娄桥街道",
@@ -135,16 +149,57 @@ TEMPLATE_EXAMPLE = (
 )
 
 
+# What the readers say (English, for developers) and what an organizer reads instead. Matched by a
+# part of the message; tests/test_errors_zh.py checks that every message a reader can give has one.
+READER_MESSAGES_ZH: tuple[tuple[str, str], ...] = (
+    # a row of the file
+    ("hold a formula", "单元格里是公式：请复制这些单元格，用「选择性粘贴 → 数值」只保留数值后再上传。"),
+    ("is not a WKT POINT", "几何列的内容不是点坐标：请改用「经度」「纬度」两列。"),
+    ("feature is not an object", "这一要素无法读取：请用地理信息软件重新导出文件。"),
+    ("geometry must be a Point", "几何类型不是点：名册只能导入点要素（每个站点一个点）。"),
+    ("Point coordinates must be", "点坐标不完整：应有经度和纬度两个数。"),
+    ("the Placemark has no Point", "这个地标没有点坐标：名册只能导入点（每个站点一个点）。"),
+    # the file as a whole
+    ("password-protected", "工作簿设置了密码，或是旧的 .xls 文件：请在 Excel 中取消密码（文件 → 信息 → 保护工作簿），"
+     "再「另存为」Excel 工作簿（.xlsx）后上传。"),
+    ("not a readable .xlsx workbook", "无法读取这个 Excel 工作簿：文件可能已损坏，或并非 .xlsx 格式。"
+     "请在 Excel 中打开，「另存为」Excel 工作簿（.xlsx）后再上传。"),
+    ("the workbook has no sheet", "工作簿里没有工作表。"),
+    ("the sheet is empty", "第一个工作表是空的：第一行应是表头（名称、经度、纬度……），下面每行一个站点。"),
+    ("must hold the column headers", "第一个工作表的第一行应是表头（名称、经度、纬度……）。"),
+    ("has no header row", "CSV 文件没有表头：第一行应是列名（名称、经度、纬度……）。"),
+    ("needs a name column", "文件缺少「名称」列。"),
+    ("needs longitude and latitude columns", "文件需要「经度」「纬度」两列（或一列「经纬度」，如 120.6994,27.9939）。"),
+    ("not valid JSON", "不是有效的 GeoJSON 文件：文件内容不完整或格式有误。"),
+    ("must be a FeatureCollection", "GeoJSON 文件里没有要素集合：请用地理信息软件重新导出。"),
+    ("DOCTYPE or entities", "KML 文件含有不安全的声明，无法读取：请用地图软件重新导出。"),
+    ("not valid KML", "不是有效的 KML 文件：文件内容不完整或格式有误。"),
+    ("holds no Placemark", "KML 文件中没有地标。"),
+    ("old .xls workbooks", "不支持旧的 .xls 工作簿：请在 Excel 中「另存为」Excel 工作簿（.xlsx）。"),
+    ("unsupported file type", "不支持这种文件：请上传 .xlsx、.csv、.geojson、.kml 或 .gpkg 文件。"),
+)  # fmt: skip
+
+
+def reader_message_zh(message: str) -> str | None:
+    """The Chinese text for a reader's message, or None when there is none."""
+    for english, chinese in READER_MESSAGES_ZH:
+        if english in message:
+            return chinese
+    return None
+
+
 class FileInvalid(LocatorError, ValueError):
     """The file as a whole cannot be read (format, encoding, structure)."""
 
     http_status = 400
     title = "Invalid file"
+    detail_zh = "文件无法读取：请确认它是完整的 Excel 工作簿（.xlsx）、CSV、GeoJSON、KML 或 GeoPackage 文件。"
 
     def __init__(self, message: str, detail_zh: str | None = None):
         super().__init__(message)
-        if detail_zh:
-            self.detail_zh = detail_zh
+        found = detail_zh or reader_message_zh(message)
+        if found:
+            self.detail_zh = found
 
 
 def over_limit(what: str, limit: str, what_zh: str, limit_zh: str) -> FileInvalid:
@@ -266,8 +321,12 @@ def coordinate_headers(crs: CRS) -> tuple[str, str]:
     return (f"经度({crs_label(crs)})", f"纬度({crs_label(crs)})")
 
 
+@lru_cache(maxsize=1024)
 def header_field(header: str) -> tuple[str | None, CRS | None]:
-    """The station field a column header names, and the coordinate system it names (if any)."""
+    """The station field a column header names, and the coordinate system it names (if any).
+
+    Cached: a file's rows repeat the same headers (10,000 rows, one lookup per header).
+    """
     clean = clean_header(header)
     found = HEADER_ALIASES.get(clean)
     if found is not None or len(clean) > MAX_HEADER:
@@ -285,10 +344,12 @@ def field_of(header: str) -> str | None:
     return header_field(header)[0]
 
 
-def canonical_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def canonical_row(raw: Mapping[str, Any], headers: dict[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
     """A raw row keyed by station field (values normalised), and the headers that name no field.
 
     A coordinate header naming its system (经度(GCJ-02)) puts that system under the key "crs".
+    `headers`, when given, is filled with field -> the header as written in the file (so errors
+    can name the column the way the user wrote it).
     """
     row: dict[str, Any] = {}
     unknown = []
@@ -302,6 +363,8 @@ def canonical_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             continue
         if system is not None:
             systems[str(key)] = system
+        if headers is not None and target not in headers:
+            headers[target] = str(key).strip().lstrip("\ufeff").strip()
         row[target] = normalise_value(target, value)
     if systems:
         if len(set(systems.values())) > 1:
@@ -393,7 +456,8 @@ def normalise_value(name: str, value: Any) -> Any:
     """A cell as validation expects it, whatever tool wrote the file (GDAL, QGIS, geopandas, Excel)."""
     if name in ("lng", "lat") and isinstance(value, float):
         return float(value)  # NaN and Infinity stay, for validation to name them
-    value = plain_value(value)
+    if type(value) is not str:  # text (every CSV cell) needs none of this
+        value = plain_value(value)
     if value is None:
         return None
     if isinstance(value, str):
@@ -446,6 +510,9 @@ def record_cells(station: Station, crs: CRS) -> list[Any]:
     return [rec[c] for c in ROSTER_COLUMNS]
 
 
+UNKNOWN_ENCODING_ZH = "无法识别文件的文字编码：请在 Excel 中「另存为」CSV UTF-8，或直接上传 Excel 工作簿（.xlsx）。"
+
+
 def decode_text(data: bytes) -> str:
     """UTF-8 (with or without BOM), else GB18030 (a superset of GBK, what Excel in China writes)."""
     try:
@@ -455,7 +522,10 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError:
-        raise FileInvalid("the file is neither UTF-8 nor GBK/GB18030 text") from None
+        raise FileInvalid(
+            "the file is neither UTF-8 nor GBK/GB18030 text",
+            "无法识别文件的文字编码：请在 Excel 中「另存为」CSV UTF-8，或直接上传 Excel 工作簿（.xlsx）。",
+        ) from None
 
 
 _CHUNK = 1 << 20
@@ -482,7 +552,8 @@ def text_encoding(data: bytes) -> str:
             continue
         return encoding
     raise FileInvalid(
-        "the file is neither UTF-8 nor GBK/GB18030 text", "文件既不是 UTF-8 也不是 GBK/GB18030 编码的文本。"
+        "the file is neither UTF-8 nor GBK/GB18030 text",
+        "无法识别文件的文字编码：请在 Excel 中「另存为」CSV UTF-8，或直接上传 Excel 工作簿（.xlsx）。",
     )
 
 

@@ -146,12 +146,12 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
     fieldnames, rows = read_table(data)
     fields = {field_of(n) for n in fieldnames}
     wkt = None
-    if "lng" not in fields or "lat" not in fields:
+    if ("lng" not in fields or "lat" not in fields) and not fields & {"lnglat", "latlng", "coordinates"}:
         wkt = next((n for n in fieldnames if n.strip().lstrip("\ufeff").lower() in WKT_HEADERS), None)
         if wkt is None:
             raise FileInvalid(
                 "the CSV file needs longitude and latitude columns (经度, 纬度 or lng, lat) or a WKT column",
-                "CSV 文件需要经度、纬度两列（或 lng、lat，或 WKT 几何列）。",
+                "CSV 文件需要「经度」「纬度」两列（或一列「经纬度」，如 120.6994,27.9939）。",
             )
     if "name" not in fields:
         raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件需要名称列（名称 或 name）。")

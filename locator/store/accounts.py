@@ -1,7 +1,8 @@
 """Where accounts, login sessions and API tokens live: an interface, and its SQLite implementation.
 
-The tables come from migrations 2 (users, tokens), 3 (sessions) and 8 (station keepers' stations) in
-locator/store/sqlite.py.
+The tables come from migrations 2 (users, tokens), 3 (sessions), 8 (station keepers' stations) and
+10 (the account audit trail) in locator/store/sqlite.py. Every change to an account writes its audit
+record in the same transaction: who did what to which account, when; never a password.
 Accounts are SQLite-only for now: with a PostGIS station store they live in an SQLite file in
 the instance folder. The interface is what a PostgreSQL implementation will have to offer: it
 speaks in digests and datetimes, never in cookies or SQL.
@@ -18,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from locator.accounts import TOKEN_USE_INTERVAL_S, AccountError, Token, User
+from locator.accounts import TOKEN_USE_INTERVAL_S, AccountError, AccountEvent, Token, User
 from locator.store.base import StationStore
 
 
@@ -27,13 +28,20 @@ class AccountStore(ABC):
 
     @abstractmethod
     def create_user(
-        self, name: str, role: str, districts: tuple[str, ...], password_hash: str, stations: tuple[str, ...] = ()
+        self,
+        name: str,
+        role: str,
+        districts: tuple[str, ...],
+        password_hash: str,
+        stations: tuple[str, ...] = (),
+        *,
+        actor: str = "system",
     ) -> User:
-        """Add a user (a station keeper with their `stations`); AccountError if the name is taken."""
+        """Add a user (a station keeper with their `stations`; audited as done by `actor`); AccountError if taken."""
 
     @abstractmethod
-    def set_stations(self, user_id: int, stations: tuple[str, ...]) -> None:
-        """Bind a station keeper to exactly these stations."""
+    def set_stations(self, user_id: int, stations: tuple[str, ...], *, actor: str = "system") -> None:
+        """Bind a station keeper to exactly these stations (audited as done by `actor`)."""
 
     @abstractmethod
     def keepers_of(self, station_id: str) -> list[User]:
@@ -52,12 +60,16 @@ class AccountStore(ABC):
         """Every user, by name."""
 
     @abstractmethod
-    def set_password(self, user_id: int, password_hash: str) -> None:
-        """Store a new password hash and end every session of the user."""
+    def set_password(self, user_id: int, password_hash: str, *, actor: str = "system") -> None:
+        """Store a new password hash and end every session of the user (audited: reset, or changed by the user)."""
 
     @abstractmethod
-    def set_active(self, user_id: int, active: bool) -> None:
-        """Enable or disable an account; disabling ends every session of the user."""
+    def set_active(self, user_id: int, active: bool, *, actor: str = "system") -> None:
+        """Enable or disable an account (audited); disabling ends every session of the user."""
+
+    @abstractmethod
+    def account_audit(self, target: str | None = None, limit: int = 200) -> list[AccountEvent]:
+        """The account audit trail, newest first (of one account, or all)."""
 
     # -- login sessions: the cookie holds a random id, the store only its digest -------------
     @abstractmethod
@@ -140,10 +152,31 @@ class SQLiteAccountStore(AccountStore):
     def _conn(self) -> sqlite3.Connection:
         return self.store._conn()
 
+    def _audit(
+        self, conn: sqlite3.Connection, actor: str, action: str, target: str, detail: dict | None = None
+    ) -> None:
+        conn.execute(
+            "INSERT INTO account_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (_now(), actor, action, target, json.dumps(detail or {}, ensure_ascii=False)),
+        )
+
+    def _name_of(self, conn: sqlite3.Connection, user_id: int) -> str:
+        row = conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
+        if row is None:
+            raise AccountError(f"no user with id {user_id}", "没有这个账号。")
+        return row[0]
+
     def create_user(
-        self, name: str, role: str, districts: tuple[str, ...], password_hash: str, stations: tuple[str, ...] = ()
+        self,
+        name: str,
+        role: str,
+        districts: tuple[str, ...],
+        password_hash: str,
+        stations: tuple[str, ...] = (),
+        *,
+        actor: str = "system",
     ) -> User:
-        """Add a user (and a keeper's stations) in one transaction; AccountError if the name is taken."""
+        """Add a user (and a keeper's stations) in one transaction, audited; AccountError if the name is taken."""
         try:
             with self.store._write() as conn:
                 cur = conn.execute(
@@ -153,8 +186,14 @@ class SQLiteAccountStore(AccountStore):
                 )
                 user_id = cur.lastrowid
                 self._bind(conn, user_id, stations)
+                detail = {"role": role, "districts": list(districts)}
+                if stations:
+                    detail["stations"] = list(stations)
+                self._audit(conn, actor, "create", name, detail)
         except sqlite3.IntegrityError:
-            raise AccountError(f"a user named {name!r} already exists") from None
+            raise AccountError(
+                f"a user named {name!r} already exists", f"已有名为“{name}”的账号，请换一个用户名。"
+            ) from None
         user = self.get_user(user_id)
         assert user is not None
         return user
@@ -167,12 +206,12 @@ class SQLiteAccountStore(AccountStore):
             [(user_id, s) for s in dict.fromkeys(stations)],
         )
 
-    def set_stations(self, user_id: int, stations: tuple[str, ...]) -> None:
-        """Bind a station keeper to exactly these stations (one transaction)."""
+    def set_stations(self, user_id: int, stations: tuple[str, ...], *, actor: str = "system") -> None:
+        """Bind a station keeper to exactly these stations (one transaction, audited)."""
         with self.store._write() as conn:
-            if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
-                raise AccountError(f"no user with id {user_id}")
+            name = self._name_of(conn, user_id)
             self._bind(conn, user_id, stations)
+            self._audit(conn, actor, "set_stations", name, {"stations": list(dict.fromkeys(stations))})
 
     def _with_stations(self, user: User) -> User:
         """A station keeper with their stations (other roles have none)."""
@@ -221,22 +260,34 @@ class SQLiteAccountStore(AccountStore):
             token_id = cur.lastrowid
         return next(t for t in self.list_tokens(user_id) if t.id == token_id)
 
-    def set_password(self, user_id: int, password_hash: str) -> None:
-        """Store a new password hash and end every session of the user (one transaction)."""
+    def set_password(self, user_id: int, password_hash: str, *, actor: str = "system") -> None:
+        """Store a new password hash and end every session of the user (one transaction, audited)."""
         with self.store._write() as conn:
-            cur = conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
-            if cur.rowcount != 1:
-                raise AccountError(f"no user with id {user_id}")
+            name = self._name_of(conn, user_id)
+            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
             conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            self._audit(conn, actor, "change_password" if actor == name else "reset_password", name)
 
-    def set_active(self, user_id: int, active: bool) -> None:
-        """Enable or disable an account; disabling ends every session (one transaction)."""
+    def set_active(self, user_id: int, active: bool, *, actor: str = "system") -> None:
+        """Enable or disable an account; disabling ends every session (one transaction, audited)."""
         with self.store._write() as conn:
-            cur = conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
-            if cur.rowcount != 1:
-                raise AccountError(f"no user with id {user_id}")
+            name = self._name_of(conn, user_id)
+            conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
             if not active:
                 conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            self._audit(conn, actor, "enable" if active else "disable", name)
+
+    def account_audit(self, target: str | None = None, limit: int = 200) -> list[AccountEvent]:
+        """The account audit trail, newest first."""
+        sql = "SELECT id, at, actor, action, target, detail FROM account_audit"
+        params: list = []
+        if target is not None:
+            sql += " WHERE target = ?"
+            params.append(target)
+        rows = self._conn().execute(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+        return [
+            AccountEvent(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows
+        ]
 
     def create_session(self, user_id: int, digest: str, expires_at: datetime) -> None:
         """Remember a new login session (and forget expired ones)."""

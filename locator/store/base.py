@@ -23,6 +23,8 @@ STATION_COLUMNS = (*EDITABLE_FIELDS, "created_at", "updated_at", "version")
 class StoreError(LocatorError):
     """Base of the store's typed errors."""
 
+    detail_zh = "数据保存或读取出错，请稍后再试。"
+
 
 class NotFound(StoreError):
     """No station with that id."""
@@ -33,6 +35,7 @@ class NotFound(StoreError):
     def __init__(self, station_id: str):
         self.station_id = station_id
         super().__init__(f"no station with id {station_id!r}")
+        self.detail_zh = f"没有编号为“{station_id}”的站点（可能已被删除）。"
 
 
 class Conflict(StoreError):
@@ -40,6 +43,7 @@ class Conflict(StoreError):
 
     http_status = 409
     title = "Conflict"
+    detail_zh = "数据已被他人修改，或编号已被占用：请刷新后重试。"
 
     def __init__(self, message: str, current: Station | None = None):
         self.current = current
@@ -55,6 +59,7 @@ class Invalid(StoreError):
 
     http_status = 400
     title = "Invalid request"
+    detail_zh = "请求有误：同一批数据中有重复或无效的站点。"
 
 
 class StoreUnavailable(StoreError):

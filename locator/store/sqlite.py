@@ -180,6 +180,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX station_confirmations_day ON station_confirmations(day);
     """,
+    # 10: the account audit trail (locator/store/accounts.py): who created, disabled, enabled an
+    # account or set its password, when (never the password)
+    """
+    CREATE TABLE account_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX account_audit_target ON account_audit(target, id);
+    """,
 ]
 
 

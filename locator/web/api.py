@@ -60,7 +60,11 @@ def _check_districts(codes: list[str]) -> tuple[str, ...]:
     known = current_roster().districts.codes
     for code in codes:
         if code not in known:
-            raise bad_parameter("district", f"unknown district code {code!r}; allowed: {', '.join(sorted(known))}")
+            raise bad_parameter(
+                "district",
+                f"unknown district code {code!r}; allowed: {', '.join(sorted(known))}",
+                f"没有编号为 {code} 的区县：温州市的区县编号为 {'、'.join(sorted(known))}。",
+            )
     return tuple(codes)
 
 
@@ -106,7 +110,9 @@ def nearest():
     )
     w_lng, w_lat = to_wgs84(args.lng, args.lat, crs)
     if not (-180 <= w_lng <= 180 and -90 <= w_lat <= 90):
-        raise bad_parameter("lng", "the point is outside the valid range after conversion")
+        raise bad_parameter(
+            "lng", "the point is outside the valid range after conversion", "坐标换算后超出了经纬度的有效范围。"
+        )
     searches = current_app.extensions.get("search_log")
     if searches is not None:  # one counter per H3 cell and day; written in the background (searchlog.py)
         searches.add(w_lng, w_lat)
@@ -175,7 +181,11 @@ def stations():
     """One page of the catalogue, as JSON or GeoJSON."""
     args = parse_query(StationsQuery)
     if args.cursor is not None and args.offset is not None:
-        raise bad_parameter("cursor", "cannot be combined with offset; use one way of paging")
+        raise bad_parameter(
+            "cursor",
+            "cannot be combined with offset; use one way of paging",
+            "翻页位置（cursor）和起始位置（offset）只能用一种。",
+        )
     roster = current_roster()
     snap = roster.snapshot()
     crs = CRS(args.coord)
@@ -261,7 +271,9 @@ def station(station_id: str):
     roster = current_roster()
     s = roster.snapshot().get(station_id)
     if s is None:
-        raise Problem(404, "Not Found", f"no station with id {station_id!r}")
+        raise Problem(
+            404, "Not Found", f"no station with id {station_id!r}", detail_zh=f"没有编号为“{station_id}”的站点。"
+        )
     when = datetime.now(TZ).replace(second=0, microsecond=0)
     crs = CRS(args.coord)
     distance = None

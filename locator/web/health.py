@@ -45,5 +45,10 @@ def readyz():
             stale=stale,
         ) from None
     except Exception as exc:  # any store failure means: not ready
-        raise Problem(503, "Service Unavailable", f"the store does not answer ({type(exc).__name__})") from None
+        raise Problem(
+            503,
+            "Service Unavailable",
+            f"the store does not answer ({type(exc).__name__})",
+            detail_zh="数据库没有响应，服务暂不可用。",
+        ) from None
     return jsonify({"status": "ready", "stations": len(snap), "data_version": snap.version})

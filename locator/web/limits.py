@@ -191,6 +191,7 @@ def init_app(app: Flask) -> Limiter:
             "Too Many Requests",
             f"rate limit exceeded ({exc.description}); retry in {retry} s",
             headers={"Retry-After": str(retry)},
+            detail_zh=f"请求过于频繁，请 {retry} 秒后再试。",
         )
 
     return limiter

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from locator.stations import AMENITIES, STATION_TYPES
 from locator.web import security
 from locator.web.assets import IMMUTABLE, LEAFLET_JS, asset_url, send_bytes
 from locator.web.params import get_choices, get_int
-from locator.web.problems import Problem, bad_parameter
+from locator.web.problems import Problem, bad_parameter, parameter_zh
 
 bp = Blueprint("map_pages", __name__)
 
@@ -81,7 +82,12 @@ def _basemap() -> Basemap:
     }
     if key:
         if key not in BASEMAP_KEYS:
-            raise bad_parameter("basemap", f"unknown value {key!r}; allowed: {', '.join(BASEMAP_KEYS)}")
+            raise bad_parameter(
+                "basemap",
+                f"unknown value {key!r}; allowed: {', '.join(BASEMAP_KEYS)}",
+                f"参数{parameter_zh('basemap')}没有这种底图："
+                "可选 amap（高德地图）、tianditu（天地图）、osm（开放街道地图）。",
+            )
         return basemap(key, **options)  # BasemapUnavailable is a 400 naming the parameter
     default = current_app.config.get("BASEMAP", "amap")
     try:
@@ -94,7 +100,11 @@ def _basemap() -> Basemap:
 def _filter() -> StationFilter:
     district = request.args.get("district", "").strip() or None
     if district is not None and district not in current_roster().districts.codes:
-        raise bad_parameter("district", f"unknown district code {district!r}; use a code such as 330302")
+        raise bad_parameter(
+            "district",
+            f"unknown district code {district!r}; use a code such as 330302",
+            f"参数{parameter_zh('district')}：没有编号为 {district} 的区县，请用 330302（鹿城区）这样的区县编号。",
+        )
     return StationFilter(
         types=get_choices("type", STATION_TYPES),
         districts=(district,) if district else (),
@@ -112,9 +122,17 @@ def _center() -> tuple[float, float] | None:
             raise ValueError
         lat, lng = float(parts[0]), float(parts[1])
     except ValueError:
-        raise bad_parameter("center", f"{raw!r} is not lat,lng (e.g. 27.99,120.70)") from None
+        raise bad_parameter(
+            "center",
+            f"{raw!r} is not lat,lng (e.g. 27.99,120.70)",
+            f"参数{parameter_zh('center')}应写成“纬度,经度”，例如 27.99,120.70。",
+        ) from None
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise bad_parameter("center", "lat must be within -90..90 and lng within -180..180 (WGS-84)")
+        raise bad_parameter(
+            "center",
+            "lat must be within -90..90 and lng within -180..180 (WGS-84)",
+            f"参数{parameter_zh('center')}的纬度应在 -90～90 之间，经度应在 -180～180 之间（WGS-84）。",
+        )
     return (lat, lng)
 
 
@@ -280,6 +298,7 @@ def coverage_map():
             "maps/map.html",
             parts=parts,
             counts=counts,
+            district_views=_district_views(),
             basemap=base,
             sample_data=all_sample(snapshot),
             breaks=parts["breaks"],
@@ -289,6 +308,18 @@ def coverage_map():
     # Counts include "paused" stations, which change with the date: the day is part of the key.
     today = datetime.now(TZ).date().isoformat()
     return _page_response("map", (base.key, center, zoom, today), build, base)
+
+
+def _district_views() -> dict[str, dict[str, str | int]]:
+    """For each district, the /map query that shows it whole: its centre (lat,lng, WGS-84) and a zoom that fits it."""
+    views = {}
+    for d in current_roster().districts.districts:
+        x0, y0, x1, y1 = d.geometry.bounds
+        lat = (y0 + y1) / 2
+        span = max(x1 - x0, (y1 - y0) / math.cos(math.radians(lat)), 1e-6)
+        zoom = int(math.floor(math.log2(360 * 360 / (256 * span))))  # the span in about 360 px
+        views[d.code] = {"center": f"{lat:.4f},{(x0 + x1) / 2:.4f}", "zoom": max(MIN_ZOOM, min(MAX_ZOOM, zoom))}
+    return views
 
 
 @bp.get("/embed")
@@ -381,7 +412,12 @@ def districts(digest: str):
     """District outlines from our own boundary data, in the basemap's coordinates; immutable under their digest."""
     raw, gz, current = _districts_file(_basemap().crs)
     if digest != current:
-        raise Problem(404, "Not Found", "these district outlines are not current; reload the map")
+        raise Problem(
+            404,
+            "Not Found",
+            "these district outlines are not current; reload the map",
+            detail_zh="区县边界已更新：请刷新地图。",
+        )
     return send_bytes(raw, gz, "application/geo+json", IMMUTABLE)
 
 
@@ -390,16 +426,26 @@ def coverage_png():
     """A tile-free PNG of districts and stations by type, for reports and official-account posts."""
     flt = _filter()
     if flt.types or flt.amenities:
-        raise bad_parameter("type" if flt.types else "amenity", "the picture takes only ?district=")
+        raise bad_parameter(
+            "type" if flt.types else "amenity",
+            "the picture takes only ?district=",
+            "分布图片只能按区县（district）筛选。",
+        )
     snapshot = current_roster().snapshot()
     district = flt.districts[0] if flt.districts else None
     today = datetime.now(TZ)
+    approval, source = current_app.config.get("MAP_APPROVAL", ""), current_app.config.get("MAP_SOURCE", "")
 
     def make():
         from locator import pictures
 
         return pictures.coverage_png(
-            snapshot, current_roster().districts, today, district=district, sample=snapshot.sample_count > 0
+            snapshot,
+            current_roster().districts,
+            today,
+            district=district,
+            sample=snapshot.sample_count > 0,
+            credits=pictures.map_credits(approval, source),
         )
 
     key = ("png", district, today.date().isoformat())

@@ -335,7 +335,8 @@ class ProblemOut(BaseModel):
     type: str
     title: str
     status: int
-    detail: str | None = None
+    detail: str | None = Field(None, description="what went wrong, in English, for developers")
+    detail_zh: str = Field(description="同一问题的中文说明，可直接显示给用户 (always present: Chinese, for users)")
     parameter: str | None = Field(None, description="the query parameter at fault")
 
 
@@ -543,11 +544,15 @@ class ImportForm(BaseModel):
 
 
 class ImportRowError(Out):
-    """One row error."""
+    """One row error: where (row as the spreadsheet shows it, column as written in the file) and what."""
 
-    row: int | None
-    column: str
-    message: str
+    row: int | None = Field(description="the row as the file's program shows it (a spreadsheet's header is row 1)")
+    column: str | None = Field(
+        description="the column's header as written in the uploaded file (null: not a column, e.g. a GeoJSON geometry)"
+    )
+    field: str = Field(description="the station field at fault (name, lng, lat, location, district, …)")
+    message: str = Field(description="English, for developers")
+    message_zh: str = Field(description="中文：哪里不对、怎样改正 (Chinese: what is wrong and how to fix it)")
 
 
 class ImportCounts(Out):

@@ -159,7 +159,12 @@ def collections():
 
 def _known(collection_id: str) -> None:
     if collection_id not in COLLECTIONS:
-        raise Problem(404, "Not Found", f"no collection {collection_id!r}; collections: {', '.join(COLLECTIONS)}")
+        raise Problem(
+            404,
+            "Not Found",
+            f"no collection {collection_id!r}; collections: {', '.join(COLLECTIONS)}",
+            detail_zh=f"没有“{collection_id}”这个数据集：可用的有 {'、'.join(COLLECTIONS)}。",
+        )
 
 
 COLLECTION_ID = {"collection_id": "数据集 collection: stations or districts"}
@@ -202,6 +207,7 @@ def _district_features(bbox: Bbox | None, only: list[str] | None = None) -> list
 # RFC 3339 date-time (with its offset) or full date; OGC API – Features adds '..' and '' for open ends.
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _INSTANT = re.compile(rf"^{_DATE}(?:[Tt ]\d{{2}}:\d{{2}}:\d{{2}}(\.\d+)?([Zz]|[+-]\d{{2}}:\d{{2}}))?$")
+DATETIME_HELP_ZH = "时间应写成 2026-11-30、2026-11-30T08:00:00Z，或用“/”连接的区间（开放的一端写“..”）。"
 DATETIME_HELP = (
     "use an RFC 3339 instant (2026-11-30T08:00:00Z), a date (2026-11-30) or an interval "
     "start/end with '..' for an open end (2026-11-01/.., ../2026-11-30T12:00:00+08:00)"
@@ -215,14 +221,18 @@ def _bound(text: str, end: bool) -> datetime | None:
         return None
     match = _INSTANT.match(text)
     if not match:
-        raise bad_parameter("datetime", f"{text!r} is not a date or an RFC 3339 date-time; {DATETIME_HELP}")
+        raise bad_parameter(
+            "datetime", f"{text!r} is not a date or an RFC 3339 date-time; {DATETIME_HELP}", DATETIME_HELP_ZH
+        )
     try:
         if len(text) == 10:  # a date: the whole day in the service's time zone (Asia/Shanghai)
             day = datetime.combine(datetime.fromisoformat(text).date(), time.min, TZ)
             return day + timedelta(days=1) - timedelta(microseconds=1) if end else day
         moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T").replace(" ", "T"))
     except ValueError:
-        raise bad_parameter("datetime", f"{text!r} is not a valid date or time; {DATETIME_HELP}") from None
+        raise bad_parameter(
+            "datetime", f"{text!r} is not a valid date or time; {DATETIME_HELP}", f"“{text}”不是有效的日期或时间。"
+        ) from None
     if end and not match.group(1):  # 10:00:00Z covers the whole second it names
         moment += timedelta(seconds=1) - timedelta(microseconds=1)
     return moment
@@ -235,13 +245,15 @@ def parse_datetime(raw: str | None) -> tuple[datetime | None, datetime | None] |
     parts = raw.split("/")
     if len(parts) == 1:
         if raw.strip() == "..":
-            raise bad_parameter("datetime", f"'..' is only an open end of an interval; {DATETIME_HELP}")
+            raise bad_parameter(
+                "datetime", f"'..' is only an open end of an interval; {DATETIME_HELP}", DATETIME_HELP_ZH
+            )
         return _bound(parts[0], False), _bound(parts[0], True)
     if len(parts) != 2:
-        raise bad_parameter("datetime", f"an interval has exactly one '/'; {DATETIME_HELP}")
+        raise bad_parameter("datetime", f"an interval has exactly one '/'; {DATETIME_HELP}", DATETIME_HELP_ZH)
     start, end = _bound(parts[0], False), _bound(parts[1], True)
     if start is not None and end is not None and start > end:
-        raise bad_parameter("datetime", "the interval's start is after its end")
+        raise bad_parameter("datetime", "the interval's start is after its end", "时间区间的开始晚于结束。")
     return start, end
 
 
@@ -344,13 +356,17 @@ def item(collection_id: str, feature_id: str):
     if collection_id == "stations":
         station = roster.snapshot().get(feature_id)
         if station is None:
-            raise Problem(404, "Not Found", f"no station with id {feature_id!r}")
+            raise Problem(
+                404, "Not Found", f"no station with id {feature_id!r}", detail_zh=f"没有编号为“{feature_id}”的站点。"
+            )
         when = datetime.now(TZ).replace(second=0, microsecond=0)
         feature = station_feature(station, when=when, district_name=roster.districts.name(station.district))
     else:
         found = _district_features(None, [feature_id]) if feature_id in roster.districts.codes else []
         if not found:
-            raise Problem(404, "Not Found", f"no district with code {feature_id!r}")
+            raise Problem(
+                404, "Not Found", f"no district with code {feature_id!r}", detail_zh=f"没有编号为“{feature_id}”的区县。"
+            )
         feature = found[0]
     feature["links"] = [
         _link("ogc.item", "self", GEOJSON, collection_id=collection_id, feature_id=feature_id),

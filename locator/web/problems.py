@@ -21,7 +21,7 @@ DATA_SUFFIXES = (".json", ".png", ".svg")
 
 
 class Problem(LocatorError):
-    """An HTTP error decided in the web layer, with a problem-details body."""
+    """An HTTP error decided in the web layer, with a problem-details body (give it a `detail_zh`)."""
 
     def __init__(self, status: int, title: str, detail: str = "", *, detail_zh: str | None = None, **extra: Any):
         super().__init__(detail or title)
@@ -35,9 +35,48 @@ class Problem(LocatorError):
         return self.extra
 
 
+# Query parameters as people call them, for the Chinese text of a 400 that names one.
+PARAMETER_NAMES_ZH = {
+    "lat": "纬度",
+    "lng": "经度",
+    "k": "数量",
+    "radius": "半径",
+    "type": "类型",
+    "amenity": "服务设施",
+    "district": "区县",
+    "q": "搜索词",
+    "limit": "条数",
+    "offset": "起始位置",
+    "cursor": "翻页位置",
+    "bbox": "范围",
+    "basemap": "底图",
+    "center": "中心点",
+    "crs": "坐标系",
+    "format": "文件格式",
+    "open": "开放状态",
+    "open_now": "此刻开放",
+    "datetime": "时间",
+    "status": "状态",
+    "zoom": "缩放级别",
+    "file": "文件",
+    "layer": "图层",
+    "version": "版本",
+    "until": "暂停至",
+    "next": "登录后打开的页面",
+    "digest": "预览",
+    "url": "页面地址",
+}
+
+
+def parameter_zh(name: str) -> str:
+    """A parameter as people call it: 「纬度」（lat）."""
+    label = PARAMETER_NAMES_ZH.get(name)
+    return f"「{label}」（{name}）" if label else f"「{name}」"
+
+
 def bad_parameter(name: str, detail: str, detail_zh: str | None = None) -> BadParameter:
-    """400 naming the query parameter at fault."""
-    return BadParameter(name, detail, detail_zh)
+    """400 naming the query parameter at fault (a Chinese text is made from the name when none is given)."""
+    return BadParameter(name, detail, detail_zh or f"参数{parameter_zh(name)}有误，请检查。")
 
 
 def wants_json(req: Request) -> bool:
@@ -64,15 +103,46 @@ _ZH = {
 }
 
 
+# What a Chinese reader is told when nothing more specific is known (HTTP errors of the framework).
+DETAIL_ZH = {
+    400: "请求有误，请检查后重试。",
+    401: "请先登录，或在请求中提供有效的访问令牌。",
+    403: "没有权限进行这项操作。",
+    404: "没有找到这个页面或数据，请检查网址。",
+    405: "不支持这种请求方式。",
+    406: "无法提供所要求的格式。",
+    409: "数据已被他人修改，请刷新后重试。",
+    410: "这项内容已不存在。",
+    412: "数据已被他人修改（版本不符），请重新读取后再修改。",
+    413: "上传的内容太大。",
+    414: "请求地址过长",
+    415: "不支持这种内容类型。",
+    422: "提交的数据有误。",
+    428: "缺少版本信息，请先读取数据后再修改。",
+    429: "请求过于频繁，请稍后再试。",
+    431: "请求头过大。",
+    500: "服务器出错了，已记录，请稍后再试。",
+    502: "上游服务暂不可用，请稍后再试。",
+    503: "服务暂不可用，请稍后再试。",
+}
+
+
+def detail_zh_for(status: int) -> str:
+    """The Chinese text of an HTTP status when no error said more."""
+    return DETAIL_ZH.get(status) or f"请求未能完成（{status}）。"
+
+
 def problem_body(
     status: int, title: str, detail: str = "", *, detail_zh: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """The members of a problem+json answer (also used by gunicorn.conf.py for gunicorn's own errors)."""
+    """The members of a problem+json answer (also used by gunicorn.conf.py for gunicorn's own errors).
+
+    Every answer carries `detail_zh`: the error's own Chinese text, else the status's.
+    """
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    if detail_zh:
-        body["detail_zh"] = detail_zh
+    body["detail_zh"] = detail_zh or detail_zh_for(status)
     body.update(extra)
     return body
 
@@ -88,7 +158,7 @@ def problem_response(
 ):
     """A problem+json (data paths, API clients) or a short Chinese HTML page (people).
 
-    problem+json keeps the English `detail` for developers and adds `detail_zh` when known.
+    problem+json keeps the English `detail` for developers and always adds `detail_zh`.
     """
     if wants_json(request):
         resp = current_app.json.response(problem_body(status, title, detail, detail_zh=detail_zh, **extra))
@@ -97,8 +167,8 @@ def problem_response(
         page = render_template(
             "error.html",
             status=status,
-            message=_ZH.get(status, title),
-            detail=detail_zh or detail,
+            message=_ZH.get(status, "请求未能完成"),
+            detail=detail_zh or detail_zh_for(status),
             parameter=extra.get("parameter"),
         )
         resp = current_app.response_class(page, mimetype="text/html")
@@ -125,9 +195,15 @@ def init_app(app: Flask) -> None:
         retry = getattr(exc, "retry_after", None)
         if retry:
             headers["Retry-After"] = str(retry)
-        return problem_response(exc.code or 500, exc.name, exc.description or "", headers=headers)
+        zh = detail_zh_for(exc.code or 500)
+        if exc.code == 413:
+            limit = app.config.get("MAX_UPLOAD_MB")
+            zh = f"上传的内容超过 {limit} MB 的上限：请把文件拆成几个后再上传。" if limit else zh
+        return problem_response(exc.code or 500, exc.name, exc.description or "", headers=headers, detail_zh=zh)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
+        return problem_response(
+            500, "Internal Server Error", "an unexpected error occurred; it has been logged", detail_zh=DETAIL_ZH[500]
+        )

@@ -71,7 +71,12 @@ def jssdk_config():
     """wx.config() parameters (appId, timestamp, nonceStr, signature) for the page at ?url=."""
     url = _page_url(parse_query(JssdkConfigQuery).url)
     if not wechat_configured():
-        raise Problem(503, "WeChat JS-SDK not configured", "set LOCATOR_WECHAT_APPID and LOCATOR_WECHAT_SECRET")
+        raise Problem(
+            503,
+            "WeChat JS-SDK not configured",
+            "set LOCATOR_WECHAT_APPID and LOCATOR_WECHAT_SECRET",
+            detail_zh="微信分享功能尚未配置。",
+        )
     resp = jsonify(ticket_cache().config(url))  # WeChatError: 502
     resp.headers["Cache-Control"] = "no-store"
     return resp

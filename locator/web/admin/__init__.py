@@ -8,11 +8,36 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from locator.web.admin import api, audit, auth, coverage, files, freshness, keeper, reports, stations
+from locator.web.admin import (
+    api,
+    audit,
+    auth,
+    coverage,
+    dashboard,
+    files,
+    freshness,
+    keeper,
+    labels,
+    reports,
+    stations,
+    users,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.guard)
-for child in (auth.bp, stations.bp, audit.bp, files.bp, coverage.bp, keeper.bp, reports.bp, freshness.bp):
+for child in (
+    auth.bp,
+    dashboard.bp,
+    stations.bp,
+    audit.bp,
+    files.bp,
+    coverage.bp,
+    users.bp,
+    labels.bp,
+    keeper.bp,
+    reports.bp,
+    freshness.bp,
+):
     bp.register_blueprint(child)
 
 

@@ -67,14 +67,28 @@ def _if_match(old: Station) -> int:
     """The version the caller read (If-Match): 428 without it, 412 unless it is `old`'s."""
     header = request.headers.get("If-Match")
     if not header:
-        raise Problem(428, "Precondition Required", 'send If-Match: "<version>" (the ETag you read)')
+        raise Problem(
+            428,
+            "Precondition Required",
+            'send If-Match: "<version>" (the ETag you read)',
+            detail_zh="缺少版本信息：请先读取站点，在 If-Match 中带上读取时的版本（ETag）。",
+        )
     try:
         expected = int(header.strip().removeprefix("W/").strip('"'))
     except ValueError:
-        raise Problem(412, "Precondition Failed", f"If-Match {header!r} is not a station version") from None
+        raise Problem(
+            412,
+            "Precondition Failed",
+            f"If-Match {header!r} is not a station version",
+            detail_zh="If-Match 中的版本格式不对：请使用读取站点时得到的 ETag。",
+        ) from None
     if expected != old.version:
         raise Problem(
-            412, "Precondition Failed", f"the station is at version {old.version}", current_version=old.version
+            412,
+            "Precondition Failed",
+            f"the station is at version {old.version}",
+            detail_zh=f"站点已被他人修改（当前版本 {old.version}）：请重新读取后再修改。",
+            current_version=old.version,
         )
     return expected
 
@@ -107,7 +121,7 @@ def _json_body() -> dict[str, Any]:
             400,
             "Invalid request",
             "the body must be a JSON object describing the station",
-            detail_zh="请求体应为描述驿站的 JSON 对象。",
+            detail_zh="请求内容应是描述站点的 JSON 对象。",
         )
     return body
 
@@ -210,7 +224,13 @@ def api_verify_station(station_id: str):
         return _station_response(verify_station(old, expected, user, via))
     except Conflict as exc:
         cur = exc.current.version if exc.current else None
-        raise Problem(412, "Precondition Failed", str(exc), current_version=cur) from None
+        raise Problem(
+            412,
+            "Precondition Failed",
+            str(exc),
+            detail_zh="站点已被他人修改：请重新读取后再修改。",
+            current_version=cur,
+        ) from None
 
 
 @bp.delete("/stations/<station_id>")

@@ -1,4 +1,9 @@
-"""The audit trail: each station's history, restore of deleted stations, CSV/JSON downloads."""
+"""The audit trail: each station's history in Chinese and Beijing time, restore of deleted stations, downloads.
+
+Each record shows before → after for every field it changed (the old value included); times are
+Asia/Shanghai, labelled; the heading is the station's name. Downloads give times with their offset
+(+08:00) and the stored values as they are.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from locator.accounts import User
 from locator.context import current_roster
 from locator.formats import neutralise_formula
-from locator.stations import Station
+from locator.hours import TZ
+from locator.stations import EDITABLE_FIELDS, Station
 from locator.store.base import AuditRecord, StationQuery
 from locator.web.admin.auth import require_writer
 from locator.web.problems import Problem
@@ -31,7 +37,7 @@ def _audit_rows(records: list[AuditRecord]) -> list[dict[str, Any]]:
             "action": r.action,
             "actor": r.actor,
             "via": r.via,
-            "at": r.at.isoformat(),
+            "at": r.at.astimezone(TZ).isoformat(),  # Beijing time, with its offset
             "before": r.before,
             "after": r.after,
         }
@@ -51,14 +57,33 @@ def audit_csv(records: list[AuditRecord]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
+def changes(record: AuditRecord) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for every field a record changed; every field it held for a create or delete."""
+    before, after = record.before or {}, record.after or {}
+    shown = [f for f in EDITABLE_FIELDS if f != "id"]
+    if not before or not after:
+        values = after or before
+        return [(f, before.get(f), after.get(f)) for f in shown if values.get(f) not in (None, "", [], False)]
+    return [(f, before.get(f), after.get(f)) for f in shown if before.get(f) != after.get(f)]
+
+
 @bp.get("/stations/<station_id>/audit")
 def station_audit(station_id: str):
-    """A station's change history, with restore for deletions."""
-    records = current_roster().store.audit(station_id)
+    """A station's change history (名称 in the heading, 北京时间, before → after), with restore for deletions."""
+    roster = current_roster()
+    records = roster.store.audit(station_id)
     if not records:
         abort(404)
-    exists = current_roster().store.count(StationQuery(ids=(station_id,))) > 0
-    return render_template("admin/audit.html", station_id=station_id, records=records, exists=exists)
+    exists = roster.store.count(StationQuery(ids=(station_id,))) > 0
+    name = next(((r.after or r.before or {}).get("name") for r in records if (r.after or r.before)), station_id)
+    return render_template(
+        "admin/audit.html",
+        station_id=station_id,
+        station_name=name,
+        records=[(r, changes(r)) for r in records],
+        exists=exists,
+        district_names={d.code: d.name for d in roster.districts.districts},
+    )
 
 
 def download_name(stem: str, suffix: str) -> str:
@@ -78,7 +103,13 @@ def audit_download(station_id: str | None, fmt: str) -> Response:
     elif fmt == "json":
         body, mime = json.dumps(_audit_rows(records), ensure_ascii=False, indent=1).encode(), "application/json"
     else:
-        raise Problem(400, "Invalid parameter", "format: use csv or json", parameter="format")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "format: use csv or json",
+            detail_zh="格式只能是 CSV 或 JSON。",
+            parameter="format",
+        )
     return Response(body, mimetype=mime, headers={"Content-Disposition": download_name(name, fmt)})
 
 
@@ -93,9 +124,19 @@ def restore_from_audit(record_id: int, user: User) -> Station:
     roster = current_roster()
     record = roster.store.audit_record(record_id) if 0 < record_id <= MAX_RECORD_ID else None
     if record is None or record.action != "delete" or not record.before:
-        raise Problem(404, "Not Found", f"no deletion record {record_id}")
+        raise Problem(
+            404,
+            "Not Found",
+            f"no deletion record {record_id}",
+            detail_zh="没有这条删除记录，无法恢复（可能已经恢复过）。",
+        )
     if not user.may_edit_district(record.before.get("district")):
-        raise Problem(403, "Forbidden", "the station lies outside your districts")
+        raise Problem(
+            403,
+            "Forbidden",
+            "the station lies outside your districts",
+            detail_zh="这个站点不在您负责的区县内，不能恢复。",
+        )
     station = roster.validate(record.before, provenance=record.before.get("provenance", "manual"))
     return roster.store.create(station, actor=user.name, via="restore")
 
@@ -104,4 +145,4 @@ def restore_from_audit(record_id: int, user: User) -> Station:
 def restore(record_id: int):
     """Restore a deleted station."""
     station = restore_from_audit(record_id, require_writer())
-    return redirect(url_for("admin.stations.edit_station", station_id=station.id, saved=1))
+    return redirect(url_for("admin.stations.edit_station", station_id=station.id, restored=1))

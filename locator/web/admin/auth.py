@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 
 from locator.accounts import ROLE_LABELS, User, check_no_password, check_password, new_session_id, token_digest
 from locator.context import current_accounts
-from locator.stations import Station
+from locator.stations import FIELD_LABELS, Station
 from locator.web.limits import login_throttle
 from locator.web.problems import Problem, problem_response
 
@@ -34,25 +34,6 @@ KEEPER_ENDPOINTS = (
     "admin_api.api_update_station",
     "admin_api.api_verify_station",
 )
-FIELD_LABELS = {
-    "name": "名称",
-    "type": "类型",
-    "district": "区县",
-    "address": "地址",
-    "lng": "经度",
-    "lat": "纬度",
-    "amenities": "服务设施",
-    "hours": "开放时间",
-    "contact": "联系电话",
-    "operator": "运营单位",
-    "status": "状态",
-    "closed_until": "暂停至",
-    "provenance": "来源",
-    "approximate": "位置为示意",
-    "note": "备注",
-    "location_confirmed": "位置已核对",
-    "verified_at": "核实时间",
-}
 MAX_NEXT_LEN = 1024
 
 
@@ -108,7 +89,11 @@ def guard() -> Response | None:
             page = render_template("admin/login.html", next=back, error=None, csrf=csrf_token())
             return Response(page, status=401, mimetype="text/html")
         return problem_response(
-            401, "Unauthorized", "log in, or send Authorization: Bearer TOKEN", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "Unauthorized",
+            "log in, or send Authorization: Bearer TOKEN",
+            headers={"WWW-Authenticate": "Bearer"},
+            detail_zh="请先登录，或在请求头中提供有效的访问令牌（Authorization: Bearer …）。",
         )
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
         _check_csrf()
@@ -126,7 +111,7 @@ def require_writer() -> User:
     """The caller, if they may change data (403 for viewers)."""
     user: User = g.user
     if not user.can_write:
-        raise Problem(403, "Forbidden", "this account may only view")
+        raise Problem(403, "Forbidden", "this account may only view", detail_zh="这个账号只能查看，不能修改。")
     return user
 
 
@@ -134,7 +119,12 @@ def require_district(district: str | None) -> User:
     """The caller, if they may change stations of `district`."""
     user = require_writer()
     if not user.may_edit_district(district):
-        raise Problem(403, "Forbidden", f"district {district} is outside your districts")
+        raise Problem(
+            403,
+            "Forbidden",
+            f"district {district} is outside your districts",
+            detail_zh="这个站点不在您负责的区县内，不能修改。",
+        )
     return user
 
 
@@ -174,8 +164,8 @@ def require_changes(old: Station, new: Station) -> User:
 
 
 def home_url(user: User) -> str:
-    """Where an account lands after logging in: a keeper's own stations, else the roster."""
-    return url_for("admin.keeper.index") if user.is_keeper else url_for("admin.stations.index")
+    """Where an account lands after logging in: a keeper's own stations, else the dashboard."""
+    return url_for("admin.keeper.index") if user.is_keeper else url_for("admin.dashboard.index")
 
 
 @bp.app_context_processor
@@ -211,8 +201,14 @@ def safe_next(raw: str | None) -> str:
     return target
 
 
+def login_page_url(**args: object) -> str:
+    """The login page's URL (with ?changed=1 after a password change)."""
+    return url_for("admin.auth.login", **args)
+
+
 def _login_page(status: int, error: str | None, next_url: str, headers: dict[str, str] | None = None) -> Response:
-    page = render_template("admin/login.html", next=next_url, error=error)
+    notice = "密码已修改，请用新密码重新登录。" if request.args.get("changed") else None
+    page = render_template("admin/login.html", next=next_url, error=error, notice=notice)
     return Response(page, status=status, mimetype="text/html", headers=headers)
 
 

@@ -22,7 +22,7 @@ from locator import coverage, demand
 from locator.accounts import User
 from locator.basemaps import Basemap, BasemapUnavailable, basemap, project
 from locator.context import current_demand, current_roster
-from locator.coords import CRS, CRS_LABELS
+from locator.coords import CRS
 from locator.formats import FORMATS, NAMES, FileInvalid, detect_format
 from locator.hours import TZ
 from locator.jobs import JobRunner, job_id
@@ -233,6 +233,16 @@ def _labels() -> dict[str, Any]:
     }
 
 
+def _analysed_at(report: dict[str, Any] | None) -> str:
+    """When the analysis ran, in Beijing time (the report keeps an ISO time)."""
+    from locator.web.admin.labels import time_text
+
+    try:
+        return time_text(datetime.fromisoformat(str((report or {}).get("at", ""))))
+    except ValueError:
+        return ""
+
+
 @bp.get("/coverage")
 def coverage_page():
     """Coverage per district, blind spots and suggested sites on a map; the analysis runs in the background."""
@@ -259,6 +269,7 @@ def coverage_page():
         choice=choice,
         job=job,
         report=report,
+        analysed_at=_analysed_at(report),
         scope=scope,
         basemap=base,
         map_config=script_json(config),
@@ -351,7 +362,10 @@ def job_report(jid: str, ext: str):
     stamp = datetime.now(TZ).strftime("%Y%m%d")
     name = f"coverage-{stamp}"
     if ext == "png":
-        body, mime = coverage_report.coverage_png(report, current_roster().districts), "image/png"
+        from locator.pictures import map_credits
+
+        credits = map_credits(current_app.config.get("MAP_APPROVAL", ""), current_app.config.get("MAP_SOURCE", ""))
+        body, mime = coverage_report.coverage_png(report, current_roster().districts, credits=credits), "image/png"
     elif ext == "xlsx":
         body, mime = coverage_report.coverage_xlsx(report), FORMATS["xlsx"].mime
     elif ext == "geojson":
@@ -369,7 +383,9 @@ def job_report(jid: str, ext: str):
 
 
 def _layers_page(status: int = 200, **kw) -> Response:
-    labels = {c.value: zh for c, (zh, _) in CRS_LABELS.items()}
+    from locator.web.admin.labels import CRS_CHOICES
+
+    labels = CRS_CHOICES
     page = render_template(
         "admin/coverage_layers.html",
         layers=current_demand().layers(),

@@ -1,15 +1,24 @@
-"""Roster files in the admin: import with a preview (locator.importing), the templates, exports."""
+"""Roster files in the admin: import with a preview (locator.importing), the templates, exports.
+
+The page keeps the organizer's choices (format, coordinate system, replace, layer) through a
+preview: only the file must be chosen again. After a commit it links to what was imported: the
+station list of this import and the map of its districts.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
 from locator import importing
 from locator.context import current_roster
-from locator.coords import CRS, CRS_LABELS
+from locator.coords import CRS
 from locator.formats import FORMATS, NAMES, FileInvalid, Format, LayerChoiceNeeded, check_export, detect_format
 from locator.stations import STATION_TYPES
+from locator.store.base import ReplaceSummary
 from locator.web.admin.auth import require_writer
+from locator.web.admin.labels import CRS_CHOICES
 from locator.web.admin.stations import station_filters
 from locator.web.problems import Problem
 
@@ -25,12 +34,28 @@ def uploaded() -> tuple[bytes, Format]:
     """The uploaded file and its format (?format= or from its name)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise Problem(400, "Invalid parameter", "file: choose a roster file to upload", parameter="file")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "file: choose a roster file to upload",
+            detail_zh="请选择要上传的名册文件。",
+            parameter="file",
+        )
     data = upload.read()
     name = request.form.get("format")
     if name and name not in FORMATS:
-        raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
+        raise _bad_format()
     return data, FORMATS[name] if name else detect_format(upload.filename)
+
+
+def _bad_format() -> Problem:
+    return Problem(
+        400,
+        "Invalid parameter",
+        f"format: use one of {', '.join(NAMES)}",
+        detail_zh=f"文件格式只能是 {'、'.join(f.label for f in FORMATS.values())}。",
+        parameter="format",
+    )
 
 
 def staged_or_uploaded() -> tuple[bytes, Format]:
@@ -55,7 +80,13 @@ def layer_param(source) -> str | None:
     """The layer to read from a GeoPackage (None: the default choice)."""
     value = (source.get("layer") or "").strip()
     if len(value) > 200:
-        raise Problem(400, "Invalid parameter", "layer: at most 200 characters", parameter="layer")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "layer: at most 200 characters",
+            detail_zh="图层名称最多 200 个字。",
+            parameter="layer",
+        )
     return value or None
 
 
@@ -63,14 +94,59 @@ def crs_param(source) -> CRS:
     """The declared coordinate system of a form or query."""
     value = (source.get("crs") or "").strip().lower()
     if value not in CRS._value2member_map_:
-        raise Problem(400, "Invalid parameter", "crs: choose wgs84, gcj02 or bd09", parameter="crs")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "crs: choose wgs84, gcj02 or bd09",
+            detail_zh="请选择坐标系：WGS-84（wgs84）、GCJ-02（gcj02）或 BD-09（bd09）。",
+            parameter="crs",
+        )
     return CRS(value)
 
 
+def choices(source=None) -> dict[str, Any]:
+    """The organizer's import choices (from the posted form): kept through the preview."""
+    source = source if source is not None else request.form
+    fmt = source.get("format", "")
+    crs = (source.get("crs") or "").strip().lower()
+    return {
+        "format": fmt if fmt in FORMATS else "",
+        "crs": crs if crs in CRS._value2member_map_ else "",
+        "replace": source.get("replace") in ("1", "true"),
+        "layer": (source.get("layer") or "").strip()[:200],
+    }
+
+
 def _import_page(status: int = 200, **kw):
-    labels = {c.value: zh for c, (zh, _) in CRS_LABELS.items()}
-    page = render_template("admin/import.html", crs_labels=labels, formats=NAMES, **kw)
+    kw.setdefault("choice", choices() if request.method == "POST" else choices({}))
+    page = render_template(
+        "admin/import.html",
+        crs_labels=CRS_CHOICES,
+        formats={name: f.label for name, f in FORMATS.items()},
+        sample_data=current_roster().is_sample(),
+        **kw,
+    )
     return Response(page, status=status, mimetype="text/html")
+
+
+def imported_links(summary: ReplaceSummary) -> dict[str, Any] | None:
+    """Where to see what a commit added or changed: the list of this import, the map of its districts."""
+    roster = current_roster()
+    ids = summary.added + summary.changed
+    if not ids:
+        return None
+    at = roster.store.audit(ids[0], limit=1)[0].at
+    snap = roster.snapshot()
+    codes = sorted({s.district for s in snap.stations or () if s.updated_at == at and s.district})
+    names = [roster.districts.name(c) or c for c in codes]
+    return {
+        "count": len(ids),
+        "list": url_for("admin.stations.index", imported=at.isoformat()),
+        "map": url_for("map_pages.coverage_map", district=codes[0])
+        if len(codes) == 1
+        else url_for("map_pages.coverage_map"),
+        "districts": names,
+    }
 
 
 @bp.get("/import")
@@ -94,7 +170,7 @@ def import_preview():
         # is previewed without a new upload.
         return _import_page(
             200,
-            file_error=exc.detail_zh or str(exc),
+            file_error=f"这个 {fmt.label} 文件有 {len(exc.layers)} 个图层：请在下面选择要导入的图层。",
             layers=exc.layers,
             digest=staging().save(data, fmt),
             fmt=fmt.name,
@@ -127,7 +203,13 @@ def import_commit():
     digest = request.form.get("digest", "")
     fmt = request.form.get("format", "")
     if fmt not in FORMATS or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-        raise Problem(400, "Invalid parameter", "digest: preview the file first", parameter="digest")
+        raise Problem(
+            400,
+            "Invalid parameter",
+            "digest: preview the file first",
+            detail_zh="请先上传文件并预览，再确认导入。",
+            parameter="digest",
+        )
     data = staging().load(digest, fmt)
     if data is None:
         return _import_page(409, file_error="预览已过期或文件已变化，请重新上传并预览。")
@@ -147,7 +229,7 @@ def import_commit():
     except importing.ImportHasErrors as exc:
         return _import_page(422, preview=exc.preview, file_error="文件有错误，未导入任何数据。")
     staging().discard(digest, fmt)
-    return _import_page(summary=summary)
+    return _import_page(summary=summary, links=imported_links(summary), choice=choices({}))
 
 
 @bp.get("/import/template.<fmt>")
@@ -170,7 +252,7 @@ def export_response() -> Response:
     """
     name = request.args.get("format", "geojson")
     if name not in FORMATS:
-        raise Problem(400, "Invalid parameter", f"format: use one of {', '.join(NAMES)}", parameter="format")
+        raise _bad_format()
     fmt = FORMATS[name]
     crs = crs_param(request.args) if request.args.get("crs") else CRS.WGS84
     check_export(fmt, crs)  # ExportSystemUnsupported: 400 naming the formats that can
@@ -178,7 +260,13 @@ def export_response() -> Response:
     for param, allowed in (("district", roster.districts.codes), ("type", STATION_TYPES)):
         bad = [v for v in request.args.getlist(param) if v not in allowed]
         if bad:
-            raise Problem(400, "Invalid parameter", f"{param}: unknown value {bad[0]!r}", parameter=param)
+            raise Problem(
+                400,
+                "Invalid parameter",
+                f"{param}: unknown value {bad[0]!r}",
+                detail_zh=f"没有“{bad[0]}”这个{'区县' if param == 'district' else '站点类型'}。",
+                parameter=param,
+            )
     stations = roster.store.list(station_filters())
     return Response(
         fmt.write(stations, crs),
