@@ -47,13 +47,13 @@ def test_dashboard_counts_agree_with_district_counts_and_link_to_the_same_statio
 
 
 def test_stale_stations_are_counted_from_stale_mask(boss, roster):
-    """A station last changed 200 days ago is 待核实 on the dashboard and in the list it links to."""
+    """A station last changed and vouched for 200 days ago is 待核实 on the dashboard and in the list it links to."""
     import sqlite3
 
     station = roster.store.list()[5]
     old = (datetime.now(UTC) - timedelta(days=200)).isoformat()
     db = sqlite3.connect(roster.store.path)
-    db.execute("UPDATE stations SET updated_at = ? WHERE id = ?", (old, station.id))
+    db.execute("UPDATE stations SET updated_at = ?, verified_at = ? WHERE id = ?", (old, old, station.id))
     db.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
     db.commit()
     db.close()

@@ -173,7 +173,7 @@ def test_keeper_changes_are_shown_to_their_district_organizer_only(app, roster, 
     make_user("lucheng", "district_organizer", ["330302"])
     mine = BeautifulSoup(login("ouhai").get("/admin/reports").data, "html.parser").select(".keeper-change")
     assert [r["data-station"] for r in mine] == [OUHAI]
-    assert "开放时间" in mine[0].text and "Mo-Fr 09:00-18:00" in mine[0].text and "shop" in mine[0].text
+    assert "开放时间" in mine[0].text and "周一至周五 09:00-18:00" in mine[0].text and "shop" in mine[0].text
     assert BeautifulSoup(login("lucheng").get("/admin/reports").data, "html.parser").select(".keeper-change") == []
 
 

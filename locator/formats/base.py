@@ -692,7 +692,8 @@ def load_json(data: bytes, *, nan: bool = False, max_containers: int | None = No
     except ValueError as exc:
         if isinstance(exc, FileInvalid):
             raise
-        raise FileInvalid(f"not valid JSON: {exc}", f"不是有效的 JSON：{exc}") from None
+        where = f"第 {exc.pos + 1:,} 个字符附近有误" if isinstance(exc, json.JSONDecodeError) else "无法解析"
+        raise FileInvalid(f"not valid JSON: {exc}", f"不是有效的 JSON：{where}。") from None
     check_json_value(doc, surrogates)
     return doc
 

@@ -154,7 +154,7 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
                 "CSV 文件需要「经度」「纬度」两列（或一列「经纬度」，如 120.6994,27.9939）。",
             )
     if "name" not in fields:
-        raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件需要名称列（名称 或 name）。")
+        raise FileInvalid("the CSV file needs a name column (名称 or name)", "CSV 文件缺少「名称」列。")
     for number, row in rows:
         if wkt is not None:
             _wkt_point(row, wkt)

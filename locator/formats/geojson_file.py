@@ -93,7 +93,7 @@ class _Text:
     def invalid(self, message: str, pos: int | None = None) -> NoReturn:
         at = self.dropped + (self.pos if pos is None else pos)
         raise FileInvalid(
-            f"not valid JSON: {message} (character {at + 1:,})", f"不是有效的 JSON：{message}（第 {at + 1:,} 个字符）"
+            f"not valid JSON: {message} (character {at + 1:,})", f"不是有效的 JSON：第 {at + 1:,} 个字符附近有误。"
         )
 
 

@@ -274,8 +274,8 @@ def test_pages_that_draw_maps_allow_their_tile_hosts_and_only_those(app_factory,
 @pytest.mark.parametrize(
     ("path", "settings", "expected"),
     [
-        (f"/admin/stations/{STATION}", {}, OSM),  # the location picker draws OpenStreetMap
-        ("/admin/stations/new", {}, OSM),
+        (f"/admin/stations/{STATION}", {}, AMAP),  # the location picker draws the configured basemap
+        ("/admin/stations/new", {"BASEMAP": "osm"}, OSM),
         ("/admin/coverage", {}, AMAP),
         ("/admin/coverage", {"BASEMAP": "osm"}, OSM),
         ("/admin/", {}, set()),
@@ -566,7 +566,7 @@ def _works(w: Watched, path: str) -> None:
         w.goto(path)
         page.wait_for_selector("#picker .leaflet-marker-icon", timeout=15000)
         page.wait_for_function("() => document.querySelectorAll('#picker img.leaflet-tile-loaded').length > 0")
-        assert any("tile.openstreetmap.org" in u for u in w.tile_requests)
+        assert any("autonavi.com" in u for u in w.tile_requests)  # the configured basemap (AMap)
     elif path == "/admin/coverage":
         w.log_in()
         w.goto(path)

@@ -92,6 +92,11 @@ def value_text(name: str, value: Any, district_names: dict[str, str] | None = No
             return parse_hours(str(value)).describe_zh()
         except HoursError:
             return str(value)
+    if name == "verified_at":  # an ISO moment, stored in UTC: shown in Beijing time like every other time
+        try:
+            return time_text(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+        except ValueError:
+            return str(value)
     if name in ("approximate", "location_confirmed"):
         return "是" if value else "否"
     if name == "provenance":

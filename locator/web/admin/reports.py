@@ -18,9 +18,10 @@ from locator.accounts import User
 from locator.context import current_accounts, current_feedback, current_roster
 from locator.hours import TZ
 from locator.reports import PREFILL, RESOLUTIONS, ReportGroup, StationReports, check_resolution, group_reports
-from locator.stations import AMENITIES, STATUSES
+from locator.stations import FIELD_LABELS
 from locator.store.base import AuditRecord
-from locator.web.admin.auth import FIELD_LABELS, guard, require_writer
+from locator.web.admin.auth import guard, require_writer
+from locator.web.admin.labels import value_text
 from locator.web.models import ReportQueue, ReportsQuery, ResolutionInput, ResolutionOut
 from locator.web.openapi import operation
 from locator.web.params import parse_query
@@ -102,21 +103,10 @@ def keeper_changes(user: User, days: int = KEEPER_DAYS) -> list[dict[str, Any]]:
 def _diffs(record: AuditRecord) -> list[tuple[str, str, str]]:
     before, after = record.before or {}, record.after or {}
     return [
-        (FIELD_LABELS.get(k, k), display_value(k, before.get(k)), display_value(k, v))
+        (FIELD_LABELS.get(k, k), value_text(k, before.get(k)), value_text(k, v))
         for k, v in after.items()
         if before.get(k) != v and k != "verified_at"
     ]
-
-
-def display_value(name: str, value: Any) -> str:
-    """A stored value as an organizer reads it: amenities and statuses by their Chinese names."""
-    if value is None:
-        return ""
-    if name == "amenities" and isinstance(value, list):
-        return "、".join(AMENITIES[a].zh if a in AMENITIES else str(a) for a in value) or "（无）"
-    if name == "status" and value in STATUSES:
-        return STATUSES[value].zh
-    return str(value)
 
 
 def handle_link(group: ReportGroup) -> str:
