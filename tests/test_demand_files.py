@@ -135,7 +135,7 @@ def test_formula_cells_and_non_point_features_are_row_errors():
         (b"\x00\x01\x02\xff\xfe binary", "csv", "无法识别文件的文字编码"),
         (b"PK\x03\x04 not really a workbook", "xlsx", "无法读取该 .xlsx 工作簿"),
         (b"{not json", "geojson", "不是有效的 JSON"),
-        (b'{"type": "Feature"}', "geojson", "FeatureCollection"),
+        (b'{"type": "Feature"}', "geojson", "要素集合"),
     ],
 )
 def test_unusable_files_are_refused_as_a_whole(data, fmt, message):

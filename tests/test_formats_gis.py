@@ -290,7 +290,7 @@ def test_layer_choice_in_the_admin_and_the_token_api(app, roster, tmp_path, make
     page = web.post("/admin/import/preview", data={**form, "file": (io.BytesIO(data), "two.gpkg")})
     assert page.status_code == 200  # a question: which layer?
     soup = BeautifulSoup(page.data, "html.parser")
-    assert "old" in soup.select_one("#file-error").text
+    assert "2 个图层" in soup.select_one("#file-error").text  # the layers are offered in the choice below
     choice = soup.select_one("#layer-form")
     assert [o["value"] for o in choice.select("#layer-choice option")] == ["old", "new"]
     hidden = {i["name"]: i.get("value", "") for i in choice.select("input[type=hidden]")}
@@ -386,7 +386,7 @@ def test_layer_choice_on_the_import_page_in_chromium(browser_page, make_user, ro
     page.select_option("#crs", "wgs84")
     page.locator("#preview-button").tap()
     page.wait_for_selector("#layer-form")
-    assert "请选择要导入的图层" in page.text_content("#file-error")
+    assert "请在下面选择要导入的图层" in page.text_content("#file-error")
     assert page.locator("#layer-choice option").all_text_contents() == ["old", "new"]
     browser_page.screenshot("admin-import-layer-question")
     page.select_option("#layer-choice", "new")

@@ -31,7 +31,7 @@ WINDOW = 1024 * 1024  # bytes decoded at a time
 def _not_a_collection() -> FileInvalid:
     return FileInvalid(
         "GeoJSON must be a FeatureCollection with a features list",
-        "GeoJSON 应为含 features 列表的 FeatureCollection。",
+        "GeoJSON 文件里没有要素集合：请从地理信息软件重新导出为 GeoJSON 要素集合（每个站点一个点要素）。",
     )
 
 

@@ -183,13 +183,16 @@ def read_rows(data: bytes) -> Iterator[RawRow]:
         parser.close()
     except DefusedXmlException:
         raise FileInvalid(
-            "KML with a DOCTYPE or entities is not accepted", "不接受含有 DOCTYPE 或实体声明的 KML 文件。"
+            "KML with a DOCTYPE or entities is not accepted",
+            "KML 文件含有文档类型或实体声明，出于安全原因不予接受：请用地理信息软件重新导出。",
         ) from None
     except ET.ParseError as exc:
-        raise FileInvalid(f"not valid KML/XML: {exc}", f"不是有效的 KML/XML 文件：{exc}") from None
+        raise FileInvalid(
+            f"not valid KML/XML: {exc}", "不是有效的 KML 文件（内容不完整或格式有误）：请用地理信息软件重新导出。"
+        ) from None
     yield from target.ready
     if target.count == 0:
-        raise FileInvalid("the KML file holds no Placemark", "KML 文件中没有地标（Placemark）。")
+        raise FileInvalid("the KML file holds no Placemark", "KML 文件中没有地标（点要素）：请确认导出的是站点图层。")
 
 
 FORMAT = Format(  # WGS-84 only
