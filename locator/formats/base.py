@@ -510,24 +510,6 @@ def record_cells(station: Station, crs: CRS) -> list[Any]:
     return [rec[c] for c in ROSTER_COLUMNS]
 
 
-UNKNOWN_ENCODING_ZH = "无法识别文件的文字编码：请在 Excel 中「另存为」CSV UTF-8，或直接上传 Excel 工作簿（.xlsx）。"
-
-
-def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK, what Excel in China writes)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise FileInvalid(
-            "the file is neither UTF-8 nor GBK/GB18030 text",
-            "无法识别文件的文字编码：请在 Excel 中「另存为」CSV UTF-8，或直接上传 Excel 工作簿（.xlsx）。",
-        ) from None
-
-
 _CHUNK = 1 << 20
 
 

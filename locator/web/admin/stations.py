@@ -20,7 +20,8 @@ from locator.basemaps import BasemapUnavailable, basemap
 from locator.catalogue import STALE_AFTER_DAYS, stale_mask, status_masks
 from locator.context import current_roster
 from locator.coords import CRS, to_wgs84
-from locator.formats import FORMATS
+from locator.formats import FORMATS, FileInvalid
+from locator.formats.base import load_json
 from locator.hours import TZ, HoursError, parse_hours, read_hours
 from locator.nearest import StationFilter
 from locator.stations import (
@@ -374,9 +375,9 @@ def _form_version() -> int:
 
 
 def _conflict_diffs(current: Station, mine: dict[str, Any] | None) -> list[dict[str, Any]]:
-    try:
-        base = json.loads(request.form.get("base", "") or "{}")
-    except ValueError:
+    try:  # the form's own hidden copy of the station, but from outside: parsed within the JSON limits
+        base = load_json((request.form.get("base", "") or "{}").encode("utf-8", "replace"))
+    except FileInvalid:
         base = {}
     now = current.record()
     rows = []
