@@ -155,11 +155,6 @@ def import_page():
     return _import_page()
 
 
-def _quoted(names) -> str:
-    """Names as the user wrote them, each in 「」 (the English-word scan leaves quoted values alone)."""
-    return "、".join(f"「{n}」" for n in names)
-
-
 @bp.post("/import/preview")
 def import_preview():
     """Show what the uploaded file would add, change, close or remove, and every row error."""
@@ -175,8 +170,7 @@ def import_preview():
         # is previewed without a new upload.
         return _import_page(
             200,
-            file_error=f"这个 {fmt.label} 文件有 {len(exc.layers)} 个图层（{_quoted(exc.layers)}）："
-            "请选择要导入的图层（在下方列表中）。",
+            file_error=f"这个 {fmt.label} 文件有 {len(exc.layers)} 个图层：请在下面选择要导入的图层。",
             layers=exc.layers,
             digest=staging().save(data, fmt),
             fmt=fmt.name,
