@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from urllib.parse import urlparse
 
 import pytest
 from bs4 import BeautifulSoup
@@ -180,7 +181,7 @@ def test_admin_import_preview_page_shows_warnings_and_still_offers_the_commit(ma
     page = BeautifulSoup(resp.data, "html.parser")
     assert page.select_one("#n-warnings").get_text() == "1" and page.select_one("#n-errors").get_text() == "0"
     cells = [td.get_text() for td in page.select("tr.row-warning td")]
-    assert cells[:2] == ["1", "location"] and cells[2].startswith(WATER_MESSAGE)
+    assert cells[:2] == ["1", "位置"] and cells[2].startswith(WATER_MESSAGE)  # the column named in Chinese
     assert page.select_one("#commit-form") is not None
 
 
@@ -278,5 +279,6 @@ def test_an_organizer_confirms_a_location_in_the_browser(browser_page, make_user
     assert page.locator("#location-warnings").count() == 0
     assert page.locator("#location-confirmed").is_checked()
     assert roster.store.get(station.id).location_confirmed is True
-    # only the location picker's basemap tiles come from elsewhere (blocked here); no script or style
-    assert all(u.startswith("https://tile.openstreetmap.org/") for u in browser_page.foreign_requests)
+    # only the location picker's basemap tiles (AMap, the default basemap) come from elsewhere (blocked here)
+    hosts = {urlparse(u).hostname or "" for u in browser_page.foreign_requests}
+    assert all(h.endswith(".is.autonavi.com") for h in hosts), hosts

@@ -146,8 +146,9 @@ def import_roster(
             err=True,
         )
         sys.exit(1)
-    for line in result.warning_report():
-        click.echo(f"提示 (warning): {line}", err=True)
+    for line, w in zip(result.warning_report(), result.warnings, strict=True):
+        english = "warning: " + (f"row {w.row}: " if w.row is not None else "") + f"{w.field}: {w.message}"
+        click.echo(f"提示：{line} ({english})", err=True)  # Chinese, then the English form, as for errors
     if result.warnings and strict:
         click.echo(
             f"{len(result.warnings)} 条提示且用了 --strict：没有导入任何数据 "
