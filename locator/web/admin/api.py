@@ -198,7 +198,13 @@ def api_update_station(station_id: str):
         return _station_response(store.update(station, expected_version=expected, actor=user.name, via=via))
     except Conflict as exc:
         cur = exc.current.version if exc.current else None
-        raise Problem(412, "Precondition Failed", str(exc), current_version=cur) from None
+        raise Problem(
+            412,
+            "Precondition Failed",
+            str(exc),
+            detail_zh="站点在您读取之后已被修改：请重新读取最新版本后再提交。",
+            current_version=cur,
+        ) from None
 
 
 @bp.post("/stations/<station_id>/verify")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
 from locator.accounts import ROLE_LABELS, User, check_no_password, check_password, new_session_id, token_digest
-from locator.context import current_accounts
+from locator.context import current_accounts, current_roster
 from locator.stations import FIELD_LABELS, Station
 from locator.web.limits import login_throttle
 from locator.web.problems import Problem, problem_response
@@ -141,7 +141,12 @@ def require_station(station: Station) -> User:
             )
         if not user.can_write:
             raise Problem(403, "Forbidden", "this account may only view", detail_zh="此账号只能查看。")
-        raise Problem(403, "Forbidden", f"district {station.district} is outside your districts")
+        raise Problem(
+            403,
+            "Forbidden",
+            f"district {station.district} is outside your districts",
+            detail_zh=f"{current_roster().districts.name(station.district) or station.district}不在您负责的区县内。",
+        )
     return user
 
 

@@ -194,7 +194,13 @@ def api_queue():
     known = current_roster().districts.codes
     for code in args.district:
         if code not in known:
-            raise Problem(400, "Invalid parameter", f"district: unknown code {code!r}", parameter="district")
+            raise Problem(
+                400,
+                "Invalid parameter",
+                f"district: unknown code {code!r}",
+                detail_zh=f"没有代码为 {code} 的区县。",
+                parameter="district",
+            )
     rows = queue(g.user, tuple(args.district))
     resp = jsonify({"count": len(rows), "stations": [_station_json(r) for r in rows]})
     resp.headers["Cache-Control"] = "private, no-store"
