@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # importing.py reads the constants here without the optional PostgreSQL driver
+    from locator.formats import Format
     from locator.store.postgis import PostGISStore
 
 STAGING_KEEP_S = 24 * 3600  # previews never committed are kept for a day
@@ -59,7 +60,7 @@ class SharedUploadStaging:
         self.store = store
         self.max_bytes = self.MAX_BYTES if max_bytes is None else max_bytes
 
-    def save(self, data: bytes, fmt) -> str:
+    def save(self, data: bytes, fmt: Format) -> str:
         """Keep an uploaded file (`fmt`: its Format); its digest. Expired files go, then the oldest beyond the cap."""
         digest = hashlib.sha256(data).hexdigest()
         now = time.time()
