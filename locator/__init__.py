@@ -36,15 +36,9 @@ SECRET_KEY_FILE = "secret_key"
 def _instance_secret_key(app: Flask) -> str:
     """The secret key kept in the instance folder (made once, mode 0600), shared by every worker of this machine.
 
-    Refused with PostgreSQL: app servers on other machines would each make their own key, and a
-    login made on one would not be valid on the next.
+    SQLite only: with PostgreSQL the generated key lives in the database, for every app server
+    (`_shared_secret_key`).
     """
-    if not str(app.config["DATABASE_URL"]).startswith("sqlite:"):
-        raise ConfigError(
-            "LOCATOR_SECRET_KEY is required with PostgreSQL: every app server must sign sessions with the same "
-            "key. Set it to the same random value everywhere, e.g. "
-            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
-        )
     path = Path(app.instance_path) / SECRET_KEY_FILE
     if not path.exists():
         # Written to a private temporary file, then linked into place: link() fails if another worker
@@ -69,6 +63,35 @@ def _instance_secret_key(app: Flask) -> str:
     if len(key) < 32:
         raise ConfigError(f"{path} holds no usable secret key: delete it (a new one is made) or set LOCATOR_SECRET_KEY")
     return key
+
+
+def _shared_secret_key(app: Flask, store) -> None:
+    """With PostgreSQL and no LOCATOR_SECRET_KEY: the key generated once in the database, the same for every server.
+
+    A server that starts while the database is down starts without it (riders' pages need none);
+    its first request after the database returns reads it. Until then the organizers' pages,
+    which need the database anyway, answer 503.
+    """
+    from flask import request
+
+    from locator.store import StoreUnavailable
+    from locator.store.shared import shared_secret_key
+
+    try:
+        app.config["SECRET_KEY"] = shared_secret_key(store)
+        return
+    except StoreUnavailable:
+        logging.getLogger(__name__).error("database unreachable at start-up: the secret key is read when it returns")
+
+    @app.before_request
+    def _secret_key_when_the_database_returns() -> None:
+        if app.config.get("SECRET_KEY"):
+            return
+        try:
+            app.config["SECRET_KEY"] = shared_secret_key(store)
+        except StoreUnavailable:
+            if request.path.startswith(("/admin", "/api/v1/admin")):
+                raise
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -103,7 +126,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
     logs.init_app(app)
     os.makedirs(app.instance_path, exist_ok=True)
-    if not app.config.get("SECRET_KEY"):
+    shared = not str(app.config["DATABASE_URL"]).startswith("sqlite:")
+    if not app.config.get("SECRET_KEY") and not shared:
         app.config["SECRET_KEY"] = _instance_secret_key(app)
 
     store = open_store(
@@ -130,8 +154,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # worker that fails to boot makes gunicorn stop every worker. It answers 503 until the
         # database returns (migrations run at deploy time with `flask init-db`).
         logging.getLogger(__name__).error("database unreachable at start-up: schema not checked; 503 until it returns")
+    if not app.config.get("SECRET_KEY"):
+        _shared_secret_key(app, store)
     app.extensions["roster"] = roster
-    app.extensions["accounts"] = open_accounts(store, app.instance_path)
+    # Accounts, sessions, tokens and import previews: in the station store's database, so with
+    # PostgreSQL every app server shares them; with SQLite previews wait in the instance folder.
+    app.extensions["accounts"] = open_accounts(store)
+    if shared:
+        from locator.store.shared import SharedUploadStaging
+
+        app.extensions["staging"] = SharedUploadStaging(store)
+        if (Path(app.instance_path) / "accounts.sqlite3").exists():
+            logging.getLogger(__name__).warning(
+                "%s/accounts.sqlite3 is no longer read: accounts live in PostgreSQL. Copy them once with "
+                "`flask --app locator migrate-accounts %s/accounts.sqlite3`",
+                app.instance_path,
+                app.instance_path,
+            )
+    else:
+        from locator.importing import UploadStaging
+
+        app.extensions["staging"] = UploadStaging(Path(app.instance_path) / "imports")
     demand = DemandStore(store)
     app.extensions["demand"] = demand
     if app.config.get("DEMAND_LOG"):

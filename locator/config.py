@@ -228,8 +228,8 @@ SETTINGS: list[Setting] = [
         "",
         str,
         "Secret that signs session cookies and CSRF tokens; every process and server must share it. "
-        "Empty: with SQLite, one is generated once and kept in `instance/secret_key` (mode 0600); "
-        "with PostgreSQL the start is refused (each server would invent its own).",
+        "Empty: one is generated once and kept: with SQLite in `instance/secret_key` (mode 0600), "
+        "with PostgreSQL in the database (table `instance_secrets`), the same for every app server.",
     ),
     Setting(
         "ALLOWED_HOSTS",
@@ -325,7 +325,7 @@ SETTINGS: list[Setting] = [
         "INSTANCE_PATH",
         "",
         str,
-        "The instance folder (secret key with SQLite, upload staging, accounts with PostgreSQL, `config.py`). "
+        "The instance folder (with SQLite: the secret key and import previews; `config.py`). "
         "Empty: `instance/` in the checkout. Give each app server sharing a checkout a folder of its own.",
     ),
     Setting(

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
+    from locator.importing import UploadStaging
     from locator.reports import ConfirmationLog
     from locator.roster import Roster
     from locator.store.accounts import AccountStore
     from locator.store.demand import DemandStore
     from locator.store.reports import FeedbackStore
+    from locator.store.shared import SharedUploadStaging
 
 
 def current_roster() -> Roster:
@@ -25,6 +27,11 @@ def current_roster() -> Roster:
 def current_accounts() -> AccountStore:
     """The account store of the app handling this request or CLI command."""
     return current_app.extensions["accounts"]
+
+
+def current_staging() -> UploadStaging | SharedUploadStaging:
+    """Where uploaded files wait between an import preview and its commit (instance folder, or PostgreSQL)."""
+    return current_app.extensions["staging"]
 
 
 def current_demand() -> DemandStore:

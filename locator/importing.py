@@ -11,7 +11,8 @@ Every way in (the CLI `import`, the admin pages, the token API) takes the same t
 3. **commit**: apply a preview in one transaction, all or nothing, and only while the roster is
    still at the previewed version.
 
-The admin pages keep an uploaded file between preview and commit in an UploadStaging folder.
+The admin pages keep an uploaded file between preview and commit in an UploadStaging folder (one
+machine, SQLite), or in PostgreSQL for every app server (store/shared.py `SharedUploadStaging`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from locator.stations import (
     validate_station,
 )
 from locator.store.base import Conflict, ReplaceSummary, StationQuery, unclaimed
+from locator.store.shared import STAGING_KEEP_S, STAGING_MAX_BYTES, is_digest
 
 
 class StaleImport(LocatorError):
@@ -550,15 +552,15 @@ class UploadStaging:
     asks for the file again).
     """
 
-    KEEP_S = 24 * 3600  # previews never committed are kept for a day
-    MAX_BYTES = 200 * 1024 * 1024
+    KEEP_S = STAGING_KEEP_S  # previews never committed are kept for a day
+    MAX_BYTES = STAGING_MAX_BYTES
 
     def __init__(self, directory: str | Path, max_bytes: int | None = None):
         self.directory = Path(directory)
         self.max_bytes = self.MAX_BYTES if max_bytes is None else max_bytes
 
     def _path(self, digest: str, fmt: str) -> Path | None:
-        if fmt not in FORMATS or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        if fmt not in FORMATS or not is_digest(digest):
             return None
         return self.directory / f"{digest}.{fmt}"
 

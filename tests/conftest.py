@@ -273,6 +273,20 @@ def make_store(request, tmp_path):
         store.close()
 
 
+@pytest.fixture(params=["sqlite", "postgis"])
+def app_on_both(request, app_factory):
+    """The seeded app over SQLite and over PostGIS (a schema of its own): account modules run on both.
+
+    A module opts in with `app = fixture returning app_on_both`; a test that only one backend can run
+    narrows it with `pytest.mark.parametrize("app_on_both", ["sqlite"], indirect=True)`.
+    """
+    if request.param == "sqlite":
+        return app_factory()
+    made = app_factory(DATABASE_URL=request.getfixturevalue("postgres_url"), DATABASE_SCHEMA=fresh_schema())
+    request.addfinalizer(made.extensions["roster"].store.drop_schema)  # before app_factory closes the store
+    return made
+
+
 @pytest.fixture
 def store(make_store):
     """A fresh, migrated, empty store (SQLite and PostGIS)."""

@@ -1,4 +1,7 @@
-"""Accounts, roles, CSRF, cookies and API tokens: every data-changing route needs an authorised caller."""
+"""Accounts, roles, CSRF, cookies and API tokens: every data-changing route needs an authorised caller.
+
+Every test that builds the usual app runs on SQLite and on PostGIS (accounts live in either).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,15 @@ import re
 
 import pytest
 from bs4 import BeautifulSoup
+
+from tests.dbtools import run_sql
+
+
+@pytest.fixture
+def app(app_on_both):
+    """Accounts behave the same on both backends."""
+    return app_on_both
+
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Logging in is what an anonymous caller may do; riders report and confirm stations anonymously (issue 16).
@@ -157,15 +169,13 @@ def test_passwords_are_stored_hashed(app, make_user):
 def test_revoked_token_is_refused(app, make_user, api_token):
     """A token works until revoked, then gives 401; only its SHA-256 is stored."""
     import hashlib
-    import sqlite3
 
     user = make_user("boss", "city_admin")
     token = api_token(user)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/admin/audit", headers=headers).status_code == 200
-    path = app.extensions["roster"].store.path
-    digests = [r[0] for r in sqlite3.connect(path).execute("SELECT digest FROM api_tokens")]
+    digests = [r[0] for r in run_sql(app, "SELECT digest FROM api_tokens")]
     assert digests == [hashlib.sha256(token.encode()).hexdigest()]
     token_id = app.extensions["accounts"].list_tokens(user.id)[0].id
     assert app.extensions["accounts"].revoke_token(token_id)

@@ -14,6 +14,12 @@ from locator.hours import TZ
 
 
 @pytest.fixture
+def app(app_on_both):
+    """Accounts behave the same on SQLite and on PostGIS."""
+    return app_on_both
+
+
+@pytest.fixture
 def boss(make_user, login):
     """A logged-in city administrator."""
     make_user("boss", "city_admin")
@@ -46,6 +52,7 @@ def test_dashboard_counts_agree_with_district_counts_and_link_to_the_same_statio
     assert int(page.select_one("#n-sample").get_text()) == 200  # every sample station, the closed one too
 
 
+@pytest.mark.parametrize("app_on_both", ["sqlite"], indirect=True)  # it writes the SQLite file behind the store
 def test_stale_stations_are_counted_from_stale_mask(boss, roster):
     """A station last changed and vouched for 200 days ago is 待核实 on the dashboard and in the list it links to."""
     import sqlite3

@@ -433,18 +433,3 @@ def test_downloaded_template_has_chinese_headers_and_imports(roster, make_user, 
     result = preview(roster, resp.data, FORMATS[fmt], CRS.GCJ02, user=ADMIN, replace=False)
     assert result.ok, result.errors
     assert [s.district for s in result.added] == ["330304"]
-
-
-def test_accounts_live_in_their_own_sqlite_file_beside_a_non_sqlite_store(tmp_path, roster):
-    """With a station store that is not SQLite (PostGIS), accounts go to instance/accounts.sqlite3."""
-    from locator.accounts import hash_password
-    from locator.store.accounts import open_accounts
-
-    class OtherStore:  # stands for PostGISStore: anything that is not an SQLiteStore
-        pass
-
-    accounts = open_accounts(OtherStore(), str(tmp_path))
-    accounts.create_user("boss", "city_admin", (), hash_password("password123"))
-    assert (tmp_path / "accounts.sqlite3").exists()
-    assert [u.name for u in accounts.list_users()] == ["boss"]
-    accounts.store.close()

@@ -5,9 +5,9 @@ Everything runs from the Debian packages .ci/run installs, on free ports of 127.
 is the repository's, with only its lines marked SITE changed (addresses, ports, certificate, paths).
 Checks: a write through one server shows on the other within a second (NOTIFY), the rate limit is
 one budget for every worker of every server (Redis), metrics add up every worker and are not served
-through nginx, and a database outage through nginx (stale answers, 503 elsewhere, recovery by
-itself). What needs accounts, sessions and previews in PostgreSQL (issue 18, part B) is written
-down as strict xfail tests that pass once that lands.
+through nginx, a login, a revoked token and an import preview hold on both servers (accounts,
+sessions, tokens and previews in PostgreSQL), and a database outage through nginx (stale answers,
+503 elsewhere, recovery by itself).
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ NEAREST = "/api/v1/stations/nearest?lat=28.0&lng=120.65&k=3"
 METRICS_TOKEN = "deployment-test-metrics-token"
 NEAREST_LIMIT = 20
 PASSWORD = "correct horse battery staple"
-PART_B = (
-    "issue 18 part B: accounts, login sessions, API tokens and import previews still live in each app "
-    "server's instance folder (SQLite, UploadStaging), not in PostgreSQL"
-)
 
 
 class Nginx:
@@ -177,8 +173,8 @@ class Deployment:
         self.apps = [AppServer(name, self.root, env) for name in ("a", "b")]
         one, two = self.apps
         one.flask("init-db")  # docs/deployment.md: migrate once before (re)starting the app servers
-        for app in self.apps:  # accounts are per server until part B: the same user on each
-            app.flask("create-user", "ops", "--role", "city_admin", "--password-stdin", stdin=PASSWORD + "\n")
+        # Once, through one server: accounts live in PostgreSQL, for both.
+        one.flask("create-user", "ops", "--role", "city_admin", "--password-stdin", stdin=PASSWORD + "\n")
         self.token = one.flask("create-token", "ops").strip().splitlines()[-1]
         for app in self.apps:
             app.start()
@@ -350,7 +346,6 @@ def test_metrics_add_up_every_worker_and_are_not_served_through_nginx(deployment
     assert len(pids) == 2  # both workers' snapshots (data_version per worker)
 
 
-@pytest.mark.xfail(reason=PART_B, strict=True)
 def test_a_login_on_one_server_works_on_the_other(deployment):
     one, two = deployment.apps
     a = _direct(one, "198.51.100.30")
@@ -370,7 +365,6 @@ def test_a_login_on_one_server_works_on_the_other(deployment):
     assert b.get(two.url + "/admin/", allow_redirects=False).status_code == 200
 
 
-@pytest.mark.xfail(reason=PART_B, strict=True)
 def test_a_revoked_token_stops_working_everywhere_within_a_second(deployment):
     one, two = deployment.apps
     a, b = _direct(one, "198.51.100.40"), _direct(two, "198.51.100.40")
@@ -397,7 +391,6 @@ def _login(app: AppServer, client: str) -> tuple[requests.Session, str]:
     return session, page.select_one("input[name=csrf_token]")["value"]
 
 
-@pytest.mark.xfail(reason=PART_B, strict=True)
 def test_a_preview_made_through_one_server_commits_through_the_other(deployment, tmp_path):
     one, two = deployment.apps
     exported = tmp_path / "roster.geojson"
@@ -415,9 +408,13 @@ def test_a_preview_made_through_one_server_commits_through_the_other(deployment,
     assert preview.status_code == 200, preview.text[:500]
     form = BeautifulSoup(preview.text, "html.parser").select_one("#commit-form")
     fields = {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
-    b, b_csrf = _login(two, "198.51.100.51")  # part B: the same session would do
-    commit = b.post(two.url + "/admin/import/commit", data={**fields, "csrf_token": b_csrf})
+    # The same session, through the other server: its CSRF token is the session's, valid there too.
+    b = _direct(two, "198.51.100.50")
+    b.cookies.update(a.cookies)
+    commit = b.post(two.url + "/admin/import/commit", data={**fields, "csrf_token": a_csrf})
     assert commit.status_code == 200, commit.text[:500]
+    status, _, raw = deployment.nginx.get(f"/api/v1/stations/{roster['features'][0]['id']}", source="127.0.0.8")
+    assert status == 200 and json.loads(raw)["name"] == "预览跨服务器提交"
 
 
 def test_an_outage_through_nginx_serves_stale_answers_and_recovers_by_itself(deployment):

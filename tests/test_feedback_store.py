@@ -119,9 +119,10 @@ def test_the_whole_loop_on_postgis_behind_two_app_servers(app_factory, postgres_
     from locator.accounts import hash_password, new_token
 
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    # One instance folder: with PostGIS the accounts live in its SQLite file, shared by the two servers here.
-    shared = dict(DATABASE_URL=postgres_url, DATABASE_SCHEMA=schema, INSTANCE_PATH=str(tmp_path / "instance"))
-    one, two = app_factory(**shared), app_factory(**shared)
+    # An instance folder each: accounts and tokens live in PostgreSQL, shared by the two servers.
+    shared = dict(DATABASE_URL=postgres_url, DATABASE_SCHEMA=schema)
+    one = app_factory(**shared, INSTANCE_PATH=str(tmp_path / "one"))
+    two = app_factory(**shared, INSTANCE_PATH=str(tmp_path / "two"))
     try:
         station = "rs-330304-001"
         version = one.extensions["roster"].store.data_version()

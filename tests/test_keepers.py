@@ -20,6 +20,12 @@ OTHER = "rs-330302-001"  # 鹿城
 
 
 @pytest.fixture
+def app(app_on_both):
+    """Accounts behave the same on SQLite and on PostGIS."""
+    return app_on_both
+
+
+@pytest.fixture
 def keeper(app):
     """A station keeper of MINE (password password123)."""
     return app.extensions["accounts"].create_user(

@@ -1,9 +1,10 @@
 """Account commands: create-user, set-stations, set-password, disable-user, enable-user, create-token, revoke-token,
-list-users."""
+list-users, migrate-accounts."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -20,6 +21,7 @@ from locator.accounts import (
     new_token,
 )
 from locator.context import current_accounts, current_roster
+from locator.store.accounts import AccountsConflict, SQLAccountStore, copy_accounts
 from locator.store.base import StationQuery
 
 
@@ -166,4 +168,53 @@ def list_users() -> None:
             click.echo(f"\ttoken {t.id}\t{t.label or '-'}\t{state}")
 
 
-COMMANDS = (create_user, set_stations, set_password, disable_user, enable_user, create_token, revoke_token, list_users)
+@click.command("migrate-accounts")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def migrate_accounts(path: Path) -> None:
+    """Copy the accounts, tokens, sessions and account audit of an SQLite file (instance/accounts.sqlite3).
+
+    For PostGIS deployments from before accounts moved into PostgreSQL: run it once, on one server.
+    Running it again copies nothing new; an account or token the database holds differently stops it
+    before anything is written.
+    """
+    accounts = current_accounts()
+    if not isinstance(accounts, SQLAccountStore):
+        _fail("this account store cannot take copies")
+    try:
+        done = copy_accounts(path, accounts)
+    except AccountsConflict as exc:
+        lines = "\n".join(f"  {en}" for en, _ in exc.conflicts)
+        lines_zh = "\n".join(f"  {zh}" for _, zh in exc.conflicts)
+        _fail(
+            f"nothing copied: {len(exc.conflicts)} conflict(s) with the accounts already in the database "
+            f"(rename or remove them on one side, then run this again):\n{lines}",
+            f"未复制任何数据：与数据库中已有账号冲突（请在一方改名或删除后重新运行）：\n{lines_zh}",
+        )
+    except AccountError as exc:
+        _fail(str(exc), exc.detail_zh)
+    click.echo(f"copied {len(done.users)} account(s): {', '.join(done.users) or '-'}")
+    if done.already:
+        click.echo(f"already there, unchanged: {', '.join(done.already)}")
+    click.echo(
+        f"copied {done.tokens} token(s) ({done.tokens_already} already there), "
+        f"{done.sessions} unexpired session(s), {done.audit} account audit record(s)"
+    )
+    for old, new in sorted(done.renumbered_tokens.items()):
+        click.echo(f"token {old} is now token {new} (its number was taken)")
+    click.echo(
+        f"已复制 {len(done.users)} 个账号、{done.tokens} 个令牌、{done.sessions} 个登录会话、{done.audit} 条账号记录。"
+    )
+
+
+COMMANDS = (
+    create_user,
+    set_stations,
+    set_password,
+    disable_user,
+    enable_user,
+    create_token,
+    revoke_token,
+    list_users,
+    migrate_accounts,
+)

@@ -208,6 +208,72 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX station_confirmations_day ON station_confirmations (day);
     """,
+    # 7: accounts, login sessions, API tokens, station keepers' stations and the account audit trail
+    # (locator/store/accounts.py; issue 18): one set for every app server. The same columns as
+    # SQLite's migrations 2, 3, 8 and 10; times are ISO-8601 UTC text, districts a JSON list.
+    """
+    CREATE TABLE users (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        districts TEXT NOT NULL DEFAULT '[]',
+        password_hash TEXT NOT NULL,
+        active BOOLEAN NOT NULL DEFAULT true,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id BIGSERIAL PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        label TEXT NOT NULL DEFAULT '',
+        digest TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+    );
+    CREATE INDEX api_tokens_user ON api_tokens (user_id);
+    CREATE TABLE sessions (
+        digest TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+    CREATE INDEX sessions_expires ON sessions (expires_at);
+    CREATE TABLE station_keepers (
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        station_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, station_id)
+    );
+    CREATE INDEX station_keepers_station ON station_keepers (station_id);
+    CREATE TABLE account_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX account_audit_target ON account_audit (target, id);
+    """,
+    # 8: what each app server used to keep in its instance folder (locator/store/shared.py; issue 18):
+    # the generated secret key, when LOCATOR_SECRET_KEY is not set, and uploaded files between an
+    # import preview and its commit, so that a preview made through one server commits through another
+    """
+    CREATE TABLE instance_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE upload_staging (
+        digest TEXT NOT NULL,
+        format TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        size BIGINT NOT NULL,
+        saved_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (digest, format)
+    );
+    CREATE INDEX upload_staging_saved ON upload_staging (saved_at);
+    """,
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

@@ -1,13 +1,9 @@
-"""Without LOCATOR_SECRET_KEY: SQLite keeps one generated key in the instance folder; PostgreSQL refuses to start."""
+"""Without LOCATOR_SECRET_KEY: SQLite keeps one generated key in the instance folder; PostgreSQL one in the database."""
 
 from __future__ import annotations
 
 import stat
 import threading
-
-import pytest
-
-from locator.config import ConfigError
 
 
 def test_workers_without_a_configured_key_share_one_kept_in_the_instance_folder(app_factory, tmp_path):
@@ -62,6 +58,22 @@ def test_a_configured_key_is_used_and_nothing_is_written(app_factory, tmp_path):
     assert not (tmp_path / "inst" / "secret_key").exists()
 
 
-def test_postgis_without_a_key_refuses_to_start(app_factory, postgres_url, tmp_path):
-    with pytest.raises(ConfigError, match="LOCATOR_SECRET_KEY is required with PostgreSQL"):
-        app_factory(DATABASE_URL=postgres_url, DATABASE_SCHEMA="never_made", SECRET_KEY="", INSTANCE_PATH=str(tmp_path))
+def test_postgis_without_a_key_makes_one_in_the_database_for_every_server(app_factory, postgres_url, tmp_path):
+    """Servers on other machines (an instance folder each) sign with the one key the first of them made."""
+    from tests.conftest import fresh_schema
+
+    schema = fresh_schema()
+    first = app_factory(DATABASE_URL=postgres_url, DATABASE_SCHEMA=schema, SECRET_KEY="", INSTANCE_PATH=str(tmp_path))
+    try:
+        second = app_factory(
+            DATABASE_URL=postgres_url, DATABASE_SCHEMA=schema, SECRET_KEY="", INSTANCE_PATH=str(tmp_path / "b")
+        )
+        key = first.config["SECRET_KEY"]
+        assert len(key) == 64 and second.config["SECRET_KEY"] == key
+        assert not (tmp_path / "secret_key").exists()
+        configured = app_factory(
+            DATABASE_URL=postgres_url, DATABASE_SCHEMA=schema, SECRET_KEY="configured", INSTANCE_PATH=str(tmp_path)
+        )
+        assert configured.config["SECRET_KEY"] == "configured"  # a configured key wins
+    finally:
+        first.extensions["roster"].store.drop_schema()

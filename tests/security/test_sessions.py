@@ -1,4 +1,7 @@
-"""Sessions end on the server: logout, a password change and a disabled account end them for every cookie copy."""
+"""Sessions end on the server: logout, a password change and a disabled account end them for every cookie copy.
+
+Every test runs on SQLite and on PostGIS (where every app server shares the sessions).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,14 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from tests.dbtools import run_sql
+
+
+@pytest.fixture
+def app(app_on_both):
+    """Sessions behave the same on both backends."""
+    return app_on_both
 
 
 def _copy_of(app, client):
@@ -83,19 +94,14 @@ def test_session_cookie_holds_only_a_random_id_the_server_keeps_hashed(app, boss
     with web.session_transaction() as sess:
         sid = sess["sid"]
         assert "uid" not in sess
-    path = app.extensions["roster"].store.path
-    digests = [r[0] for r in sqlite3.connect(path).execute("SELECT digest FROM sessions")]
+    digests = [r[0] for r in run_sql(app, "SELECT digest FROM sessions")]
     assert digests == [hashlib.sha256(sid.encode()).hexdigest()]
 
 
 def test_a_session_ends_after_its_lifetime(app, boss, login):
     web = login("boss")
-    path = app.extensions["roster"].store.path
-    conn = sqlite3.connect(path)
-    with conn:
-        past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="seconds")
-        conn.execute("UPDATE sessions SET expires_at = ?", (past,))
-    conn.close()
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="seconds")
+    run_sql(app, "UPDATE sessions SET expires_at = ?", (past,))
     assert web.get("/admin/").status_code == 401
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from locator import importing
-from locator.context import current_roster
+from locator.context import current_roster, current_staging
 from locator.coords import CRS
 from locator.formats import FORMATS, NAMES, FileInvalid, Format, LayerChoiceNeeded, check_export, detect_format
 from locator.stations import STATION_TYPES
 from locator.store.base import ReplaceSummary
+from locator.store.shared import SharedUploadStaging
 from locator.web.admin.auth import require_writer
 from locator.web.admin.labels import CRS_CHOICES
 from locator.web.admin.stations import station_filters
@@ -25,9 +26,9 @@ from locator.web.problems import Problem
 bp = Blueprint("files", __name__)
 
 
-def staging() -> importing.UploadStaging:
-    """Where uploaded files wait between preview and commit (the instance folder)."""
-    return importing.UploadStaging(f"{current_app.instance_path}/imports")
+def staging() -> importing.UploadStaging | SharedUploadStaging:
+    """Where uploaded files wait between preview and commit (the instance folder, or PostgreSQL for every server)."""
+    return current_staging()
 
 
 def uploaded() -> tuple[bytes, Format]:
