@@ -49,5 +49,5 @@ def test_fragments_follow_the_snapshot(roster):
     new_snap = roster.snapshot()
     assert new_snap is not snap
     index = new_snap.by_id[station.id]
-    after = json.loads(station_json_bytes(new_snap, index, when=when, crs=CRS.WGS84, distance_m=1.0, district_name=None))
+    after = json.loads(station_json_bytes(new_snap, index, when=when, crs=CRS.WGS84, distance_m=1, district_name=None))
     assert before["name"] != after["name"] == "改名后的驿站"

@@ -202,6 +202,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_observe)
+    app.extensions["metrics_count"] = _pending.add  # web/hot_path.py counts the requests it answers itself
     roster = app.extensions["roster"]
     roster.snapshots.on_build = _set_snapshot
     roster.snapshots.on_stale = _set_stale
