@@ -6,7 +6,10 @@ For each store (SQLite file, PostGIS schema), roster (the 200-station sample, sy
 json.dumps of id/name/distance) — and loads each with wrk (-t2 -c4, a random 6-decimal point in
 Wenzhou per nearest request), /healthz and nearest in turn, for --rounds rounds. It prints req/s
 per round and the ratios of the issue: ours nearest ÷ ours /healthz, ours nearest ÷ anchor
-nearest, ours /healthz ÷ anchor /healthz (a bare Flask app's). With --rss it also prints each
+nearest, ours /healthz ÷ anchor /healthz (a bare Flask app's). On a shared machine wrk's req/s
+swing with other jobs' load, so it also prints the server's own CPU time per request (user +
+system of the server's processes over the run, from /proc, ÷ requests answered) and the same
+ratios computed from it (capacity: the inverse of CPU per request); these move much less. With --rss it also prints each
 of our workers' resident memory after the load, and the snapshot build time measured in this
 process with the same store code.
 
@@ -171,6 +174,18 @@ class Server:
         ).stdout
         return [int(line.split()[1]) / 1024 for line in out.splitlines() if line.strip()]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server: its main process, its workers and reaped workers."""
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True).stdout
+        total = 0
+        for pid in [self.proc.pid, *(int(p) for p in out.split())]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a worker that just exited: its time is in the parent's cutime from now on
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         """Stop the server and its workers."""
         try:
@@ -184,8 +199,8 @@ class Server:
         self.log.close()
 
 
-def wrk(url: str, seconds: int, script: Path | None = None) -> tuple[float, int]:
-    """(requests/s, non-2xx answers) of wrk -t2 -c4 for `seconds`."""
+def wrk(url: str, seconds: int, script: Path | None = None) -> tuple[float, int, int]:
+    """(requests/s, requests, non-2xx answers) of wrk -t2 -c4 for `seconds`."""
     cmd = ["wrk", "-t2", "-c4", f"-d{seconds}s"] + (["-s", str(script)] if script else []) + [url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -193,7 +208,8 @@ def wrk(url: str, seconds: int, script: Path | None = None) -> tuple[float, int]
     n_bad = int(bad.group(1)) if bad else 0
     if errors:
         n_bad += sum(int(g) for g in errors.groups() if g) - int(errors.group(2))  # read errors: sync closes
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), n_bad
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rps, int(re.search(r"(\d+) requests in", out).group(1)), n_bad
 
 
 def snapshot_build_s(env: dict[str, str]) -> float:
@@ -229,9 +245,11 @@ def main() -> None:
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} wrk -t2 -c4 -d{args.duration}s, {args.rounds} rounds")
     print(
         "| store | roster | set-up | round | ours /healthz | ours nearest | anchor /healthz | anchor nearest | "
-        "nearest ÷ healthz | nearest ÷ anchor nearest | healthz ÷ bare healthz |"
+        "nearest ÷ healthz | nearest ÷ anchor nearest | healthz ÷ bare healthz | "
+        "CPU µs/request: ours healthz / nearest / anchor healthz / nearest | by CPU: nearest ÷ healthz | "
+        "nearest ÷ anchor nearest | healthz ÷ bare healthz |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for store in args.stores.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             base = {
@@ -262,7 +280,7 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
     try:
         ours.warm()
         anchor.warm()
-        sums = {"oh": 0.0, "on": 0.0, "ah": 0.0, "an": 0.0}
+        sums: dict[str, float] = {}
         for r in range(1, args.rounds + 1):
             got = {}
             for key, server, path, lua in (
@@ -271,11 +289,14 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
                 ("ah", anchor, "/healthz", None),
                 ("an", anchor, "/", script),
             ):
-                rps, bad = wrk(f"http://127.0.0.1:{server.port}{path}", args.duration, lua)
+                cpu = server.cpu_seconds()
+                rps, requests, bad = wrk(f"http://127.0.0.1:{server.port}{path}", args.duration, lua)
                 if bad:
                     sys.exit(f"{bad} answers were not 2xx ({store} {size} {setup} {key}): figures invalid")
                 got[key] = rps
-                sums[key] += rps
+                got[key + "_cpu"] = (server.cpu_seconds() - cpu) / requests * 1e6
+            for key, value in got.items():
+                sums[key] = sums.get(key, 0.0) + value
             print(row(store, size, setup, str(r), got), flush=True)
         mean = {k: v / args.rounds for k, v in sums.items()}
         print(row(store, size, setup, "mean", mean), flush=True)
@@ -288,10 +309,12 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
 
 
 def row(store: str, size: int, setup: str, label: str, f: dict[str, float]) -> str:
-    """One markdown table row."""
+    """One markdown table row: req/s and their ratios, then server CPU µs per request and the ratios they imply."""
     return (
         f"| {store} | {size:,} | {setup} | {label} | {f['oh']:,.0f} | {f['on']:,.0f} | {f['ah']:,.0f} | "
-        f"{f['an']:,.0f} | {f['on'] / f['oh']:.2f} | {f['on'] / f['an']:.2f} | {f['oh'] / f['ah']:.2f} |"
+        f"{f['an']:,.0f} | {f['on'] / f['oh']:.2f} | {f['on'] / f['an']:.2f} | {f['oh'] / f['ah']:.2f} | "
+        f"{f['oh_cpu']:.0f} / {f['on_cpu']:.0f} / {f['ah_cpu']:.0f} / {f['an_cpu']:.0f} | "
+        f"{f['oh_cpu'] / f['on_cpu']:.2f} | {f['an_cpu'] / f['on_cpu']:.2f} | {f['ah_cpu'] / f['oh_cpu']:.2f} |"
     )
 
 

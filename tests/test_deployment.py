@@ -1,5 +1,5 @@
 """The documented scale-out deployment, for real: nginx (deploy/nginx.conf) in front of two app servers
-(gunicorn -c gunicorn.conf.py, two workers each) on one PostgreSQL+PostGIS and one Redis.
+(`python -m locator.serve`: Granian, two workers each) on one PostgreSQL+PostGIS and one Redis.
 
 Everything runs from the Debian packages .ci/run installs, on free ports of 127.0.0.1. The nginx file
 is the repository's, with only its lines marked SITE changed (addresses, ports, certificate, paths).
