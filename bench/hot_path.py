@@ -15,9 +15,10 @@ process with the same store code.
 
 Set-ups (--setups, comma-separated):
   A        gunicorn, one sync worker, no access log, no config file
-  B        gunicorn -c gunicorn.conf.py as the checkout has it (the documented production set-up)
-  sync     gunicorn.conf.py with --worker-class sync
-  gthread  gunicorn.conf.py with --worker-class gthread (LOCATOR_THREADS threads)
+  B        python -m locator.serve, the documented production server (Granian; before issue 18 part C
+           it was gunicorn -c gunicorn.conf.py with gthread workers), access log on
+  sync     gunicorn -c gunicorn.conf.py --worker-class sync (LOCATOR_WORKERS workers, access log on)
+  gthread  gunicorn -c gunicorn.conf.py --worker-class gthread (LOCATOR_THREADS threads per worker)
   granian  granian --interface wsgi, LOCATOR_WORKERS workers, one blocking thread, no access log
 
     .venv/bin/python bench/hot_path.py --sizes 200,100000 --setups A,B --stores sqlite,postgis
@@ -143,7 +144,10 @@ class Server:
             cmd = [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.port)]
             cmd += ["--workers", workers, "--blocking-threads", "1", "--no-access-log", "--log-level", "warning"]
             cmd += ["--factory", app.removesuffix("()")] if app.endswith("()") else [app]
-        else:  # B, sync, gthread: the checkout's gunicorn.conf.py
+        elif setup == "B":  # the documented production server, as docs/deployment.md runs it
+            cmd = [sys.executable, "-m", "locator.serve"]
+            cmd += [app.removesuffix("()")] if app.endswith("()") else [app, "--not-factory"]
+        else:  # sync, gthread: the checkout's gunicorn.conf.py
             cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--timeout", "900"]
             cmd += ["--worker-class", setup] if setup in ("sync", "gthread") else []
             cmd += [app]
