@@ -1,4 +1,4 @@
-"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py` (see docs/deployment.md).
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py`, the alternative to `python -m locator.serve` (docs/deployment.md).
 
 Bind address, workers and threads come from LOCATOR_BIND, LOCATOR_WORKERS and
 LOCATOR_THREADS. The app is built in each worker (no preload): every worker opens its
@@ -17,15 +17,14 @@ problem+json too (`_problem_error` below), with the security headers of every an
 (`X-Content-Type-Options`, `Referrer-Policy`), and gunicorn's `Server` header names no version.
 """
 
-import glob
 import json
 import os
 import shutil
-import tempfile
 
 from gunicorn import util
 
 from locator.config import settings_by_name
+from locator.serve import metrics_dir
 from locator.web.problems import PROBLEM_JSON, problem_body
 from locator.web.security import EVERY_ANSWER
 
@@ -68,20 +67,7 @@ def _problem_error(sock, status_int, reason, mesg):
 util.write_error = _problem_error
 
 
-def _metrics_dir() -> tuple[str, bool]:
-    """(folder, made here): where the workers' metric files go; must be empty when the master starts."""
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if given:
-        os.makedirs(given, exist_ok=True)
-        for stale in glob.glob(os.path.join(given, "*.db")):  # only prometheus_client's files
-            os.unlink(stale)
-        return given, False
-    made = tempfile.mkdtemp(prefix="locator-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
-    return made, True
-
-
-_METRICS_DIR, _METRICS_DIR_MADE = _metrics_dir()
+_METRICS_DIR, _METRICS_DIR_MADE = metrics_dir()
 
 
 def child_exit(server, worker):
@@ -106,10 +92,13 @@ preload_app = False
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-max_requests = 10_000  # recycle workers now and then; jitter keeps them from restarting together
-max_requests_jitter = 1_000
+# Recycle workers now and then (jitter keeps them from restarting together), but rarely: a new worker
+# builds its nearest snapshot (seconds at 100,000 stations and more), and at the few thousand
+# requests a second one server answers, 10,000 requests recycled each worker every few seconds.
+max_requests = 1_000_000
+max_requests_jitter = 100_000
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = "-"
+accesslog = "-" if _setting("ACCESS_LOG") else None
 errorlog = "-"
 loglevel = _setting("LOG_LEVEL")
 # %(U)s is the path without the query string; never %(r)s, %(q)s or %(a)s-style full request lines.

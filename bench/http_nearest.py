@@ -105,12 +105,13 @@ def make_synthetic_db(path: Path, n: int) -> float:
                 "import",
                 0,
                 None,
+                0,  # location_confirmed
                 now,
                 now,
                 1,
             )
 
-    conn.executemany(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join('?' * 19)})", rows())
+    conn.executemany(f"INSERT INTO stations ({COLUMNS}) VALUES ({', '.join('?' * 20)})", rows())
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
     conn.execute("COMMIT")
     conn.close()

@@ -104,7 +104,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from locator.store.accounts import open_accounts
     from locator.store.demand import DemandStore
     from locator.store.reports import FeedbackStore
-    from locator.web import limits, problems
+    from locator.web import hot_path, limits, problems
 
     privacy.install()
     settings = load_settings()
@@ -188,6 +188,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     cli.init_app(app)
     _register_blueprints(app)
+    hot_path.init_app(app)  # the rider's nearest search in front of Flask; inside ProxyFix (next line)
     limits.init_app(app)  # after the blueprints: it attaches limits to their views
     if app.config.get("METRICS", True):
         from locator.web import metrics

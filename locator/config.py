@@ -376,9 +376,17 @@ SETTINGS: list[Setting] = [
         "How many trusted proxies (nginx, a load balancer) stand in front; their X-Forwarded-For entries "
         "identify the client for rate limits. 0: the socket's peer address.",
     ),
-    Setting("BIND", "127.0.0.1:8000", str, "gunicorn: address to listen on (`gunicorn.conf.py`)."),
-    Setting("WORKERS", "2", parse_positive_int, "gunicorn: worker processes."),
-    Setting("THREADS", "4", parse_positive_int, "gunicorn: threads per worker."),
+    Setting(
+        "BIND",
+        "127.0.0.1:8000",
+        str,
+        "App server (`python -m locator.serve`, or `gunicorn.conf.py`): address to listen on.",
+    ),
+    Setting("WORKERS", "2", parse_positive_int, "App server: worker processes."),
+    Setting(
+        "THREADS", "1", parse_positive_int, "App server: threads per worker (Granian's blocking threads, gunicorn's)."
+    ),
+    Setting("ACCESS_LOG", "true", parse_bool, "App server: log each request (path without the query string)."),
     # -- organizer admin (issue 6): uploads and login cookies
     Setting(
         "MAX_UPLOAD_MB",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from locator.coords import wgs84_to_bd09, wgs84_to_gcj02
+from locator.coords import gcj02_to_bd09, wgs84_to_gcj02
 
 APP_SOURCE = "wenzhou-rider-stations"  # the 'src'/'referer' the map apps ask callers to name
 
@@ -20,8 +20,13 @@ def _r(value: float) -> float:
 
 def navigation_targets(lng: float, lat: float, name: str, address: str = "") -> dict[str, Any]:
     """WeChat openLocation parameters and AMap/Baidu/Tencent links for a WGS-84 point."""
-    g_lng, g_lat = (_r(v) for v in wgs84_to_gcj02(lng, lat))
-    b_lng, b_lat = (_r(v) for v in wgs84_to_bd09(lng, lat))
+    g_lng, g_lat = wgs84_to_gcj02(lng, lat)
+    return navigation_from(g_lng, g_lat, *gcj02_to_bd09(g_lng, g_lat), name, address)
+
+
+def navigation_from(g_lng: float, g_lat: float, b_lng: float, b_lat: float, name: str, address: str) -> dict[str, Any]:
+    """navigation_targets() from the point's GCJ-02 and BD-09 coordinates (already converted)."""
+    g_lng, g_lat, b_lng, b_lat = _r(g_lng), _r(g_lat), _r(b_lng), _r(b_lat)
     # Each text is percent-encoded once and spliced in: urlencode() re-quoted every value and
     # was the largest cost of a nearest answer. Separators (, ; :) stay literal, as the
     # providers' URI documentation writes them.

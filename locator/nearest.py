@@ -121,10 +121,11 @@ NO_FILTER = StationFilter()
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: the station and its WGS-84 geodesic distance in metres."""
+    """One result: the station, its WGS-84 geodesic distance in metres and its index in the snapshot."""
 
     station: Station
     distance_m: float
+    index: int = -1
 
 
 class Snapshot:
@@ -390,7 +391,7 @@ class Snapshot:
         if self.stations is None:
             raise ValueError("this snapshot was built from arrays only; use nearest_indices")
         idx, dist = self.nearest_indices(lng, lat, k, radius_m=radius_m, mask=self.mask(flt, when))
-        return [Hit(self.stations[i], d) for i, d in zip(idx, dist, strict=True)]
+        return [Hit(self.stations[i], d, i) for i, d in zip(idx, dist, strict=True)]
 
     def brute_force(self, lng, lat, k, *, radius_m=None, mask=None) -> tuple[list[int], list[float]]:
         """The reference answer: the geodesic distance to every allowed station, sorted by (distance, id)."""

@@ -24,6 +24,11 @@ from locator.store.base import ReplaceSummary, StationStore, StoreUnavailable
 
 SAMPLE_FILE = GEODATA / "sample_stations.geojson"
 MAX_QUERY_DISTANCE_M = 100_000.0  # the default of LOCATOR_MAX_QUERY_DISTANCE_KM
+REACH_CELLS = 50_000  # remembered query cells of check_reach()
+# Farthest a point of a 0.01° x 0.01° cell lies from its centre is half the diagonal, at most 786 m
+# (at the equator); distance_m() itself is "about" (under 0.1 %, so 100 m at the 100 km default):
+# 2 km leaves room for both.
+REACH_CELL_SLACK_M = 2_000.0
 
 # Per request (or other context): may the roster answer from its last snapshot while the store is
 # unreachable, and did it? The web layer allows it for the rider's essentials (web/http.py).
@@ -100,6 +105,7 @@ class Roster:
         # Nearest queries farther than this from the service area are refused (None or 0: never).
         self.max_query_distance_m = max_query_distance_m or None
         self._snapshots = SnapshotCache(self._load, store.data_version, unavailable=(StoreUnavailable,))
+        self._reach_cells: dict[tuple[int, int], float] = {}  # 0.01° cell -> its centre's distance to the area
 
     @classmethod
     def open(
@@ -137,11 +143,25 @@ class Roster:
 
     def check_reach(self, lng: float, lat: float) -> None:
         """OutsideServiceArea (422) if a query point lies too far from the service area to be meant."""
-        if self.max_query_distance_m is None:
+        limit = self.max_query_distance_m
+        if limit is None:
+            return
+        # The distance to the area moves by at most the distance moved (it is 1-Lipschitz), and no
+        # point of a 0.01° cell is more than REACH_CELL_SLACK_M from the cell's centre: a centre well
+        # within the limit vouches for its whole cell. Riders ask from a few thousand cells, so the
+        # exact distance (a shapely test, tens of µs) is computed once per cell, not per request.
+        key = (round(lng * 100), round(lat * 100))
+        centre = self._reach_cells.get(key)
+        if centre is None:
+            centre = self.area.distance_m(key[0] / 100, key[1] / 100)
+            if len(self._reach_cells) >= REACH_CELLS:
+                self._reach_cells = {}
+            self._reach_cells[key] = centre
+        if centre + REACH_CELL_SLACK_M <= limit:
             return
         distance = self.area.distance_m(lng, lat)
-        if distance > self.max_query_distance_m:
-            raise OutsideServiceArea(distance, self.max_query_distance_m)
+        if distance > limit:
+            raise OutsideServiceArea(distance, limit)
 
     def validate(self, raw: Mapping[str, Any], *, row: int | None = None, provenance: str = "manual") -> Station:
         """A valid Station from raw WGS-84 fields (StationInvalid otherwise)."""

@@ -1,10 +1,10 @@
 """Stations as JSON and GeoJSON: one shape for the API, the pages and the maps, and its fast encoder.
 
 station_json() builds the shape. On the rider's hot path (the nearest answer) the parts of it that
-are fixed for a roster version (navigation links, labels, location) are encoded once per
-(snapshot, station, coordinate system) and spliced with the fields that depend on the moment
-(open_now, next_open, status, status_label) and the distance: station_json_text() parses to exactly
-what station_json() returns (tests/test_serialize.py).
+are fixed for a roster version (navigation links, labels, location) are encoded with orjson once per
+(snapshot, station, coordinate system), within a bounded cache, and spliced with the fields that depend
+on the moment (open_now, next_open, status, status_label) and the distance: station_json_bytes() parses
+to exactly what station_json() returns (tests/test_serialize.py).
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import threading
 import weakref
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from locator.coords import CRS, from_wgs84
-from locator.navigation import navigation_targets
+import orjson
+
+from locator.coords import CRS, from_wgs84, gcj02_to_bd09, wgs84_to_gcj02
+from locator.hours import OpeningHours
+from locator.navigation import navigation_from, navigation_targets
 from locator.nearest import Snapshot
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES, Station
 
@@ -85,12 +88,19 @@ def station_feature(station: Station, *, when: datetime, crs: CRS = CRS.WGS84, *
 
 
 # -- the hot path's encoder ---------------------------------------------------------------
+#
+# The nearest answer is assembled from bytes. Per roster version (snapshot) and coordinate system a
+# bounded cache keeps each station's fixed members as encoded JSON; a station not in it is encoded
+# in about the time of a few dictionary builds (the coordinate conversions are scalar, the labels
+# and hours texts are looked up, orjson writes the text), so an answer costs the same order whether
+# the roster has 200 stations or 1,000,000 and memory stays bounded (MAX_CACHED fragments, about
+# 1-2.5 kB each). The members that depend on the minute (open_now, next_open, status) are cached per
+# snapshot for the current minute, per schedule where they depend only on the hours.
 
 DYNAMIC_FIELDS = ("open_now", "next_open", "status", "status_label", "distance_m")
-MAX_CACHED = 60_000  # fragments per snapshot (about 2 kB each); the cache restarts beyond it
-_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
-_CACHES: weakref.WeakKeyDictionary[Snapshot, dict[tuple[str, str], str]] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+MAX_CACHED = 20_000  # fixed fragments per snapshot (all coordinate systems together); the cache restarts beyond it
+_TYPE_LABELS = {key: {"zh": t.zh, "en": t.en} for key, t in STATION_TYPES.items()}
+_STATUS_BYTES = {key: orjson.dumps({"status": key, "status_label": t.zh})[1:-1] for key, t in STATUSES.items()}
 
 
 def encode(value: object) -> str:
@@ -98,64 +108,134 @@ def encode(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def static_fragment(snap: Snapshot, station: Station, crs: CRS, district_name: str | None) -> str:
-    """The fixed members of station_json(station) as JSON text without braces, cached per snapshot."""
+class FragmentCache:
+    """One snapshot's encoded station fragments: fixed members (bounded), minute-dependent members."""
+
+    def __init__(self, snap: Snapshot):
+        self.snap = snap
+        self.fixed: dict[tuple[int, CRS], bytes] = {}
+        # (minute, station index -> open_now, next_open, status; schedule index -> open_now, next_open of an
+        # "open" station), replaced as one tuple so that a thread never mixes two minutes.
+        self.moment: tuple[datetime | None, dict[int, bytes], dict[int, bytes]] = (None, {}, {})
+        self.hours_text: dict[str, str] = {}
+        self.amenities: dict[tuple[str, ...], list[dict[str, str]]] = {}
+
+    def fixed_bytes(self, i: int, station: Station, crs: CRS, district_name: str | None) -> bytes:
+        """The fixed members of station_json(station, crs=crs) as JSON without braces."""
+        key = (i, crs)
+        fragment = self.fixed.get(key)
+        if fragment is None:
+            fragment = orjson.dumps(self._fixed(station, crs, district_name))[1:-1]
+            if len(self.fixed) >= MAX_CACHED:
+                self.fixed = {}  # a new dict, not clear(): another thread may be reading the old one
+            self.fixed[key] = fragment
+        return fragment
+
+    def _fixed(self, s: Station, crs: CRS, district_name: str | None) -> dict[str, Any]:
+        g_lng, g_lat = wgs84_to_gcj02(s.lng, s.lat)
+        b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
+        x, y = (s.lng, s.lat) if crs is CRS.WGS84 else (g_lng, g_lat) if crs is CRS.GCJ02 else (b_lng, b_lat)
+        hours_text = self.hours_text.get(s.hours)
+        if hours_text is None:
+            hours_text = self.hours_text[s.hours] = s.opening_hours.describe_zh()
+        amenities = self.amenities.get(s.amenities)
+        if amenities is None:
+            amenities = self.amenities[s.amenities] = [AMENITIES[a].as_json() for a in s.amenities if a in AMENITIES]
+        return {
+            "id": s.id,
+            "name": s.name,
+            "type": s.type,
+            "type_label": _TYPE_LABELS.get(s.type),
+            "district": s.district,
+            "district_name": district_name,
+            "address": s.address,
+            "location": {"lng": round(float(x), 7), "lat": round(float(y), 7), "crs": crs.value},
+            "location_wgs84": {"lng": s.lng, "lat": s.lat},
+            "amenities": amenities,
+            "hours": s.hours,
+            "hours_text": hours_text,
+            "closed_until": s.closed_until.isoformat() if s.closed_until else None,
+            "contact": s.contact,
+            "operator": s.operator,
+            "provenance": s.provenance,
+            "approximate": s.approximate,
+            "note": s.note,
+            "updated_at": _iso(s.updated_at),
+            "version": s.version,
+            "navigation": navigation_from(g_lng, g_lat, b_lng, b_lat, s.name, s.address),
+        }
+
+    def station_bytes(
+        self, i: int, when: datetime, crs: CRS, distance_m: float | None, district_name: str | None
+    ) -> bytes:
+        """station_json(snap.stations[i], when=when, crs=crs, ...) as UTF-8 JSON (the nearest answer's unit)."""
+        station = self.snap.stations[i]
+        out = b"{" + self.fixed_bytes(i, station, crs, district_name) + self.moment_bytes(i, station, when)
+        if distance_m is not None:
+            out += b',"distance_m":' + repr(round(distance_m, 1)).encode()
+        return out + b"}"
+
+    def moment_bytes(self, i: int, station: Station, when: datetime) -> bytes:
+        """open_now, next_open, status, status_label at the start of `when`'s minute, as JSON members."""
+        minute = when.replace(second=0, microsecond=0)
+        state = self.moment
+        if state[0] != minute:
+            state = self.moment = (minute, {}, {})
+        _, moment, by_schedule = state
+        text = moment.get(i)
+        if text is None:
+            # Evaluated at the minute's start, as station_json(when=minute) would: fresh to the minute.
+            status = station.effective_status(minute)
+            if status == "open":
+                # Open by status: open_now and next_open depend on the hours alone.
+                schedule = int(self.snap.schedule[i])
+                hours = by_schedule.get(schedule)
+                if hours is None:
+                    hours = by_schedule[schedule] = _hours_bytes(station.opening_hours, minute)
+                text = b"," + hours + b"," + _STATUS_BYTES["open"]
+            else:
+                upcoming = station.next_open(minute)
+                text = (
+                    b',"open_now":false,"next_open":'
+                    + (b'"' + upcoming.isoformat().encode() + b'"' if upcoming else b"null")
+                    + b","
+                    + (_STATUS_BYTES.get(status) or orjson.dumps({"status": status, "status_label": status})[1:-1])
+                )
+            if len(moment) < MAX_CACHED:
+                moment[i] = text
+        return text
+
+
+def _hours_bytes(hours: OpeningHours, minute: datetime) -> bytes:
+    if hours.is_open(minute):
+        return b'"open_now":true,"next_open":null'
+    upcoming = hours.next_open(minute)
+    return b'"open_now":false,"next_open":' + (b'"' + upcoming.isoformat().encode() + b'"' if upcoming else b"null")
+
+
+_CACHES: weakref.WeakKeyDictionary[Snapshot, FragmentCache] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def fragments(snap: Snapshot) -> FragmentCache:
+    """The fragment cache of a snapshot (made on first use, dropped with the snapshot)."""
     cache = _CACHES.get(snap)
     if cache is None:
         with _LOCK:
-            cache = _CACHES.setdefault(snap, {})
-    key = (station.id, crs.value)
-    fragment = cache.get(key)
-    if fragment is None:
-        full = station_json(station, when=_EPOCH, crs=crs, district_name=district_name)
-        for name in DYNAMIC_FIELDS:
-            full.pop(name, None)
-        fragment = encode(full)[1:-1]
-        if len(cache) >= MAX_CACHED:
-            cache.clear()
-        cache[key] = fragment
-    return fragment
+            cache = _CACHES.get(snap)
+            if cache is None:
+                cache = _CACHES[snap] = FragmentCache(snap)
+    return cache
 
 
-def station_json_text(
+def station_json_bytes(
     snap: Snapshot,
-    station: Station,
+    index: int,
     *,
     when: datetime,
     crs: CRS,
     distance_m: float | None,
     district_name: str | None,
-) -> str:
-    """station_json(...) as JSON text, from the cached fixed part plus the fields that depend on `when`."""
-    text = "{" + static_fragment(snap, station, crs, district_name) + _dynamic_fragment(snap, station, when)
-    if distance_m is not None:
-        text += f',"distance_m":{round(distance_m, 1)!r}'
-    return text + "}"
-
-
-def _dynamic_fragment(snap: Snapshot, station: Station, when: datetime) -> str:
-    """open_now, next_open, status, status_label at `when`; cached per snapshot for the current minute."""
-    minute = when.replace(second=0, microsecond=0)
-    per_minute = _DYNAMIC.get(snap)
-    if per_minute is None or per_minute[0] != minute:
-        per_minute = (minute, {})
-        _DYNAMIC[snap] = per_minute
-    parts = per_minute[1]
-    text = parts.get(station.id)
-    if text is None:
-        # Evaluated at the minute's start, as station_json(when=minute) would: fresh to the minute.
-        status = station.effective_status(minute)
-        is_open = status == "open" and station.opening_hours.is_open(minute)  # = station.open_now(minute)
-        upcoming = None if is_open else station.next_open(minute)
-        text = (
-            (',"open_now":true' if is_open else ',"open_now":false')
-            + (f',"next_open":"{upcoming.isoformat()}",' if upcoming else ',"next_open":null,')
-            + (_STATUS_TEXT.get(status) or encode({"status": status, "status_label": status})[1:-1])
-        )
-        if len(parts) < MAX_CACHED:
-            parts[station.id] = text
-    return text
-
-
-_DYNAMIC: weakref.WeakKeyDictionary[Snapshot, tuple[datetime, dict[str, str]]] = weakref.WeakKeyDictionary()
-_STATUS_TEXT = {key: encode({"status": key, "status_label": term.zh})[1:-1] for key, term in STATUSES.items()}
+) -> bytes:
+    """station_json(snap.stations[index], ...) as UTF-8 JSON, from the snapshot's cached fragments."""
+    return fragments(snap).station_bytes(index, when, crs, distance_m, district_name)

@@ -1,4 +1,4 @@
-"""Real servers the outage and deployment tests start and stop themselves: PostgreSQL, Redis, nginx, gunicorn.
+"""Real servers the outage and deployment tests start and stop themselves: PostgreSQL, Redis, nginx, the app server.
 
 Each runs from the Debian packages `.ci/run` installs, on a free port on 127.0.0.1, in a temporary
 folder removed afterwards. PostgreSQL is a throwaway cluster (initdb, pg_ctl) so that a test may
@@ -182,7 +182,7 @@ class RedisServer:
 
 
 class AppServer:
-    """`gunicorn -c gunicorn.conf.py`, as docs/deployment.md runs it, with its settings in the environment."""
+    """`python -m locator.serve` (Granian), as docs/deployment.md runs it, with its settings in the environment."""
 
     def __init__(self, name: str, root: Path, env: dict[str, str]):
         self.name = name
@@ -190,14 +190,14 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.root = root / name
         self.root.mkdir(parents=True, exist_ok=True)
-        self.log = self.root / "gunicorn.log"
+        self.log = self.root / "server.log"
         self.env = {
             **os.environ,
             **env,
             "LOCATOR_BIND": f"127.0.0.1:{self.port}",
             "LOCATOR_INSTANCE_PATH": str(self.root / "instance"),
         }
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py makes one per server
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # locator.serve makes one per server
         self.proc: subprocess.Popen | None = None
 
     def flask(self, *args: str, stdin: str | None = None) -> str:
@@ -210,29 +210,29 @@ class AppServer:
         return done.stdout
 
     def start(self) -> AppServer:
-        """Start gunicorn (not waiting)."""
+        """Start the server (not waiting)."""
         out = self.log.open("ab")
-        cmd = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
+        cmd = [sys.executable, "-m", "locator.serve"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True)
         out.close()
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Until /readyz answers 200 (or fail with gunicorn's log)."""
+        """Until /readyz answers 200 (or fail with the server's log)."""
 
         def ready():
             if self.proc.poll() is not None:
-                raise AssertionError(f"gunicorn {self.name} exited:\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(f"app server {self.name} exited:\n{self.log.read_text()[-3000:]}")
             with urllib.request.urlopen(self.url + "/readyz", timeout=5) as resp:
                 return resp.status == 200
 
         try:
-            wait_for(ready, timeout, f"gunicorn {self.name} ready", interval=0.2)
+            wait_for(ready, timeout, f"app server {self.name} ready", interval=0.2)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.log.read_text()[-3000:]}") from None
 
     def stop(self) -> None:
-        """Stop gunicorn (SIGTERM to the master, which stops its workers)."""
+        """Stop the server (SIGTERM to the main process, which stops its workers)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

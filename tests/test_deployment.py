@@ -1,5 +1,5 @@
 """The documented scale-out deployment, for real: nginx (deploy/nginx.conf) in front of two app servers
-(gunicorn -c gunicorn.conf.py, two workers each) on one PostgreSQL+PostGIS and one Redis.
+(`python -m locator.serve`: Granian, two workers each) on one PostgreSQL+PostGIS and one Redis.
 
 Everything runs from the Debian packages .ci/run installs, on free ports of 127.0.0.1. The nginx file
 is the repository's, with only its lines marked SITE changed (addresses, ports, certificate, paths).
@@ -12,6 +12,7 @@ sessions, tokens and previews in PostgreSQL), and a database outage through ngin
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import itertools
 import json
@@ -281,6 +282,15 @@ def test_the_rate_limit_is_one_budget_for_every_worker_of_every_server(deploymen
     got = [nginx.get(NEAREST, source="127.0.0.3")[0] for _ in range(NEAREST_LIMIT + 1)]
     assert got == [200] * NEAREST_LIMIT + [429]
     wait_for(lambda: len(nginx.upstreams_that_served("/api/v1/stations/nearest", first_line)) == 2, 2, "log")
+
+
+def test_a_phones_nearest_search_is_compressed_by_nginx(deployment):
+    """Phones send Accept-Encoding: gzip; nginx compresses the nearest answer itself and asks the app
+    without it (deploy/nginx.conf), so the app answers it on its fast path (web/hot_path.py)."""
+    status, headers, raw = deployment.nginx.get(NEAREST, source="127.0.0.5", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers.get("content-encoding") == "gzip"
+    body = json.loads(gzip.decompress(raw))
+    assert len(body["stations"]) == 3 and headers["cache-control"] == "private, no-store"
 
 
 def test_riders_reports_are_logged_by_nginx_without_the_clients_address(deployment):

@@ -10,7 +10,7 @@ import pytest
 
 from locator.coords import CRS
 from locator.nearest import Snapshot
-from locator.serialize import station_json, station_json_text
+from locator.serialize import station_json, station_json_bytes
 from locator.stations import TZ
 
 WHENS = [
@@ -34,7 +34,7 @@ def test_fragment_text_equals_station_json(roster, crs, when):
         name = roster.districts.name(station.district)
         distance = None if i % 3 == 0 else 1234.5678 * i
         expected = station_json(station, when=when, crs=crs, distance_m=distance, district_name=name)
-        text = station_json_text(test_snap, station, when=when, crs=crs, distance_m=distance, district_name=name)
+        text = station_json_bytes(test_snap, i, when=when, crs=crs, distance_m=distance, district_name=name)
         assert json.loads(text) == expected, station.id
 
 
@@ -43,11 +43,11 @@ def test_fragments_follow_the_snapshot(roster):
     when = WHENS[0]
     snap = roster.snapshot()
     station = snap.stations[0]
-    before = json.loads(station_json_text(snap, station, when=when, crs=CRS.WGS84, distance_m=1.0, district_name=None))
+    before = json.loads(station_json_bytes(snap, 0, when=when, crs=CRS.WGS84, distance_m=1.0, district_name=None))
     edited = replace(station, name="改名后的驿站")
     roster.store.update(edited, expected_version=station.version, actor="test", via="cli")
     new_snap = roster.snapshot()
     assert new_snap is not snap
-    fresh = new_snap.stations[new_snap.by_id[station.id]]
-    after = json.loads(station_json_text(new_snap, fresh, when=when, crs=CRS.WGS84, distance_m=1.0, district_name=None))
+    index = new_snap.by_id[station.id]
+    after = json.loads(station_json_bytes(new_snap, index, when=when, crs=CRS.WGS84, distance_m=1, district_name=None))
     assert before["name"] != after["name"] == "改名后的驿站"

@@ -81,3 +81,57 @@ def test_gunicorn_serves_and_logs_no_query_string(tmp_path, log_format):
     if log_format == "json":
         access = [json.loads(line) for line in text.splitlines() if "/api/v1/stations/nearest" in line]
         assert access and all(r["logger"] == "gunicorn.access" for r in access)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_documented_server_serves_and_logs_no_query_string(tmp_path, log_format):
+    """`python -m locator.serve` (Granian): answers, logs the path without the rider's position, cleans up."""
+    port = _free_port()
+    metrics = tmp_path / "metrics"
+    env = {
+        **os.environ,
+        "LOCATOR_BIND": f"127.0.0.1:{port}",
+        "LOCATOR_WORKERS": "2",
+        "LOCATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
+        "LOCATOR_LOG_FORMAT": log_format,
+        "LOCATOR_RATELIMIT_ENABLED": "false",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "locator.serve"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                        assert json.load(resp)["status"] == "ready"
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        pytest.fail("locator.serve did not start:\n" + log.read_text())
+                    time.sleep(0.2)
+            for query in ("lat=28.012345&lng=120.654321", "lat=28.012345&lng=120.654321&type=rider_station"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/stations/nearest?{query}", timeout=5) as r:
+                    assert r.status == 200 and r.headers["Cache-Control"] == "private, no-store"
+                    assert json.load(r)["count"] == 5
+
+            def counted() -> bool:  # another worker's counts reach the files within a second
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                    return 'endpoint="/api/v1/stations/nearest"' in resp.read().decode()
+
+            deadline = time.monotonic() + 5
+            while not counted():
+                assert time.monotonic() < deadline, "the nearest requests were never counted"
+                time.sleep(0.2)
+            assert list(metrics.glob("*.db"))  # every worker's metrics in the folder the server was given
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    text = log.read_text()
+    assert "/api/v1/stations/nearest" in text
+    assert "28.0123" not in text and "120.6543" not in text
+    if log_format == "json":
+        access = [json.loads(line) for line in text.splitlines() if "/api/v1/stations/nearest" in line]
+        assert access and all(r["logger"] == "granian.access" for r in access)

@@ -8,25 +8,29 @@ locator.serialize; the OpenAPI document is generated from the same declarations.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from flask import Blueprint, current_app, jsonify, request, url_for
+import orjson
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 
 from locator.catalogue import decode_cursor, districts_body, encode_cursor, page_after
 from locator.context import current_confirmations, current_feedback, current_roster
 from locator.coords import CRS, CRS_LABELS, geodesic_m, to_wgs84
 from locator.hours import TZ
-from locator.nearest import StationFilter
+from locator.nearest import NO_FILTER, Snapshot, StationFilter
 from locator.privacy import coarse_point
 from locator.reports import check_report
-from locator.serialize import station_feature, station_json, station_json_text
+from locator.roster import Roster
+from locator.serialize import fragments, station_feature, station_json
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES
 from locator.web.http import cacheable
+from locator.web.limits import nearest_budget
 from locator.web.models import (
+    MAX_K,
     ConfirmationAccepted,
     DistrictsQuery,
     DistrictsResponse,
@@ -99,61 +103,126 @@ def negotiated_format(param: str | None = None) -> str:
 )
 def nearest():
     """The k nearest stations to a point, nearest first, with distance and navigation targets."""
-    args = parse_query(NearestQuery)
+    budget = nearest_budget()
+    if budget is not None and not budget.spend(request.remote_addr or ""):
+        return budget.refusal(request.remote_addr or "")
+    args = plain_nearest_query(request.environ.get("QUERY_STRING", "")) or parse_query(NearestQuery)
     roster = current_roster()
     crs = CRS(args.coord)
-    flt = StationFilter(
-        types=tuple(args.type),
-        amenities=tuple(args.amenity),
-        districts=_check_districts(args.district),
-        open_now=args.open_now,
-    )
-    w_lng, w_lat = to_wgs84(args.lng, args.lat, crs)
+    if args.type or args.amenity or args.district or args.open_now:
+        flt = StationFilter(
+            types=tuple(args.type),
+            amenities=tuple(args.amenity),
+            districts=_check_districts(args.district),
+            open_now=args.open_now,
+        )
+    else:
+        flt = NO_FILTER
+    w_lng, w_lat = to_wgs84(args.lng, args.lat, crs) if crs is not CRS.WGS84 else (args.lng, args.lat)
     if not (-180 <= w_lng <= 180 and -90 <= w_lat <= 90):
         raise bad_parameter(
             "lng", "the point is outside the valid range after conversion", "坐标换算后超出了经纬度的有效范围。"
         )
-    searches = current_app.extensions.get("search_log")
-    if searches is not None:  # one counter per H3 cell and day; written in the background (searchlog.py)
-        searches.add(w_lng, w_lat)
-    when = datetime.now(TZ)
-    snap = roster.snapshot()
-    result = roster.nearest(w_lng, w_lat, args.k, radius_m=args.radius_m, flt=flt, when=when, snapshot=snap)
-    log.debug("nearest near %s k=%d", coarse_point(w_lng, w_lat), args.k)
-    names = roster.districts
+    count_nearest_search(current_app._get_current_object(), w_lng, w_lat)
+    body = nearest_answer(roster, roster.snapshot(), w_lng, w_lat, crs, args.k, radius_m=args.radius_m, flt=flt)
+    resp = current_app.response_class(body, mimetype="application/json")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
-    def render(hit) -> str:
-        # Pre-encoded fixed parts (navigation links, labels) + the time-dependent fields: see serialize.
-        return station_json_text(
-            snap,
-            hit.station,
-            when=when,
-            crs=crs,
-            distance_m=hit.distance_m,
-            district_name=names.name(hit.station.district),
-        )
+
+def count_nearest_search(app: Flask, w_lng: float, w_lat: float) -> None:
+    """Count a nearest search in the search log (one counter per H3 cell and day, written in the background)."""
+    searches = app.extensions.get("search_log")
+    if searches is not None:
+        searches.add(w_lng, w_lat)
+
+
+def nearest_answer(
+    roster: Roster,
+    snap: Snapshot,
+    w_lng: float,
+    w_lat: float,
+    crs: CRS,
+    k: int,
+    *,
+    radius_m: float | None = None,
+    flt: StationFilter = NO_FILTER,
+) -> bytes:
+    """The nearest answer's JSON for a WGS-84 point (the view and web/hot_path.py write it with this one function).
+
+    OutsideServiceArea (422) if the point is too far from the service area.
+    """
+    when = datetime.now(TZ)
+    result = roster.nearest(w_lng, w_lat, k, radius_m=radius_m, flt=flt, when=when, snapshot=snap)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("nearest near %s k=%d", coarse_point(w_lng, w_lat), k)
+    names = roster.districts
+    cache = fragments(snap)
+
+    def render(hit) -> bytes:
+        # Cached fixed parts (navigation links, labels) + the time-dependent fields: see serialize.
+        return cache.station_bytes(hit.index, when, crs, hit.distance_m, names.name(hit.station.district))
 
     head = {
         "query": {
             "coord": crs.value,
-            "k": args.k,
-            "radius_m": args.radius_m,
+            "k": k,
+            "radius_m": radius_m,
             "distance": "geodesic (WGS-84 ellipsoid, Karney's algorithm)",
             "at": when.isoformat(),
         },
         "count": len(result.hits),
         "sample_data": snap.sample_count > 0,
     }
-    parts = [json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]]
-    parts.append(',"stations":[' + ",".join(render(h) for h in result.hits) + "]")
-    if args.radius_m is not None and not result.hits:
-        message = json.dumps(f"no station within {args.radius_m:g} m")
-        outside = render(result.outside_radius) if result.outside_radius else "null"
-        parts.append(f',"message":{message},"nearest_outside_radius":{outside}')
-    parts.append("}")
-    resp = current_app.response_class("".join(parts), mimetype="application/json")
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    body = orjson.dumps(head)[:-1] + b',"stations":[' + b",".join([render(h) for h in result.hits]) + b"]"
+    if radius_m is not None and not result.hits:
+        outside = render(result.outside_radius) if result.outside_radius else b"null"
+        message = orjson.dumps(f"no station within {radius_m:g} m")
+        body += b',"message":' + message + b',"nearest_outside_radius":' + outside
+    return body + b"}"
+
+
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,15})?")
+_PLAIN_K = re.compile(r"[0-9]{1,2}")
+_PLAIN_NAMES = frozenset({"lat", "lng", "k", "coord"})
+_COORDS = frozenset(c.value for c in CRS)
+
+
+class PlainNearestQuery(NamedTuple):
+    """A NearestQuery without filters or radius, as plain_nearest_query() reads it (cheaper than pydantic's)."""
+
+    lat: float
+    lng: float
+    k: int
+    coord: str
+    radius_m: float | None = None
+    type: tuple[str, ...] = ()
+    amenity: tuple[str, ...] = ()
+    district: tuple[str, ...] = ()
+    open_now: bool = False
+
+
+def plain_nearest_query(query: str) -> PlainNearestQuery | None:
+    """A phone's usual nearest query string (plain lat, lng, k, coord) read without pydantic; None for any other.
+
+    What it accepts, NearestQuery accepts with the same values (tests/test_hot_path.py): plain
+    decimals within range, k within 1..MAX_K, a known coord, each once, nothing percent-encoded.
+    Everything else (filters, radius, exponents, repeated or unknown parameters, errors) is for
+    parse_query(NearestQuery), the one validation and its 400 answers.
+    """
+    if "%" in query or "+" in query:
+        return None
+    pairs = dict(p.partition("=")[::2] for p in query.split("&"))
+    if len(pairs) != query.count("&") + 1 or not pairs.keys() <= _PLAIN_NAMES:
+        return None
+    lat, lng = pairs.get("lat", ""), pairs.get("lng", "")
+    k, coord = pairs.get("k", "5"), pairs.get("coord", "wgs84")
+    if not (_PLAIN_DECIMAL.fullmatch(lat) and _PLAIN_DECIMAL.fullmatch(lng) and _PLAIN_K.fullmatch(k)):
+        return None
+    y, x, n = float(lat), float(lng), int(k)
+    if -90 <= y <= 90 and -180 <= x <= 180 and 1 <= n <= MAX_K and coord in _COORDS:
+        return PlainNearestQuery(y, x, n, coord)
+    return None
 
 
 def _page_links(endpoint: str, fmt: str, **changes: Any) -> str:

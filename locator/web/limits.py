@@ -25,12 +25,12 @@ import math
 import threading
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from locator.web.problems import problem_response
@@ -121,12 +121,73 @@ def _limit_feedback(app: Flask, limiter: Limiter) -> None:
         app.view_functions["api.confirm_station"] = per_station(per_client(confirm))
 
 
+class NearestBudget:
+    """The nearest search's own limit per client (LOCATOR_RATELIMIT_NEAREST), counted in fixed windows.
+
+    Counted here rather than by a Flask-Limiter decorator so that the view and the hot path
+    (web/hot_path.py, which answers without Flask) spend one budget, on the same storage as the other
+    limits (shared through Redis by several instances); an unreachable store fails over to memory.
+    """
+
+    PREFIX = "locator-nearest"
+
+    def __init__(self, storage_uri: str, limits: str):
+        self.items = parse_many(limits)
+        try:
+            storage: Storage = storage_from_string(storage_uri)
+        except Exception:  # a broken Redis URI or driver must not stop the service: count locally
+            log.warning("nearest limit: cannot use %s, counting in process memory", storage_uri.split("@")[-1])
+            storage = MemoryStorage()
+        self._limiter = FixedWindowRateLimiter(storage)
+        self._fallback: FixedWindowRateLimiter | None = None
+        self._lock = threading.Lock()
+
+    def spend(self, client: str) -> bool:
+        """Count one search by `client`; False if that went beyond a limit."""
+        try:
+            return self._spend(self._fallback or self._limiter, client)
+        except Exception as exc:  # e.g. Redis went away: keep limiting in memory
+            with self._lock:
+                if self._fallback is None:
+                    log.warning("nearest limit: storage unreachable (%s); counting in process memory", exc)
+                    self._fallback = FixedWindowRateLimiter(MemoryStorage())
+            return self._spend(self._fallback, client)
+
+    def _spend(self, strategy: FixedWindowRateLimiter, client: str) -> bool:
+        return all([strategy.hit(item, self.PREFIX, client) for item in self.items])  # a list: hit every limit
+
+    def refusal(self, client: str) -> Response:
+        """The 429 problem+json answer for a client beyond its limit, with Retry-After."""
+        strategy = self._fallback or self._limiter
+        retry, over = 1, self.items[0]
+        for item in self.items:
+            try:
+                reset_at, remaining = strategy.get_window_stats(item, self.PREFIX, client)
+            except Exception:  # noqa: BLE001 - the store went away meanwhile: a minute is a safe answer
+                reset_at, remaining = time.time() + 60, 0
+            if remaining <= 0 and reset_at - time.time() >= retry:
+                retry, over = max(1, math.ceil(reset_at - time.time())), item
+        return problem_response(
+            429,
+            "Too Many Requests",
+            f"rate limit exceeded ({over}); retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+            detail_zh=f"请求过于频繁，请 {retry} 秒后再试。",
+        )
+
+
+def nearest_budget() -> NearestBudget | None:
+    """The app's nearest limit, or None while rate limits are off."""
+    return current_app.extensions.get("nearest_budget")
+
+
 def login_throttle() -> LoginThrottle:
     """The app's login throttle."""
     return current_app.extensions["login_throttle"]
 
 
 EXEMPT_ENDPOINTS = ("health.healthz", "health.readyz", "static")  # load balancers poll these
+OWN_LIMIT_ENDPOINTS = ("api.nearest",)  # limited by NearestBudget, not by Flask-Limiter's default limit
 
 
 def limits_enabled(app: Flask) -> bool:
@@ -164,19 +225,17 @@ def init_app(app: Flask) -> Limiter:
         enabled=enabled,
     )
     limiter.init_app(app)
-    nearest = app.view_functions.get("api.nearest")
-    if nearest is not None:
-        # The wrapped view checks its own limit (Flask-Limiter's middleware leaves decorated views to it).
-        app.view_functions["api.nearest"] = limiter.limit(
-            app.config.get("RATELIMIT_NEAREST", "60/minute"), override_defaults=True
-        )(nearest)
+    # Nearest has a budget of its own (NearestBudget, spent by the view and the hot path), in place of the default.
+    storage = app.config.get("RATELIMIT_STORAGE_URI", "memory://")
+    nearest_limit = app.config.get("RATELIMIT_NEAREST", "60/minute")
+    app.extensions["nearest_budget"] = NearestBudget(storage, nearest_limit) if enabled else None
     _limit_feedback(app, limiter)
     ogc = app.blueprints.get("ogc")
     if ogc is not None:
         # GIS clients page through features (GDAL 3.6: 10 a request): /ogc has a budget of its own,
         # shared by all its endpoints, in place of the default one.
         limiter.limit(app.config.get("RATELIMIT_OGC", "3000/minute"), override_defaults=True)(ogc)
-    for endpoint in EXEMPT_ENDPOINTS:
+    for endpoint in (*EXEMPT_ENDPOINTS, *OWN_LIMIT_ENDPOINTS):
         view = app.view_functions.get(endpoint)
         if view is not None:
             limiter.exempt(view)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import glob
 import hmac
 import ipaddress
 import os
@@ -197,11 +198,36 @@ def _set_reachable(up: bool) -> None:
     DB_REACHABLE.set(1 if up else 0)
 
 
+def forget_dead_workers(folder: str) -> list[int]:
+    """Drop the live gauges of worker processes that are gone; the pids dropped.
+
+    gunicorn tells its master when a worker dies (gunicorn.conf.py's child_exit); Granian restarts a
+    dead worker without a hook, so each worker sweeps the folder when it starts: a crashed worker's
+    stale-snapshot or database gauges must not outlive it.
+    """
+    gone = []
+    for path in glob.glob(os.path.join(folder, "gauge_live*_*.db")):
+        try:
+            pid = int(os.path.basename(path).rsplit("_", 1)[1].removesuffix(".db"))
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, folder)
+            gone.append(pid)
+        except PermissionError:
+            continue  # alive, someone else's
+    return gone
+
+
 def init_app(app: Flask) -> None:
     """Serve /metrics, time every request (the first before-request hook), observe the roster and the store."""
     app.register_blueprint(bp)
+    if MULTIPROCESS:
+        forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_observe)
+    app.extensions["metrics_count"] = _pending.add  # web/hot_path.py counts the requests it answers itself
     roster = app.extensions["roster"]
     roster.snapshots.on_build = _set_snapshot
     roster.snapshots.on_stale = _set_stale

@@ -1,0 +1,172 @@
+"""The rider's nearest search in front of Flask (web/hot_path.py) answers as the view does, and hands on any doubt."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from locator.web.api import plain_nearest_query
+from locator.web.models import NearestQuery
+
+PLAIN = "/api/v1/stations/nearest?lat=28.012345&lng=120.654321&k=3"
+# The same search through the view: an empty radius_m is "absent" to parse_query, but not plain.
+VIEW = PLAIN + "&radius_m="
+
+
+@pytest.fixture
+def counted(app_factory):
+    """An app whose Flask hooks count the requests they see (the fast path never runs them)."""
+    app = app_factory()
+    seen = []
+    app.before_request_funcs.setdefault(None, []).insert(0, lambda: seen.append(1) and None)  # first of all
+    return app, seen
+
+
+def _comparable(resp) -> tuple:
+    body = json.loads(resp.get_data())
+    body["query"].pop("at")
+    headers = sorted((k, v) for k, v in resp.headers.items() if k != "Date")
+    return resp.status_code, headers, body
+
+
+def test_the_plain_search_skips_flask_and_answers_what_the_view_answers(counted):
+    app, seen = counted
+    client = app.test_client()
+    fast = client.get(PLAIN)
+    assert seen == []  # answered in front of Flask
+    view = client.get(VIEW)
+    assert seen == [1]
+    assert _comparable(fast) == _comparable(view)
+    assert fast.status_code == 200 and fast.mimetype == "application/json"
+    assert fast.headers["Cache-Control"] == "private, no-store"
+    assert fast.headers["Vary"] == "Accept-Encoding"
+    assert [s["distance_m"] for s in fast.get_json()["stations"]] == sorted(
+        s["distance_m"] for s in fast.get_json()["stations"]
+    )
+
+
+@pytest.mark.parametrize("coord", ["gcj02", "bd09"])
+def test_other_coordinate_systems_answer_alike(counted, coord):
+    app, seen = counted
+    client = app.test_client()
+    fast = client.get(f"{PLAIN}&coord={coord}")
+    view = client.get(f"{VIEW}&coord={coord}")
+    assert seen == [1]
+    assert _comparable(fast) == _comparable(view)
+    assert fast.get_json()["stations"][0]["location"]["crs"] == coord
+
+
+@pytest.mark.parametrize(
+    ("headers", "check"),
+    [
+        ({"Origin": "https://example.org"}, lambda r: "Origin" in r.headers["Vary"]),
+        ({"Accept-Encoding": "gzip"}, lambda r: json.loads(gzip.decompress(r.get_data()))["count"] == 3),
+        ({"Host": "evil.example"}, lambda r: r.status_code == 400 and r.mimetype == "application/problem+json"),
+    ],
+    ids=["cors", "gzip", "foreign-host"],
+)
+def test_requests_the_hooks_must_see_go_to_flask(counted, headers, check):
+    app, seen = counted
+    resp = app.test_client().get(PLAIN, headers=headers)
+    assert check(resp)
+    assert seen == [1]
+
+
+def test_a_point_outside_the_service_area_gets_the_views_422(counted):
+    app, seen = counted
+    resp = app.test_client().get("/api/v1/stations/nearest?lat=39.9&lng=116.4")  # Beijing
+    assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
+    assert "不在服务范围内" in resp.get_json()["detail_zh"]
+    assert seen == [1]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "lat=28&lng=120.65",
+        "lat=28.0&lng=120.65&k=50",
+        "lng=-120.5&lat=-28.25&coord=gcj02",
+        "lat=90&lng=180&k=1&coord=bd09",
+        "lat=-90.000000000000001&lng=0",
+    ],
+)
+def test_what_the_short_reader_accepts_pydantic_accepts_alike(query):
+    plain = plain_nearest_query(query)
+    assert plain is not None
+    full = NearestQuery.model_validate(dict(MultiDict([p.split("=") for p in query.split("&")])))
+    assert (plain.lat, plain.lng, plain.k, plain.coord) == (full.lat, full.lng, full.k, full.coord)
+    assert (plain.radius_m, plain.type, plain.amenity, plain.district, plain.open_now) == (None, (), (), (), False)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "lat=28.0",
+        "lat=28.0&lng=120.65&lat=28.1",  # repeated
+        "lat=28.0&lng=120.65&k=0",
+        "lat=28.0&lng=120.65&k=51",
+        "lat=91&lng=120",
+        "lat=28.0&lng=181",
+        "lat=1e1&lng=120",
+        "lat=nan&lng=120",
+        "lat=28.0&lng=%20120.65",
+        "lat=28.0&lng=120.65&coord=GCJ02",
+        "lat=28.0&lng=120.65&radius_m=500",
+        "lat=28.0&lng=120.65&type=rider_station",
+        "lat=28.0&lng=120.65&zoom=3",
+        "lat=28.0&&lng=120.65",
+        "lat=+28.0&lng=120.65",
+    ],
+)
+def test_anything_else_is_left_to_pydantic(query):
+    assert plain_nearest_query(query) is None
+
+
+def test_the_nearest_limit_is_one_budget_for_both_paths(app_factory):
+    app = app_factory(RATELIMIT_ENABLED="true", RATELIMIT_NEAREST="2/minute")
+    client = app.test_client()
+    assert client.get(PLAIN).status_code == 200  # fast path
+    assert client.get(VIEW).status_code == 200  # the view
+    refused = client.get(PLAIN)
+    assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_the_fast_path_counts_the_search_in_the_search_log(app_factory):
+    app = app_factory(DEMAND_LOG="true")
+    client = app.test_client()
+    log = app.extensions["search_log"]
+    before = log.pending()
+    assert client.get(PLAIN).status_code == 200
+    assert log.pending() == before + 1
+
+
+def test_a_request_without_cookies_gets_no_session_cookie(client):
+    for path in ("/healthz", PLAIN, "/api/v1/vocabulary", "/"):
+        resp = client.get(path)
+        assert "Set-Cookie" not in resp.headers, path
+
+
+def test_the_reach_check_remembered_per_cell_agrees_with_the_exact_distance(app_factory):
+    """check_reach() trusts a 0.01° cell's centre only well inside the limit: every verdict equals the exact one."""
+    from locator.roster import OutsideServiceArea
+
+    roster = app_factory(MAX_QUERY_DISTANCE_KM="30").extensions["roster"]
+    limit = roster.max_query_distance_m
+    verdicts = set()
+    for step in range(400):  # eastwards out to sea across the 30 km line, twice: the second pass hits the cells
+        lng = 120.9 + (step % 200) * 0.004
+        lat = 27.95 + (step % 7) * 0.0013
+        exact = roster.area.distance_m(lng, lat) > limit
+        try:
+            roster.check_reach(lng, lat)
+            refused = False
+        except OutsideServiceArea:
+            refused = True
+        assert refused == exact, (lng, lat)
+        verdicts.add(refused)
+    assert verdicts == {True, False}
