@@ -161,6 +161,7 @@ class FragmentCache:
             "approximate": s.approximate,
             "note": s.note,
             "updated_at": _iso(s.updated_at),
+            "verified_at": _iso(s.checked_at),
             "version": s.version,
             "navigation": navigation_from(g_lng, g_lat, b_lng, b_lat, s.name, s.address),
         }

@@ -26,7 +26,7 @@ from flask import Flask
 from locator.coords import CRS
 from locator.errors import LocatorError
 from locator.store import StoreUnavailable
-from locator.web import api
+from locator.web import api, security
 from locator.web.http import host_name
 
 PATH = "/api/v1/stations/nearest"
@@ -87,6 +87,7 @@ _FIXED_HEADERS = [
     ("Content-Type", "application/json"),
     ("Cache-Control", "private, no-store"),
     ("Vary", "Accept-Encoding"),
+    *security.EVERY_ANSWER.items(),  # nosniff and Referrer-Policy, as web/security.py adds to every answer
 ]
 
 
