@@ -290,6 +290,24 @@ def test_two_sqlite_handles_see_each_others_writes(tmp_path):
         b.close()
 
 
+def test_two_workers_migrating_one_fresh_file_at_once_both_start(tmp_path, monkeypatch):
+    """Worker b read the schema version (0) just before worker a migrated the file: b skips what a applied."""
+    from locator.store.sqlite import SQLiteStore
+
+    a, b = SQLiteStore(tmp_path / "fresh.sqlite3"), SQLiteStore(tmp_path / "fresh.sqlite3")
+    try:
+        a.init_schema()
+        monkeypatch.setattr(b, "schema_version", lambda: 0)  # what b saw before a took the lock
+        b.init_schema()  # used to fail: table stations already exists
+        monkeypatch.undo()
+        assert b.schema_version() == a.schema_version() >= 1
+        b.create(make(1), actor="t", via="cli")
+        assert ids(a.list()) == ["st-001"]
+    finally:
+        a.close()
+        b.close()
+
+
 def test_concurrent_writers_do_not_lose_updates(store):
     """Two threads increment a counter held in a station; the version check makes every increment count."""
     store.create(make(1, note="0"), actor="t", via="cli")

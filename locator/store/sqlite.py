@@ -271,12 +271,20 @@ class SQLiteStore(SQLStationStore):
         return self._conn().execute("PRAGMA user_version").fetchone()[0]
 
     def init_schema(self) -> None:
-        """Apply pending migrations, each in its own transaction."""
+        """Apply pending migrations, each in its own transaction.
+
+        Several workers may start on one fresh file at once: each migration is applied under the
+        write lock after reading the schema version again, so a migration another process has just
+        applied is skipped instead of failing ("table stations already exists").
+        """
         conn = self._conn()
         current = self.schema_version()
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    conn.execute("COMMIT")  # another process applied it while we waited for the lock
+                    continue
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
