@@ -32,7 +32,7 @@ bench-tools:
 test: $(VENV)/.installed-test tests/js/node_modules/.package-lock.json
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --maxprocesses=4 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test bench-tools
 	$(PY) bench/run_all.py
