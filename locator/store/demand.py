@@ -221,12 +221,7 @@ class DemandStore:
             f"INSERT INTO search_counts (day, cell, n) VALUES ({p}, {p}, {p}) "
             "ON CONFLICT (day, cell) DO UPDATE SET n = search_counts.n + excluded.n"
         )
-        with self.store._write() as conn:
-            if self.postgres:
-                with conn.cursor() as cur:
-                    cur.executemany(sql, rows)
-            else:
-                conn.executemany(sql, rows)
+        self.store.write_many(sql, rows)
 
     def search_counts(self, first_day: str, last_day: str, *, at_least: int = 1) -> dict[int, int]:
         """Searches per cell over the days first_day..last_day (ISO dates), only cells with >= at_least."""

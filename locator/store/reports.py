@@ -200,12 +200,7 @@ class FeedbackStore:
             f"INSERT INTO station_confirmations (day, station_id, n) VALUES ({p}, {p}, {p}) "
             "ON CONFLICT (station_id, day) DO UPDATE SET n = station_confirmations.n + excluded.n"
         )
-        with self.store._write() as conn:
-            if self.postgres:
-                with conn.cursor() as cur:
-                    cur.executemany(sql, rows)
-            else:
-                conn.executemany(sql, rows)
+        self.store.write_many(sql, rows)
 
     def confirmations(self, first_day: str, last_day: str) -> list[tuple[str, str, int]]:
         """(day, station_id, count) rows of the days first_day..last_day (ISO dates), by day and station."""

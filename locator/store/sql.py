@@ -121,6 +121,17 @@ class SQLStationStore(StationStore):
     def _write(self) -> AbstractContextManager[Any]:
         """A write transaction (serialised against other writers), yielding the connection."""
 
+    def write_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Run one statement for every row in a single write transaction (counters beside the roster)."""
+        if not rows:
+            return
+        with self._write() as conn:
+            if self.PLACEHOLDER == "%s":  # psycopg: statements run on a cursor
+                with conn.cursor() as cur:
+                    cur.executemany(sql, rows)
+            else:
+                conn.executemany(sql, rows)
+
     @abstractmethod
     def _lock_row_sql(self) -> str:
         """The suffix that locks a row read inside a write transaction ('' where the transaction does)."""
