@@ -39,40 +39,59 @@ def station_json(
 ) -> dict[str, Any]:
     """A station as the API returns it: labels resolved, location in `crs` and WGS-84, open-now at `when`."""
     x, y = from_wgs84(station.lng, station.lat, crs)
-    stype = STATION_TYPES.get(station.type)
+    out = _fixed_members(
+        station, x, y, crs, district_name, station.opening_hours.describe_zh(), _amenities_json(station.amenities)
+    )
     status = station.effective_status(when)
-    out: dict[str, Any] = {
-        "id": station.id,
-        "name": station.name,
-        "type": station.type,
-        "type_label": {"zh": stype.zh, "en": stype.en} if stype else None,
-        "district": station.district,
-        "district_name": district_name,
-        "address": station.address,
-        "location": {"lng": round(x, 7), "lat": round(y, 7), "crs": crs.value},
-        "location_wgs84": {"lng": station.lng, "lat": station.lat},
-        "amenities": [AMENITIES[a].as_json() for a in station.amenities if a in AMENITIES],
-        "hours": station.hours,
-        "hours_text": station.opening_hours.describe_zh(),
-        "open_now": station.open_now(when),
-        "next_open": _iso(station.next_open(when)),
-        "status": status,
-        "status_label": STATUSES[status].zh if status in STATUSES else status,
-        "closed_until": station.closed_until.isoformat() if station.closed_until else None,
-        "contact": station.contact,
-        "operator": station.operator,
-        "provenance": station.provenance,
-        "approximate": station.approximate,
-        "note": station.note,
-        "updated_at": _iso(station.updated_at),
-        "verified_at": _iso(station.checked_at),
-        "version": station.version,
-    }
+    out["open_now"] = station.open_now(when)
+    out["next_open"] = _iso(station.next_open(when))
+    out["status"] = status
+    out["status_label"] = STATUSES[status].zh if status in STATUSES else status
     if distance_m is not None:
         out["distance_m"] = round(distance_m, 1)
     if navigation:
         out["navigation"] = navigation_targets(station.lng, station.lat, station.name, station.address)
     return out
+
+
+def _fixed_members(
+    s: Station,
+    x: float,
+    y: float,
+    crs: CRS,
+    district_name: str | None,
+    hours_text: str,
+    amenities: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The members of station_json() that are fixed for a roster version (all but the moment's, the distance
+    and navigation): written once here for station_json() and the hot path's FragmentCache."""
+    return {
+        "id": s.id,
+        "name": s.name,
+        "type": s.type,
+        "type_label": _TYPE_LABELS.get(s.type),
+        "district": s.district,
+        "district_name": district_name,
+        "address": s.address,
+        "location": {"lng": round(float(x), 7), "lat": round(float(y), 7), "crs": crs.value},
+        "location_wgs84": {"lng": s.lng, "lat": s.lat},
+        "amenities": amenities,
+        "hours": s.hours,
+        "hours_text": hours_text,
+        "closed_until": s.closed_until.isoformat() if s.closed_until else None,
+        "contact": s.contact,
+        "operator": s.operator,
+        "provenance": s.provenance,
+        "approximate": s.approximate,
+        "note": s.note,
+        "updated_at": _iso(s.updated_at),
+        "verified_at": _iso(s.checked_at),
+        "version": s.version,
+    }
+
+
+def _amenities_json(keys: tuple[str, ...]) -> list[dict[str, str]]:
+    return [AMENITIES[a].as_json() for a in keys if a in AMENITIES]
 
 
 def station_feature(station: Station, *, when: datetime, crs: CRS = CRS.WGS84, **kwargs: Any) -> dict[str, Any]:
@@ -140,31 +159,10 @@ class FragmentCache:
             hours_text = self.hours_text[s.hours] = s.opening_hours.describe_zh()
         amenities = self.amenities.get(s.amenities)
         if amenities is None:
-            amenities = self.amenities[s.amenities] = [AMENITIES[a].as_json() for a in s.amenities if a in AMENITIES]
-        return {
-            "id": s.id,
-            "name": s.name,
-            "type": s.type,
-            "type_label": _TYPE_LABELS.get(s.type),
-            "district": s.district,
-            "district_name": district_name,
-            "address": s.address,
-            "location": {"lng": round(float(x), 7), "lat": round(float(y), 7), "crs": crs.value},
-            "location_wgs84": {"lng": s.lng, "lat": s.lat},
-            "amenities": amenities,
-            "hours": s.hours,
-            "hours_text": hours_text,
-            "closed_until": s.closed_until.isoformat() if s.closed_until else None,
-            "contact": s.contact,
-            "operator": s.operator,
-            "provenance": s.provenance,
-            "approximate": s.approximate,
-            "note": s.note,
-            "updated_at": _iso(s.updated_at),
-            "verified_at": _iso(s.checked_at),
-            "version": s.version,
-            "navigation": navigation_from(g_lng, g_lat, b_lng, b_lat, s.name, s.address),
-        }
+            amenities = self.amenities[s.amenities] = _amenities_json(s.amenities)
+        out = _fixed_members(s, x, y, crs, district_name, hours_text, amenities)
+        out["navigation"] = navigation_from(g_lng, g_lat, b_lng, b_lat, s.name, s.address)
+        return out
 
     def station_bytes(
         self, i: int, when: datetime, crs: CRS, distance_m: float | None, district_name: str | None
