@@ -81,6 +81,11 @@ def _cell_text(value: Any) -> Any:
     return str(value)
 
 
+# What reading a damaged or unusual zip member can raise (NotImplementedError: a compression method
+# zipfile does not support; RuntimeError: an encrypted member): each means the workbook is unreadable.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
+
+
 def _unreadable(reason: str) -> FileInvalid:
     return FileInvalid(
         f"not a readable .xlsx workbook ({reason})", "无法读取该 .xlsx 工作簿，请在 Excel 中另存为 .xlsx 后重试。"
@@ -188,7 +193,7 @@ def _parse(zf: zipfile.ZipFile, name: str, target: Any, max_bytes: int) -> None:
         raise _dtd(name) from None
     except expat.ExpatError as exc:
         raise _unreadable(f"{name}: {exc}") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+    except _ZIP_ERRORS as exc:
         raise _unreadable(f"{name}: {exc.__class__.__name__}") from None
 
 
@@ -578,7 +583,7 @@ def _sheet_rows(data: bytes) -> Iterator[tuple[int, dict[int, Any], list[int]]]:
             raise _dtd(book.sheet) from None
         except expat.ExpatError as exc:
             raise _unreadable(f"{book.sheet}: {exc}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        except _ZIP_ERRORS as exc:
             raise _unreadable(f"{book.sheet}: {exc.__class__.__name__}") from None
         yield from sheet.ready
 
@@ -612,7 +617,7 @@ def count_rows(data: bytes) -> int:
                         if number > MAX_ROWS + 1:
                             raise too_many_rows(number)
                     carry = text[cut:]
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        except _ZIP_ERRORS as exc:
             raise _unreadable(f"{book.sheet}: {exc.__class__.__name__}") from None
     return number
 
