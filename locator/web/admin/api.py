@@ -93,6 +93,17 @@ def _if_match(old: Station) -> int:
     return expected
 
 
+def _changed_meanwhile(exc: Conflict) -> Problem:
+    """412 for a write that found the station changed after the If-Match check (another writer won)."""
+    return Problem(
+        412,
+        "Precondition Failed",
+        str(exc),
+        detail_zh="站点在您读取之后已被修改：请重新读取最新版本后再提交。",
+        current_version=exc.current.version if exc.current else None,
+    )
+
+
 def _body_too_large() -> Problem:
     mb = MAX_BODY_BYTES // (1024 * 1024)
     return Problem(
@@ -197,14 +208,7 @@ def api_update_station(station_id: str):
     try:
         return _station_response(store.update(station, expected_version=expected, actor=user.name, via=via))
     except Conflict as exc:
-        cur = exc.current.version if exc.current else None
-        raise Problem(
-            412,
-            "Precondition Failed",
-            str(exc),
-            detail_zh="站点在您读取之后已被修改：请重新读取最新版本后再提交。",
-            current_version=cur,
-        ) from None
+        raise _changed_meanwhile(exc) from None
 
 
 @bp.post("/stations/<station_id>/verify")
@@ -229,14 +233,7 @@ def api_verify_station(station_id: str):
     try:
         return _station_response(verify_station(old, expected, user, via))
     except Conflict as exc:
-        cur = exc.current.version if exc.current else None
-        raise Problem(
-            412,
-            "Precondition Failed",
-            str(exc),
-            detail_zh="站点已被他人修改：请重新读取后再修改。",
-            current_version=cur,
-        ) from None
+        raise _changed_meanwhile(exc) from None
 
 
 @bp.delete("/stations/<station_id>")
