@@ -121,6 +121,17 @@ def _limit_feedback(app: Flask, limiter: Limiter) -> None:
         app.view_functions["api.confirm_station"] = per_station(per_client(confirm))
 
 
+def too_many_requests(limit: str, retry: int) -> Response:
+    """The 429 problem+json answer naming the limit that was passed, with Retry-After."""
+    return problem_response(
+        429,
+        "Too Many Requests",
+        f"rate limit exceeded ({limit}); retry in {retry} s",
+        headers={"Retry-After": str(retry)},
+        detail_zh=f"请求过于频繁，请 {retry} 秒后再试。",
+    )
+
+
 class NearestBudget:
     """The nearest search's own limit per client (LOCATOR_RATELIMIT_NEAREST), counted in fixed windows.
 
@@ -167,13 +178,7 @@ class NearestBudget:
                 reset_at, remaining = time.time() + 60, 0
             if remaining <= 0 and reset_at - time.time() >= retry:
                 retry, over = max(1, math.ceil(reset_at - time.time())), item
-        return problem_response(
-            429,
-            "Too Many Requests",
-            f"rate limit exceeded ({over}); retry in {retry} s",
-            headers={"Retry-After": str(retry)},
-            detail_zh=f"请求过于频繁，请 {retry} 秒后再试。",
-        )
+        return too_many_requests(str(over), retry)
 
 
 def nearest_budget() -> NearestBudget | None:
@@ -245,12 +250,6 @@ def init_app(app: Flask) -> Limiter:
     def _too_many(exc: RateLimitExceeded):
         current = limiter.current_limit
         retry = max(1, int(current.reset_at - time.time())) if current is not None else 60
-        return problem_response(
-            429,
-            "Too Many Requests",
-            f"rate limit exceeded ({exc.description}); retry in {retry} s",
-            headers={"Retry-After": str(retry)},
-            detail_zh=f"请求过于频繁，请 {retry} 秒后再试。",
-        )
+        return too_many_requests(exc.description, retry)
 
     return limiter
