@@ -116,6 +116,11 @@ def handle_link(group: ReportGroup) -> str:
     )
 
 
+def group_named(station_id: str, raw: str) -> ReportGroup | None:
+    """open_group() for a report id as a page sends it (query or form text); None for anything else."""
+    return open_group(station_id, int(raw)) if raw.isdigit() else None
+
+
 def open_group(station_id: str, report_id: int) -> ReportGroup | None:
     """The open group (station, kind) that `report_id` belongs to, for the edit form's banner."""
     report = current_feedback().report(report_id)
@@ -130,16 +135,14 @@ def open_group(station_id: str, report_id: int) -> ReportGroup | None:
 
 def resolve_after_edit(station_id: str, form, user: User) -> None:
     """After a saved edit opened from 处理: resolve its report group as applied, linked to that edit's audit record."""
-    raw = form.get("resolve_report", "")
-    if not raw.isdigit():
+    group = group_named(station_id, form.get("resolve_report", ""))
+    if group is None:
         return
     audit_id = next(
         (r.id for r in current_roster().store.audit(station_id, limit=5) if r.actor == user.name),
         None,
     )
-    group = open_group(station_id, int(raw))
-    if group is not None:
-        resolve(group.id, "applied", "", user, "edit", audit_id)
+    resolve(group.id, "applied", "", user, "edit", audit_id)
 
 
 # -- pages ------------------------------------------------------------------------------------------------

@@ -405,8 +405,7 @@ def edit_station(station_id: str):
     """Edit a station; a stale form (older version) gets 409 and the field-by-field changes."""
     station = _get_station(station_id)
     if request.method == "GET":
-        report = request.args.get("report", "")
-        group = reports.open_group(station_id, int(report)) if report.isdigit() else None
+        group = reports.group_named(station_id, request.args.get("report", ""))
         prefill = {"status": request.args["status"]} if request.args.get("status") in STATUSES else {}
         return _render_form(station, saved=_saved_message(), report=group, prefill=prefill)
     require_district(station.district)
@@ -431,8 +430,7 @@ def edit_station(station_id: str):
 
 def _report_in_form(station_id: str):
     """The report group a form opened from 处理 answers (kept through an error), or None."""
-    raw = request.form.get("resolve_report", "")
-    return reports.open_group(station_id, int(raw)) if raw.isdigit() else None
+    return reports.group_named(station_id, request.form.get("resolve_report", ""))
 
 
 def _set_status(station_id: str, status: str, until: date | None):
