@@ -119,6 +119,10 @@ http {{
 
     def get(self, path: str, *, source: str = "127.0.0.1", headers: dict | None = None):
         """(status, headers, body) of a GET through nginx over TLS from a loopback `source` address."""
+        return self.request("GET", path, source=source, headers=headers)
+
+    def request(self, method: str, path: str, *, source: str = "127.0.0.1", headers: dict | None = None, body=None):
+        """(status, headers, body) of a request through nginx over TLS from a loopback `source` address."""
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -126,7 +130,7 @@ http {{
             "127.0.0.1", self.https_port, context=context, timeout=10, source_address=(source, 0)
         )
         try:
-            conn.request("GET", path, headers={"Host": HOST, **(headers or {})})
+            conn.request(method, path, body=body, headers={"Host": HOST, **(headers or {})})
             resp = conn.getresponse()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
@@ -298,23 +302,14 @@ def test_riders_reports_are_logged_by_nginx_without_the_clients_address(deployme
     status, _, raw = nginx.get(NEAREST, source="127.0.0.4")
     station_id = json.loads(raw)["stations"][0]["id"]
     first_line = nginx.log_lines()
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection(
-        "127.0.0.1", nginx.https_port, context=context, timeout=10, source_address=("127.0.0.4", 0)
+    status, _, _ = nginx.request(
+        "POST",
+        f"/api/v1/stations/{station_id}/reports",
+        source="127.0.0.4",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"kind": "closed"}),
     )
-    try:
-        body = json.dumps({"kind": "closed"})
-        conn.request(
-            "POST",
-            f"/api/v1/stations/{station_id}/reports",
-            body=body,
-            headers={"Host": HOST, "Content-Type": "application/json"},
-        )
-        assert conn.getresponse().status == 201
-    finally:
-        conn.close()
+    assert status == 201
     wait_for(lambda: nginx.log_lines() > first_line, 2, "the report in nginx's log")
     lines = (nginx.root / "access.log").read_text().splitlines()[first_line:]
     reports = [line for line in lines if "/reports " in line]
