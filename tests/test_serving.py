@@ -126,6 +126,12 @@ def test_the_documented_server_serves_and_logs_no_query_string(tmp_path, log_for
                 assert time.monotonic() < deadline, "the nearest requests were never counted"
                 time.sleep(0.2)
             assert list(metrics.glob("*.db"))  # every worker's metrics in the folder the server was given
+            # Stop only once both workers run: Granian kills a worker that is told to stop while still
+            # starting only after its 30 s timeout (the test would then time out on the wait below).
+            deadline = time.monotonic() + 30
+            while not all(f"Started worker-{n}" in log.read_text() for n in (1, 2)):
+                assert time.monotonic() < deadline, "a worker never started"
+                time.sleep(0.2)
         finally:
             proc.terminate()
             proc.wait(30)
