@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -164,8 +165,32 @@ def test_migrations_are_recorded_and_idempotent(pg_store):
     assert pg_store._conn().execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
+def _stamped(value, start: datetime, end: datetime):
+    """A verified_at the store stamped during the script, as one marker: two runs cross second boundaries
+    at different moments, so the stamp itself differs between stores; that it lies in the run's window
+    is what both must share."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        assert start <= value <= end, (value, start, end)
+        return "stamped during the run"
+    return value
+
+
 def _script(store) -> dict:
     """The same writes and reads on any store; returns everything observable."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    out = _script_steps(store)
+    end = datetime.now(UTC)
+    out["stations"] = [{**s, "verified_at": _stamped(s["verified_at"], start, end)} for s in out["stations"]]
+    out["audit"] = [
+        (*row[:4], *({**d, "verified_at": _stamped(d.get("verified_at"), start, end)} if d else d for d in row[4:]))
+        for row in out["audit"]
+    ]
+    return out
+
+
+def _script_steps(store) -> dict:
     base = _stations(40, seed=9, duplicates=3)
     base[1] = replace(base[1], name="Station ABC 驿站", address="Lucheng Road")
     base[2] = replace(base[2], name="station abc", district="330303", status="closed")
