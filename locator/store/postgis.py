@@ -36,11 +36,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
 from locator.coords import geodesic_m
 from locator.nearest import sphere_ratio
+from locator.station_table import FILTER_FIELDS, NULLABLE, PACKED_FIELDS, UnexpectedText
 from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery, StoreUnavailable
 from locator.store.sql import VERSION_SQL, SQLStationStore, where_clause
 
@@ -291,6 +293,39 @@ def pg_where(query: StationQuery) -> tuple[str, list[Any]]:
     return where_clause(query, placeholder="%s", amenity_sql="%s = ANY(amenities)")
 
 
+def _pg_text(field: str) -> str:
+    """SQL for one field's canonical text (station_table): the form SQLite stores, NULL as NULL_MARK."""
+    if field == "amenities":
+        expr = "array_to_json(amenities)::text"
+    elif field == "closed_until":
+        expr = "to_char(closed_until, 'YYYY-MM-DD')"
+    elif field in ("approximate", "location_confirmed"):
+        expr = f"{field}::int::text"
+    elif field in ("verified_at", "created_at", "updated_at"):
+        expr = f"to_char({field} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00'"
+    elif field == "version":
+        expr = "version::text"
+    else:
+        expr = field
+    return f"coalesce({expr}, E'\\x1d')" if field in NULLABLE else expr
+
+
+def _pg_packed(fields: tuple[str, ...]) -> str:
+    return "concat_ws(E'\\x1f', " + ", ".join(_pg_text(f) for f in fields) + ")"
+
+
+# One pass in id order: every aggregate sees the rows in the subquery's order (the ids read back
+# ascending is checked by station_table, which falls back to reading rows if they are not).
+_PACKED_READ_SQL = f"""
+SELECT count(*),
+       convert_to(coalesce(string_agg(id, E'\\x1f'), ''), 'UTF8'),
+       coalesce(string_agg(encode(float8send(lng), 'hex') || encode(float8send(lat), 'hex'), ''), ''),
+       convert_to(coalesce(string_agg({_pg_packed(FILTER_FIELDS)}, E'\\x1e'), ''), 'UTF8'),
+       convert_to(coalesce(string_agg({_pg_packed(PACKED_FIELDS)}, E'\\x1e'), ''), 'UTF8')
+FROM (SELECT * FROM stations ORDER BY id) AS s
+"""
+
+
 class PostGISStore(SQLStationStore):
     """Stations in PostgreSQL+PostGIS, in `schema`; one connection per thread (autocommit reads)."""
 
@@ -508,6 +543,19 @@ class PostGISStore(SQLStationStore):
         value = self._conn().execute(VERSION_SQL).fetchone()[0]
         self._version_cache = (changes, time.monotonic(), value)
         return value
+
+    # -- the roster in columns ------------------------------------------------------------
+    def _packed_read(self) -> tuple[int, bytes, np.ndarray, bytes, bytes]:
+        """station_table's canonical texts, made by the server in one pass over the table in id order;
+        coordinates as their IEEE bytes in hex (exact whatever extra_float_digits says)."""
+        try:
+            count, ids, lnglat, filters, packed = (
+                self._conn().execute(_PACKED_READ_SQL, binary=True).fetchone()  # bytea as bytes, not hex text
+            )
+        except (psycopg.errors.ProgramLimitExceeded, psycopg.errors.OutOfMemory) as exc:  # a text over 1 GB
+            raise UnexpectedText(str(exc)) from exc
+        coords = np.frombuffer(bytes.fromhex(lnglat), ">f8").astype(float) if count else np.zeros(0)
+        return count, bytes(ids), coords, bytes(filters), bytes(packed)
 
     # -- dialect -----------------------------------------------------------------------
     def _where(self, query: StationQuery) -> tuple[str, list[Any]]:
