@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -61,6 +61,8 @@ def _stations_equal(store, table: StationTable) -> None:
     assert table.lng.tolist() == [s.lng for s in rows]
     assert table.lat.tolist() == [s.lat for s in rows]
     assert all(type(s.lng) is float and type(s.version) is int for s in table.stations)
+    # PackedStations fills each instance's dict itself: every field, in Station's order.
+    assert all(list(vars(s)) == [f.name for f in fields(Station)] for s in table.stations)
 
 
 def test_one_read_gives_the_stations_that_rows_give(make_store):
