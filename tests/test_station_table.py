@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
 from dataclasses import fields, replace
 from datetime import UTC, date, datetime
 
@@ -140,28 +141,32 @@ def test_text_that_does_not_split_is_read_row_by_row(tmp_path, caplog):
     store.close()
 
 
-def test_a_roster_migrated_from_before_the_packed_columns_keeps_every_station(tmp_path):
-    """Migration 11 rebuilds the table: stations written under migration 10 come through unchanged."""
-    from locator.store import sqlite as sqlite_module
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_a_roster_from_before_the_packed_text_is_packed_by_its_migration(backend, tmp_path, monkeypatch, request):
+    """The migration that adds the packed text (SQLite: rebuilds the table) keeps and packs every station."""
+    from locator.store import postgis, sqlite
 
-    path = tmp_path / "old.sqlite3"
-    old = sqlite_module.SQLiteStore(path)
-    conn = old._conn()
-    for number, script in enumerate(sqlite_module.MIGRATIONS[:10], start=1):
-        for statement in filter(str.strip, script.split(";")):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
-    old.replace_all(AWKWARD, actor="t", via="seed")
-    before = old.list()
-    old.close()
-    store = sqlite_module.SQLiteStore(path)
-    store.init_schema()
-    assert store.schema_version() == len(sqlite_module.MIGRATIONS)
-    assert store.list() == before
-    table = store.read_table()
-    assert isinstance(table.stations, PackedStations)
-    _stations_equal(store, table)
-    store.close()
+    if backend == "sqlite":
+        module, store = sqlite, sqlite.SQLiteStore(tmp_path / "old.sqlite3")
+    else:
+        url = request.getfixturevalue("postgres_url")
+        module, store = postgis, postgis.PostGISStore(url, schema=f"t_{uuid.uuid4().hex[:12]}", listen=False)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:-1])
+            store.init_schema()
+            store.replace_all(AWKWARD, actor="t", via="seed")
+        before = store.list()
+        store.init_schema()
+        assert store.schema_version() == len(module.MIGRATIONS)
+        assert store.list() == before
+        table = store.read_table()
+        assert isinstance(table.stations, PackedStations)
+        _stations_equal(store, table)
+    finally:
+        if backend == "postgis":
+            store.drop_schema()
+        store.close()
 
 
 def test_packed_stations_hold_no_station_objects():
@@ -191,3 +196,26 @@ def test_packed_stations_hold_no_station_objects():
     assert packed.nbytes < 200 * n
     assert not any(isinstance(v, Station) for v in vars(packed).values())
     assert np.array_equal(np.array([s.lng for s in packed]), np.array([s.lng for s in store.list()]))
+
+
+@pytest.mark.postgis
+def test_rows_written_by_another_postgresql_client_are_read_too(make_pg_store, postgres_url):
+    """PostgreSQL keeps the packed text by a trigger, whatever the writing session's DateStyle and TimeZone."""
+    import psycopg
+
+    store = make_pg_store()
+    store.replace_all(AWKWARD, actor="t", via="seed")
+    with psycopg.connect(postgres_url, autocommit=True, options=f"-c search_path={store.schema}") as tool:
+        tool.execute("SET TimeZone = 'America/New_York'")
+        tool.execute("SET DateStyle = 'SQL, DMY'")
+        tool.execute(
+            "INSERT INTO stations (id, name, type, district, address, lng, lat, created_at, updated_at) "
+            "VALUES ('t-1', '工具写入', 'rider_station', NULL, '', 120.7, 28.1, now(), now())"
+        )
+        tool.execute(
+            "UPDATE stations SET lng = 120.75, verified_at = now(), closed_until = '2026-12-31' WHERE id = 't-1'"
+        )
+    table = store.read_table()
+    assert isinstance(table.stations, PackedStations)
+    _stations_equal(store, table)
+
