@@ -572,12 +572,20 @@ class PostGISStore(SQLStationStore):
     def _packed_read(self) -> tuple[int, bytes, np.ndarray, bytes, bytes]:
         """station_table's canonical texts, made by the server in one pass over the table in id order;
         coordinates as their IEEE bytes in hex (exact whatever extra_float_digits says)."""
+        # A connection of its own, closed after: libpq keeps its input buffer as large as the largest
+        # answer it has read, and this answer is the whole roster (~250 MB kept per worker at 1M).
+        try:
+            conn = self._connect(name="locator-snapshot")
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
         try:
             count, ids, lnglat, filters, packed = (
-                self._conn().execute(_PACKED_READ_SQL, binary=True).fetchone()  # bytea as bytes, not hex text
+                conn.execute(_PACKED_READ_SQL, binary=True).fetchone()  # bytea as bytes, not hex text
             )
         except (psycopg.errors.ProgramLimitExceeded, psycopg.errors.OutOfMemory) as exc:  # a text over 1 GB
             raise UnexpectedText(str(exc)) from exc
+        finally:
+            conn.close()
         coords = np.frombuffer(bytes.fromhex(lnglat), ">f8").astype(float) if count else np.zeros(0)
         return count, bytes(ids), coords, bytes(filters), bytes(packed)
 
