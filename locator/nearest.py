@@ -29,6 +29,7 @@ import math
 import os
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,7 +47,17 @@ from pykdtree.kdtree import KDTree  # noqa: E402 - after the OpenMP default abov
 
 from locator.coords import EARTH_RADIUS_M, geodesic_m, great_circle_m
 from locator.hours import TZ, minute_of_week, parse_hours
-from locator.stations import AMENITIES, STATION_TYPES, Station
+from locator.station_table import (
+    AMENITY_BIT,
+    STATUS_CLOSED,
+    STATUS_CODE,
+    STATUS_OPEN,
+    STATUS_TEMP,
+    TYPE_CODE,
+    PackedStations,
+    StationTable,
+)
+from locator.stations import Station
 
 _TIE_SLACK = 1e-9  # relative: widens every candidate bound against rounding
 _TIE_ABS = 1e-12  # absolute (about 6 µm on the ground): covers rounding in the unit vectors
@@ -57,10 +68,10 @@ _WGS84_A = 6378137.0
 _WGS84_F = 1 / 298.257223563
 _WGS84_E2 = _WGS84_F * (2 - _WGS84_F)
 _BRUTE_FORCE_BELOW = 2_000  # filtered subsets this small are scanned (~0.1 ms), not tree-searched
-_AMENITY_BIT = {key: 1 << i for i, key in enumerate(AMENITIES)}
-_TYPE_CODE = {key: i for i, key in enumerate(STATION_TYPES)}
-_STATUS_OPEN, _STATUS_TEMP, _STATUS_CLOSED = 0, 1, 2
-_STATUS_CODE = {"open": _STATUS_OPEN, "temporarily_closed": _STATUS_TEMP, "closed": _STATUS_CLOSED}
+_AMENITY_BIT = AMENITY_BIT
+_TYPE_CODE = TYPE_CODE
+_STATUS_OPEN, _STATUS_TEMP, _STATUS_CLOSED = STATUS_OPEN, STATUS_TEMP, STATUS_CLOSED
+_STATUS_CODE = STATUS_CODE
 
 
 def unit_vectors(lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -145,6 +156,7 @@ class Snapshot:
         closed_until: np.ndarray | None = None,
         schedule: np.ndarray | None = None,
         schedules: Sequence[str] = ("24/7",),
+        sample_count: int | None = None,
         version: int = 0,
     ):
         n = len(ids)
@@ -156,7 +168,8 @@ class Snapshot:
         self.lng = np.ascontiguousarray(lng, dtype=float)
         self.lat = np.ascontiguousarray(lat, dtype=float)
         self.ids = ids
-        self.stations = list(stations) if stations is not None else None
+        # A list, or PackedStations (made one Station at a time): never copied into a list here.
+        self.stations = stations if stations is None or isinstance(stations, list | PackedStations) else list(stations)
         self.type_code = type_code if type_code is not None else np.zeros(n, np.int8)
         self.district = district if district is not None else np.full(n, None, dtype=object)
         self.amenity_bits = amenity_bits if amenity_bits is not None else np.zeros(n, np.uint32)
@@ -164,7 +177,9 @@ class Snapshot:
         self.closed_until = closed_until if closed_until is not None else np.zeros(n, np.int32)
         self.schedule = schedule if schedule is not None else np.zeros(n, np.int32)
         self.schedules = [parse_hours(s) for s in schedules]
-        self.sample_count = sum(1 for s in self.stations if s.provenance == "sample") if self.stations else 0
+        if sample_count is None:
+            sample_count = sum(1 for s in self.stations if s.provenance == "sample") if self.stations else 0
+        self.sample_count = sample_count
         self.tree = KDTree(unit_vectors(self.lng, self.lat), leafsize=16) if n else None
         # Latitude extent of the stations, for the sphere/geodesic bound (see sphere_ratio).
         self._lat_min = float(self.lat.min()) if n else 0.0
@@ -183,14 +198,15 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @cached_property
-    def by_id(self) -> dict[str, int]:
-        """Array index of each station id (built on first use: about 1 s at 1M stations)."""
-        return {sid: i for i, sid in enumerate(self.ids.tolist())}
+    def index_of(self, station_id: str) -> int | None:
+        """Array index of a station id, or None (a binary search: the ids are sorted; no dict of a
+        million entries to build and keep)."""
+        i = bisect_left(self.ids, station_id)
+        return i if i < len(self.ids) and self.ids[i] == station_id else None
 
     def get(self, station_id: str) -> Station | None:
         """The station with this id, or None."""
-        i = self.by_id.get(station_id)
+        i = self.index_of(station_id)
         return self.stations[i] if i is not None and self.stations is not None else None
 
     def bounds(self) -> tuple[float, float, float, float] | None:
@@ -202,6 +218,8 @@ class Snapshot:
     @cached_property
     def _search_text(self) -> list[str]:
         """Name and address of each station, case-folded, for text search (built on first search)."""
+        if isinstance(self.stations, PackedStations):
+            return [f"{name}\n{address}".casefold() for name, address in self.stations.field_texts("name", "address")]
         return [f"{s.name}\n{s.address}".casefold() for s in self.stations or ()]
 
     def paused_mask(self, when: datetime) -> np.ndarray:
@@ -216,27 +234,25 @@ class Snapshot:
     @classmethod
     def from_stations(cls, stations: Sequence[Station], version: int = 0) -> Snapshot:
         """Build the arrays and the tree from station records."""
-        stations = sorted(stations, key=lambda s: s.id)
-        schedules: dict[str, int] = {}
-        sched = np.empty(len(stations), np.int32)
-        for i, s in enumerate(stations):
-            sched[i] = schedules.setdefault(parse_hours(s.hours).text, len(schedules))
+        return cls.from_table(StationTable.from_stations(stations), version=version)
+
+    @classmethod
+    def from_table(cls, table: StationTable, version: int = 0) -> Snapshot:
+        """Build the tree over a roster read in columns (`store.read_table()`)."""
+        f = table.filters
         return cls(
-            np.fromiter((s.lng for s in stations), float, len(stations)),
-            np.fromiter((s.lat for s in stations), float, len(stations)),
-            [s.id for s in stations],
-            stations=stations,
-            type_code=np.fromiter((_TYPE_CODE.get(s.type, -1) for s in stations), np.int8, len(stations)),
-            district=np.array([s.district for s in stations], dtype=object),
-            amenity_bits=np.fromiter(
-                (sum(_AMENITY_BIT.get(a, 0) for a in s.amenities) for s in stations), np.uint32, len(stations)
-            ),
-            status=np.fromiter((_STATUS_CODE.get(s.status, 2) for s in stations), np.int8, len(stations)),
-            closed_until=np.fromiter(
-                (s.closed_until.toordinal() if s.closed_until else 0 for s in stations), np.int32, len(stations)
-            ),
-            schedule=sched,
-            schedules=list(schedules) or ["24/7"],
+            table.lng,
+            table.lat,
+            table.ids,
+            stations=table.stations,
+            type_code=f.type_code,
+            district=f.district,
+            amenity_bits=f.amenity_bits,
+            status=f.status,
+            closed_until=f.closed_until,
+            schedule=f.schedule,
+            schedules=f.schedules,
+            sample_count=f.sample_count,
             version=version,
         )
 
@@ -283,7 +299,7 @@ class Snapshot:
             narrow(np.fromiter((needle in t for t in self._search_text), bool, len(self)))
         if flt.ids is not None:
             chosen = np.zeros(len(self), bool)
-            chosen[[self.by_id[i] for i in flt.ids if i in self.by_id]] = True
+            chosen[[i for i in map(self.index_of, flt.ids) if i is not None]] = True
             narrow(chosen)
         return mask
 
@@ -420,7 +436,7 @@ class SnapshotCache:
 
     def __init__(
         self,
-        load: Callable[[], tuple[int, list[Station]]],
+        load: Callable[[], tuple[int, StationTable | Sequence[Station]]],
         version: Callable[[], int],
         *,
         unavailable: tuple[type[Exception], ...] = (),
@@ -469,8 +485,9 @@ class SnapshotCache:
             snap = self._snapshot
             if snap is None or snap.version != current:
                 started = time.perf_counter()
-                version, stations = self._load()
-                snap = Snapshot.from_stations(stations, version=version)
+                version, roster = self._load()
+                table = roster if isinstance(roster, StationTable) else StationTable.from_stations(roster)
+                snap = Snapshot.from_table(table, version=version)
                 self._snapshot = snap
                 self.build_seconds = time.perf_counter() - started
                 self.built_at = time.time()

@@ -19,6 +19,7 @@ from locator.errors import LocatorError
 from locator.hours import TZ
 from locator.nearest import NO_FILTER, Hit, Snapshot, SnapshotCache, StationFilter
 from locator.shoreline import LandMask, load_land_mask, location_warnings
+from locator.station_table import StationTable
 from locator.stations import FieldWarning, ServiceArea, Station, validate_station
 from locator.store.base import ReplaceSummary, StationStore, StoreUnavailable
 
@@ -120,10 +121,10 @@ class Roster:
         districts = load_districts(str(districts_file)) if districts_file else load_districts()
         return cls(store, districts, extra_bbox, max_query_distance_m=max_query_distance_m)
 
-    def _load(self) -> tuple[int, list[Station]]:
+    def _load(self) -> tuple[int, StationTable]:
         # Read the version first: a write landing between the two reads only causes a rebuild later.
         version = self.store.data_version()
-        return version, self.store.list()
+        return version, self.store.read_table()
 
     def snapshot(self, *, stale_ok: bool | None = None) -> Snapshot:
         """The current roster as an immutable snapshot.

@@ -239,7 +239,7 @@ def test_far_clusters_are_blind_spots_and_each_gets_a_site_near_its_centre(metho
     for spot, (x, y, _) in zip(spots, CLUSTERS, strict=True):
         assert geodesic_m(spot["lng"], spot["lat"], x, y) < 300
         assert spot["district"] == DISTRICTS.district_of(x, y)
-        j = snap.by_id[spot["nearest_station_id"]]
+        j = snap.index_of(spot["nearest_station_id"])
         expected = brute_nearest(np.array([spot["lng"]]), np.array([spot["lat"]]), snap.lng, snap.lat)
         assert spot["nearest_distance_m"] == pytest.approx(expected[0, snap.matching(StationFilter(), NOW)].min(), 0.01)
         assert geodesic_m(spot["lng"], spot["lat"], snap.lng[j], snap.lat[j]) == pytest.approx(

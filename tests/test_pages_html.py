@@ -90,7 +90,7 @@ def test_amenity_filter_applies_to_server_lists_and_district_links(client, roste
     snap = roster.snapshot()
     assert ids == [s.id for s in find_stations(snap.stations, district="330304", amenities=("toilet", "charging"))]
     for sid in ids:
-        assert {"toilet", "charging"} <= set(snap.stations[snap.by_id[sid]].amenities)
+        assert {"toilet", "charging"} <= set(snap.get(sid).amenities)
     checked = [i["value"] for i in page.select("#filters input[name=amenity][checked]")]
     assert sorted(checked) == ["charging", "toilet"]
     href = page.select_one("#districts a")["href"]

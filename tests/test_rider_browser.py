@@ -70,7 +70,7 @@ def test_navigation_links_carry_the_right_coordinates(browser_page, roster):
     page = open_located(browser_page)
     first = page.locator("#results li.station").first
     sid = first.get_attribute("data-id")
-    station = roster.snapshot().stations[roster.snapshot().by_id[sid]]
+    station = roster.snapshot().get(sid)
     g_lng, g_lat = (float(v) for v in wgs84_to_gcj02(station.lng, station.lat))
     b_lng, b_lat = (float(v) for v in wgs84_to_bd09(station.lng, station.lat))
     first.locator("summary.nav-button").click()

@@ -48,6 +48,6 @@ def test_fragments_follow_the_snapshot(roster):
     roster.store.update(edited, expected_version=station.version, actor="test", via="cli")
     new_snap = roster.snapshot()
     assert new_snap is not snap
-    index = new_snap.by_id[station.id]
+    index = new_snap.index_of(station.id)
     after = json.loads(station_json_bytes(new_snap, index, when=when, crs=CRS.WGS84, distance_m=1, district_name=None))
     assert before["name"] != after["name"] == "改名后的驿站"

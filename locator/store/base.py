@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from locator.errors import LocatorError
+from locator.station_table import StationTable
 from locator.stations import EDITABLE_FIELDS, Station
 
 # The columns of the stations table, in the order of Station's fields (a row maps to Station(*row)).
@@ -146,6 +147,11 @@ class StationStore(ABC):
     @abstractmethod
     def list(self, query: StationQuery = ALL_STATIONS, limit: int | None = None, offset: int = 0) -> list[Station]:
         """Stations matching `query`, ordered by id."""
+
+    def read_table(self) -> StationTable:
+        """The whole roster in columns, for the nearest snapshot (stores override this with one read
+        that makes no Station objects; this default makes them)."""
+        return StationTable.from_stations(self.list())
 
     @abstractmethod
     def get(self, station_id: str) -> Station:

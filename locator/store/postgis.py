@@ -36,11 +36,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
 from locator.coords import geodesic_m
 from locator.nearest import sphere_ratio
+from locator.station_table import FILTER_FIELDS, NULLABLE, PACKED_FIELDS, UnexpectedText
 from locator.store.base import ALL_STATIONS, ReplacePlan, StationQuery, StoreUnavailable
 from locator.store.sql import VERSION_SQL, SQLStationStore, where_clause
 
@@ -81,7 +83,30 @@ class _Cursor(psycopg.Cursor):
             raise self.connection.locator_store._unavailable(exc) from exc
 
 
-MIGRATIONS: list[str] = [
+def _pg_text(field: str, row: str) -> str:
+    """SQL for one field's canonical text (station_table), whatever the session's DateStyle and TimeZone."""
+    value = f"{row}{field}"
+    if field == "amenities":
+        expr = f"array_to_json({value})::text"
+    elif field in ("approximate", "location_confirmed"):
+        expr = f"{value}::int::text"
+    elif field == "closed_until":
+        expr = f"to_char({value}, 'YYYY-MM-DD')"
+    elif field in ("verified_at", "created_at", "updated_at"):
+        expr = f"to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00'"
+    elif field == "version":
+        expr = f"{value}::text"
+    else:
+        expr = value
+    return f"coalesce({expr}, E'\\x1d')" if field in NULLABLE else expr
+
+
+def _pg_packed(fields: tuple[str, ...], row: str) -> str:
+    """SQL for the canonical text of these fields of `row` (e.g. NEW.), joined by FIELD_SEP."""
+    return "concat_ws(E'\\x1f', " + ", ".join(_pg_text(f, row) for f in fields) + ")"
+
+
+MIGRATIONS: list[str | tuple[str, ...]] = [
     # 1: stations (with a generated geography point), meta (data version), audit
     """
     CREATE TABLE stations (
@@ -274,6 +299,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX upload_staging_saved ON upload_staging (saved_at);
     """,
+    # 9: station_table's canonical texts kept beside each row by a trigger (so rows written by any
+    # client are packed too), so the nearest snapshot reads a million stations as four stored texts
+    # instead of formatting three timestamps a row per read (issue 18). A tuple: statements as
+    # written (the trigger's body holds semicolons).
+    (
+        "ALTER TABLE stations ADD COLUMN lnglat TEXT, ADD COLUMN filter_key TEXT, ADD COLUMN packed TEXT",
+        f"""
+        CREATE FUNCTION stations_pack() RETURNS trigger LANGUAGE plpgsql AS $pack$
+        BEGIN
+            NEW.lnglat := encode(float8send(NEW.lng), 'hex') || encode(float8send(NEW.lat), 'hex');
+            NEW.filter_key := {_pg_packed(FILTER_FIELDS, "NEW.")};
+            NEW.packed := {_pg_packed(PACKED_FIELDS, "NEW.")};
+            RETURN NEW;
+        END
+        $pack$
+        """,
+        "CREATE TRIGGER stations_pack BEFORE INSERT OR UPDATE ON stations"
+        " FOR EACH ROW EXECUTE FUNCTION stations_pack()",
+        "UPDATE stations SET lnglat = NULL",  # runs the trigger on the rows already there
+    ),
 ]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -289,6 +334,19 @@ _RATIO = sphere_ratio(0.0)
 def pg_where(query: StationQuery) -> tuple[str, list[Any]]:
     """WHERE text and parameters in PostgreSQL's dialect, with SQLite's semantics."""
     return where_clause(query, placeholder="%s", amenity_sql="%s = ANY(amenities)")
+
+
+# One pass in id order over the columns the trigger of migration 9 keeps: every aggregate sees the
+# rows in the subquery's order (the ids read back ascending is checked by station_table, which reads
+# rows instead if they are not, or if a NULL left a station out).
+_PACKED_READ_SQL = """
+SELECT count(*),
+       convert_to(coalesce(string_agg(id, E'\\x1f'), ''), 'UTF8'),
+       coalesce(string_agg(lnglat, ''), ''),
+       convert_to(coalesce(string_agg(filter_key, E'\\x1e'), ''), 'UTF8'),
+       convert_to(coalesce(string_agg(packed, E'\\x1e'), ''), 'UTF8')
+FROM (SELECT id, lnglat, filter_key, packed FROM stations ORDER BY id) AS s
+"""
 
 
 class PostGISStore(SQLStationStore):
@@ -477,7 +535,8 @@ class PostGISStore(SQLStationStore):
             current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 with conn.transaction():
-                    for statement in filter(str.strip, script.split(";")):
+                    statements = script if isinstance(script, tuple) else filter(str.strip, script.split(";"))
+                    for statement in statements:
                         conn.execute(statement)
                     conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
 
@@ -508,6 +567,27 @@ class PostGISStore(SQLStationStore):
         value = self._conn().execute(VERSION_SQL).fetchone()[0]
         self._version_cache = (changes, time.monotonic(), value)
         return value
+
+    # -- the roster in columns ------------------------------------------------------------
+    def _packed_read(self) -> tuple[int, bytes, np.ndarray, bytes, bytes]:
+        """station_table's canonical texts, made by the server in one pass over the table in id order;
+        coordinates as their IEEE bytes in hex (exact whatever extra_float_digits says)."""
+        # A connection of its own, closed after: libpq keeps its input buffer as large as the largest
+        # answer it has read, and this answer is the whole roster (~250 MB kept per worker at 1M).
+        try:
+            conn = self._connect(name="locator-snapshot")
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+        try:
+            count, ids, lnglat, filters, packed = (
+                conn.execute(_PACKED_READ_SQL, binary=True).fetchone()  # bytea as bytes, not hex text
+            )
+        except (psycopg.errors.ProgramLimitExceeded, psycopg.errors.OutOfMemory) as exc:  # a text over 1 GB
+            raise UnexpectedText(str(exc)) from exc
+        finally:
+            conn.close()
+        coords = np.frombuffer(bytes.fromhex(lnglat), ">f8").astype(float) if count else np.zeros(0)
+        return count, bytes(ids), coords, bytes(filters), bytes(packed)
 
     # -- dialect -----------------------------------------------------------------------
     def _where(self, query: StationQuery) -> tuple[str, list[Any]]:

@@ -7,12 +7,17 @@ and transactions, the placeholder, how a column's value is stored, and the faste
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from locator.station_table import StationTable, UnexpectedText
 from locator.stations import Station
 from locator.store.base import (
     ALL_STATIONS,
@@ -31,6 +36,8 @@ from locator.store.base import (
     stamped_replacement,
     with_verification,
 )
+
+log = logging.getLogger(__name__)
 
 # A restore moves the database to a new epoch; the data version every instance compares is
 # epoch * EPOCH_STRIDE + the write counter, so it never repeats even though a restored counter
@@ -166,6 +173,25 @@ class SQLStationStore(StationStore):
             sql += f" LIMIT {self.PLACEHOLDER} OFFSET {self.PLACEHOLDER}"
             params = [*params, limit, offset]
         return [self._station(r) for r in self._conn().execute(sql, params)]
+
+    def read_table(self) -> StationTable:
+        """The whole roster in columns from one query that makes no Station objects (station_table);
+        row by row if its text does not split as it should."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy warns (not raises) about a number it cannot read
+                count, ids, coords, filters, packed = self._packed_read()
+            if coords.size != 2 * count:
+                raise UnexpectedText("the coordinates do not match the count")
+            return StationTable.from_packed(count, ids, coords.reshape(count, 2), filters, packed)
+        except (UnexpectedText, ValueError) as exc:
+            log.warning("reading the roster in columns failed (%s): reading it row by row", exc)
+            return super().read_table()
+
+    @abstractmethod
+    def _packed_read(self) -> tuple[int, bytes, np.ndarray, bytes, bytes]:
+        """count, ids joined by FIELD_SEP, coordinates (2 × count floats), filter texts and packed
+        texts joined by ROW_SEP (station_table's canonical form), all in id order, in one read."""
 
     def get(self, station_id: str) -> Station:
         """One station by id."""

@@ -11,8 +11,26 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from locator.station_table import FILTER_FIELDS, NULLABLE, PACKED_FIELDS, UnexpectedText
 from locator.store.base import ReplacePlan, StationQuery, dumps
 from locator.store.sql import SQLStationStore, where_clause
+
+# The stations columns of migrations 1-10 (copied when migration 11 rebuilds the table).
+_COPIED = (
+    "id, name, type, district, address, lng, lat, amenities, hours, contact, operator, status, closed_until,"
+    " provenance, approximate, note, created_at, updated_at, version, location_confirmed, verified_at"
+)
+# Coordinates as text that reads back to the same doubles (17 significant digits).
+_LNGLAT_SQL = "printf('%!.17g,%!.17g', lng, lat)"
+
+
+def _packed_sql(fields: tuple[str, ...]) -> str:
+    """SQL for station_table's canonical text of these fields (SQLite stores every value in it already)."""
+    parts = [f"coalesce({f}, char(29))" if f in NULLABLE else f for f in fields]
+    return " || char(31) || ".join(parts)
+
 
 MIGRATIONS: list[str] = [
     # 1: stations, meta, audit
@@ -193,6 +211,44 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX account_audit_target ON account_audit(target, id);
     """,
+    # 11: the roster in the canonical packed text of locator/station_table.py, kept by SQLite itself
+    # (stored generated columns: true after any write, ours or a tool's), so the nearest snapshot
+    # reads a million stations as four texts instead of a million rows (issue 18). SQLite cannot add
+    # a stored column to a table: the table is rebuilt, in id order.
+    f"""
+    CREATE TABLE stations_packed (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        district TEXT,
+        address TEXT NOT NULL DEFAULT '',
+        lng REAL NOT NULL,
+        lat REAL NOT NULL,
+        amenities TEXT NOT NULL DEFAULT '[]',
+        hours TEXT NOT NULL DEFAULT '',
+        contact TEXT,
+        operator TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        closed_until TEXT,
+        provenance TEXT NOT NULL DEFAULT 'manual',
+        approximate INTEGER NOT NULL DEFAULT 0,
+        note TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        location_confirmed INTEGER NOT NULL DEFAULT 0,
+        verified_at TEXT,
+        lnglat TEXT GENERATED ALWAYS AS ({_LNGLAT_SQL}) STORED,
+        filter_key TEXT GENERATED ALWAYS AS ({_packed_sql(FILTER_FIELDS)}) STORED,
+        packed TEXT GENERATED ALWAYS AS ({_packed_sql(PACKED_FIELDS)}) STORED
+    );
+    INSERT INTO stations_packed ({_COPIED}) SELECT {_COPIED} FROM stations ORDER BY id;
+    DROP TABLE stations;
+    ALTER TABLE stations_packed RENAME TO stations;
+    CREATE INDEX stations_district ON stations(district);
+    CREATE INDEX stations_type ON stations(type);
+    CREATE INDEX stations_lat ON stations(lat);
+    """,
 ]
 
 
@@ -292,6 +348,24 @@ class SQLiteStore(SQLStationStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    # -- the roster in columns ------------------------------------------------------------
+    def _packed_read(self) -> tuple[int, bytes, np.ndarray, bytes, bytes]:
+        """The generated columns of every station, each joined into one text, in id order."""
+        conn = self._conn()
+        conn.text_factory = bytes  # the arena stays UTF-8: no str of a few hundred MB in between
+        try:
+            count, ids, lnglat, filters, packed = conn.execute(
+                "SELECT count(*), group_concat(id, char(31)), group_concat(lnglat, ','),"
+                " group_concat(filter_key, char(30)), group_concat(packed, char(30))"
+                " FROM (SELECT id, lnglat, filter_key, packed FROM stations ORDER BY id)"
+            ).fetchone()
+        except sqlite3.DataError as exc:  # "string or blob too big": a text over SQLite's 1 GB limit
+            raise UnexpectedText(str(exc)) from exc
+        finally:
+            conn.text_factory = str
+        coords = np.fromstring(lnglat, sep=",") if count else np.zeros(0)  # exact: 17 digits, strtod
+        return count, ids or b"", coords, filters or b"", packed or b""
 
     # -- dialect -----------------------------------------------------------------------
     def _where(self, query: StationQuery) -> tuple[str, list[Any]]:
