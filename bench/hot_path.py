@@ -87,6 +87,9 @@ def sqlite_db(size: int, folder: Path) -> str:
     path = folder / f"roster-{size}.sqlite3"
     store = SQLiteStore(path)
     store.init_schema()
+    if store.count() == size:  # kept from an earlier run with the same --folder
+        store.close()
+        return f"sqlite:///{path}"
     if size == 200:
         Roster.open(store).seed_sample()
     else:
@@ -216,20 +219,22 @@ def wrk(url: str, seconds: int, script: Path | None = None) -> tuple[float, int,
     return rps, int(re.search(r"(\d+) requests in", out).group(1)), n_bad
 
 
-def snapshot_build_s(env: dict[str, str]) -> float:
-    """Seconds to build the nearest snapshot of this database in a fresh Roster (this process)."""
+def snapshot_build_s(env: dict[str, str], cpu: bool = False) -> float | tuple[float, float]:
+    """Seconds to build the nearest snapshot of this database in a fresh Roster (this process);
+    with `cpu`, (wall seconds, this process's CPU seconds)."""
     from locator.roster import Roster
     from locator.store import open_store
 
     store = open_store(
         env["LOCATOR_DATABASE_URL"], tempfile.gettempdir(), schema=env.get("LOCATOR_DATABASE_SCHEMA", "public")
     )
+    store.init_schema()  # a file or schema made by an older version: migrate first, not inside the timing
     roster = Roster.open(store)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     roster.snapshot()
-    took = time.perf_counter() - t0
+    took, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     store.close()
-    return took
+    return (took, cpu_s) if cpu else took
 
 
 def main() -> None:
@@ -241,9 +246,14 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rss", action="store_true", help="also report worker RSS and the snapshot build time")
+    parser.add_argument("--folder", help="where the SQLite rosters are made (kept and reused; default: a new temp dir)")
+    parser.add_argument(
+        "--build-only", type=int, metavar="N", default=0, help="only time N snapshot builds per store and size (no wrk)"
+    )
     parser.add_argument("--postgres-url", default=os.environ.get("LOCATOR_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="locator-hot-"))
+    tmp = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="locator-hot-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     script = tmp / "nearest.lua"
     script.write_text(LUA)
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} wrk -t2 -c4 -d{args.duration}s, {args.rounds} rounds")
@@ -271,6 +281,15 @@ def main() -> None:
                     sys.exit("PostGIS needs --postgres-url or LOCATOR_TEST_POSTGRES_URL")
                 base["LOCATOR_DATABASE_URL"] = args.postgres_url
                 base["LOCATOR_DATABASE_SCHEMA"] = postgis_schema(args.postgres_url, size)
+            if args.build_only:
+                for _ in range(args.build_only):
+                    wall, cpu = snapshot_build_s(base, cpu=True)
+                    print(
+                        f"snapshot build, {store}, {size:,} stations: {wall:.2f} s (this process's CPU {cpu:.2f} s;"
+                        f" load {os.getloadavg()[0]:.1f})",
+                        flush=True,
+                    )
+                continue
             if args.rss:
                 print(f"snapshot build, {store}, {size:,} stations: {snapshot_build_s(base):.2f} s", flush=True)
             for setup in args.setups.split(","):
