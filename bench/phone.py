@@ -64,7 +64,21 @@ window.__t = {};
   }
   new MutationObserver(function () {
     if (!window.__t.name && document.querySelector('#results .station-name')) window.__t.name = performance.now();
-    if (!window.__t.marker && document.querySelector('.lm-cluster, .lm-marker')) window.__t.marker = performance.now();
+    if (!window.__t.marker && !window.__t.markerDom && document.querySelector('.lm-cluster, .lm-marker')) {
+      // In the DOM is not yet seen: the time is taken after the next frame (rendering, which a pending
+      // stylesheet holds back), and only if a marker then has a size and lies inside the window.
+      window.__t.markerDom = performance.now();
+      requestAnimationFrame(function () {
+        setTimeout(function () {
+          const seen = [...document.querySelectorAll('.lm-cluster, .lm-marker')].some(function (e) {
+            const b = e.getBoundingClientRect();
+            return b.width > 0 && b.height > 0 && b.right > 0 && b.bottom > 0 &&
+              b.left < innerWidth && b.top < innerHeight;
+          });
+          if (seen) window.__t.marker = performance.now(); else delete window.__t.markerDom;
+        }, 0);
+      });
+    }
   }).observe(document, {childList: true, subtree: true});
 })();
 """
