@@ -267,6 +267,8 @@ def build_map(
         control_scale=False,
         prefer_canvas=False,
         zoom_control=True,
+        # The page draws the basemap's credit line itself, from the first paint (templates/maps/_credit.html).
+        attribution_control=False,
     )
     # Per map object: folium's class lists (CDN URLs, jQuery, Bootstrap, Font Awesome) stay untouched.
     # The page template links our assets itself (with `defer`): see map_parts().

@@ -243,7 +243,8 @@ def _map_parts(
     # The stations travel in the page (first markers before Leaflet); a very large roster's page
     # preloads its data file instead, so it downloads while the scripts do.
     first = maps.first_view(m, base, config, maps.stations_payload(snapshot, base, flt), zoom)
-    return {**maps.map_parts(m, assets, first), "data_url": data_url, "breaks": breaks or []}
+    credits = list(dict.fromkeys(t.attribution for t in base.layers if t.attribution))  # as Leaflet lists them
+    return {**maps.map_parts(m, assets, first), "data_url": data_url, "breaks": breaks or [], "credits": credits}
 
 
 def subset_map_config(snapshot: Snapshot, base: Basemap, flt: StationFilter, data_url: str) -> dict[str, Any]:

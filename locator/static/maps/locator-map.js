@@ -122,9 +122,17 @@
     map.eachLayer(function (l) { if (l instanceof L.TileLayer) watchTiles(l); });
     // The map pages' basemap: its credit now (so the credit line does not change later), its tiles in a
     // task after the first markers (creating them is a good part of Leaflet's work on a slow phone).
-    (cfg.baseLayers || []).forEach(function (t) {
-      if (t.attribution && map.attributionControl) map.attributionControl.addAttribution(t.attribution);
-    });
+    // The map pages draw the credit line themselves, beside the map where Leaflet's would stand, from the
+    // first paint (a late credit line would also be the page's last large paint); otherwise Leaflet's control.
+    var credit = container.parentNode && container.parentNode.querySelector(".lm-credit");
+    if (credit) {
+      if (map.attributionControl) map.attributionControl.remove();
+      L.DomEvent.disableClickPropagation(credit);
+    } else {
+      (cfg.baseLayers || []).forEach(function (t) {
+        if (t.attribution && map.attributionControl) map.attributionControl.addAttribution(t.attribution);
+      });
+    }
     function addBaseLayers() {
       (cfg.baseLayers || []).forEach(function (t) {
         var tl = L.tileLayer(t.url, { subdomains: t.subdomains, maxZoom: t.maxZoom, maxNativeZoom: t.maxZoom });
@@ -285,7 +293,7 @@
         return r.json();
       }).then(function (geo) {
         var counts = cfg.counts;
-        var districtLayer = L.geoJSON(geo, {
+        var districtLayer = L.geoJSON(null, {
           interactive: !!counts,
           style: function (f) {
             if (!counts) return { color: "#6d4c41", weight: 1.5, opacity: 0.8, fill: false };
@@ -295,9 +303,15 @@
             if (counts) l.bindTooltip(el("span", null, f.properties.name + "：" + (counts[f.properties.code] || 0) + " 个站点"), { sticky: true });
           },
         }).addTo(map);
-        districtLayer.bringToBack();
-        control.addOverlay(districtLayer, counts ? "区县站点数（分级着色）" : "区县界线");
-        container.setAttribute("data-districts", String(geo.features.length));
+        // One district per task: drawing all of them at once was one of the longest tasks on a slow phone.
+        var feats = geo.features.slice();
+        (function next() {
+          var f = feats.shift();
+          if (f) { districtLayer.addData(f); setTimeout(next, 0); return; }
+          districtLayer.bringToBack();
+          control.addOverlay(districtLayer, counts ? "区县站点数（分级着色）" : "区县界线");
+          container.setAttribute("data-districts", String(geo.features.length));
+        })();
       }).catch(function () { container.setAttribute("data-districts", "error"); });
     }
 
@@ -366,14 +380,17 @@
         button(box, "全屏", "全屏", function () {
           var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
           if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
-          var req = container.requestFullscreen || container.webkitRequestFullscreen;
-          if (req) { req.call(container); } else { container.classList.toggle("lm-fullscreen"); }
+          var whole = credit ? container.parentNode : container;  // the map with its credit line
+          var req = whole.requestFullscreen || whole.webkitRequestFullscreen;
+          if (req) { req.call(whole); } else { whole.classList.toggle("lm-fullscreen"); }
           setTimeout(function () { map.invalidateSize(); }, 200);
         });
         return box;
       };
       tools.addTo(map);
+    }
 
+    function addSearch() {
       var search = L.control({ position: "topleft" });
       search.onAdd = function () {
         var box = el("div", "lm-search");
@@ -414,7 +431,28 @@
       };
       search.addTo(map);
     }
-    setTimeout(addControls, 0);
+    // Work after the first markers runs as a queue of short tasks, in this order (each a task of its own).
+    var queue = [];
+    function soon(fn) {
+      queue.push(fn);
+      if (queue.length === 1) setTimeout(runQueue, 0);
+    }
+    function runQueue() {
+      try {
+        queue[0]();
+      } finally {
+        queue.shift();
+        if (queue.length) setTimeout(runQueue, 0);
+      }
+    }
+    var controlsAdded = false;
+    function controlsOnce() {
+      if (controlsAdded) return;
+      controlsAdded = true;
+      soon(addControls);
+      soon(addSearch);
+    }
+    if (!first) controlsOnce();  // while the station data downloads
 
     if (cfg.share || cfg.wechat) C.wxReady({ enabled: cfg.wechat, script: cfg.jssdk, share: cfg.share });
 
@@ -449,12 +487,20 @@
       }
       container.setAttribute("data-stations", String(rows.length));
       container.setAttribute("data-draw-ms", String(Math.round(performance.now() - t0)));
-      // Tiles, the layer list and the outlines in later tasks: the first markers do not wait for them.
-      setTimeout(addBaseLayers, 0);
-      setTimeout(function () { addOverlays(perType); container.setAttribute("data-state", "ready"); loadDistricts(); }, 0);
+      // Controls, tiles, the layer list and the outlines in later tasks: the first markers do not wait for them.
+      controlsOnce();
+      soon(addBaseLayers);
+      soon(function () { addOverlays(perType); container.setAttribute("data-state", "ready"); loadDistricts(); });
     }
     if (first) {
-      stationsArrived(first.rows);
+      // Leaflet's markers in a task after the map's creation (shorter tasks); a move before then cannot
+      // leave the first markers standing still: it hands over at once.
+      var handOver = function () {
+        map.off("movestart zoomstart", handOver);
+        if (!first.taken) stationsArrived(first.rows);
+      };
+      map.on("movestart zoomstart", handOver);
+      setTimeout(handOver, 0);
     } else {
       stationsRequest.then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
@@ -466,13 +512,16 @@
     }
 
     function addOverlays(perType) {
+      // addOverlay rebuilds the whole list each time: the entries go in first, the list is built once
+      // (Leaflet 1.9.4's own _addLayer/_update, which addOverlay calls; Leaflet is vendored at that version).
       types.forEach(function (t, k) {
         typeLayers[k].addTo(map);
-        control.addOverlay(typeLayers[k], el("span", null, t.icon + " " + t.label + "（" + perType[k] + "）").outerHTML);
+        control._addLayer(typeLayers[k], el("span", null, t.icon + " " + t.label + "（" + perType[k] + "）").outerHTML, true);
       });
       cfg.rings.forEach(function (radius) {
-        control.addOverlay(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"));
+        control._addLayer(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"), true);
       });
+      control._update();
     }
   }
 
