@@ -152,7 +152,8 @@ def test_first_markers_are_reached_by_the_keyboard_and_keep_focus_through_the_ha
         release()
         page.wait_for_selector(".folium-map[data-state=ready]", timeout=20000)
         focused = page.evaluate(
-            "() => [document.activeElement.dataset.key, document.activeElement.classList.contains('leaflet-marker-icon')]"
+            "() => { const a = document.activeElement;"
+            " return [a.dataset.key, a.classList.contains('leaflet-marker-icon')]; }"
         )
         assert focused == [key, True]
     finally:
