@@ -188,7 +188,7 @@
       btn.type = "button";
       btn.className = ic.className + " lm-first-marker";
       btn.style.cssText = "width:" + ic.size + "px;height:" + ic.size + "px;margin:-" + half + "px 0 0 -" + half + "px;" +
-        "transform:translate3d(" + Math.round(item.x) + "px," + Math.round(item.y) + "px,0)";
+        "left:" + Math.round(item.x) + "px;top:" + Math.round(item.y) + "px";
       btn.innerHTML = ic.html;  // our vocabulary and numbers (see icon())
       btn.setAttribute("aria-label", label(item, types, rows));
       btn.setAttribute("data-key", key);
