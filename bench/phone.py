@@ -9,7 +9,10 @@ through CDP: 400 kbps down and up, 400 ms round trip (Network.emulateNetworkCond
 
 1. `/` with geolocation granted near 红骑瓯创·骑手驿站: time from the moment the page's geolocation callback
    receives the position until the first station name is in the list (a MutationObserver records it).
-2. `/embed`: time from navigation start until the first cluster badge or station marker is in the DOM.
+2. `/embed`: time from navigation start until a station marker or cluster badge (`.lm-marker`, `.lm-cluster`:
+   the first markers drawn before Leaflet, or Leaflet's) can be seen: a MutationObserver notes the first one in
+   the DOM, and the time is taken after the next animation frame (which a pending stylesheet or render-blocking
+   holds back), provided a marker then has a size and lies inside the window.
 3. Repeat visit of `/` (same context, unthrottled): bytes on the wire (CDP encodedDataLength: headers
    and body) of every response except the nearest answer and tiles, and how many requests went out.
 
