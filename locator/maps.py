@@ -271,7 +271,7 @@ def build_map(
         attribution_control=False,
     )
     # Per map object: folium's class lists (CDN URLs, jQuery, Bootstrap, Font Awesome) stay untouched.
-    # The page template links our assets itself (with `defer`): see map_parts().
+    # The page template links our assets itself: see map_parts().
     m.default_js = []
     m.default_css = []
     # No folium TileLayer: locator-map.js adds the basemap's tiles (config.base) after the first markers.
@@ -304,8 +304,9 @@ def map_parts(m, assets: MapAssets, first: dict[str, Any] | None = None) -> dict
     """The map div and script of a folium map, and our asset URLs, for our own page templates.
 
     folium's header is not used: it carries a second viewport tag that forbids pinch-zoom
-    (`user-scalable=no`) and blocking script tags. Our templates link the assets with `defer`
-    and run folium's script once the deferred scripts have run (DOMContentLoaded).
+    (`user-scalable=no`) and blocking script tags. Our templates inline the first markers' script,
+    which loads Leaflet and the map bundle, and run folium's script once they have
+    (LocatorFirst.whenReady).
     """
     figure = m.get_root()
     figure.render()
