@@ -9,7 +9,10 @@ through CDP: 400 kbps down and up, 400 ms round trip (Network.emulateNetworkCond
 
 1. `/` with geolocation granted near 红骑瓯创·骑手驿站: time from the moment the page's geolocation callback
    receives the position until the first station name is in the list (a MutationObserver records it).
-2. `/embed`: time from navigation start until the first cluster badge or station marker is in the DOM.
+2. `/embed`: time from navigation start until a station marker or cluster badge (`.lm-marker`, `.lm-cluster`:
+   the first markers drawn before Leaflet, or Leaflet's) can be seen: a MutationObserver notes the first one in
+   the DOM, and the time is taken after the next animation frame (which a pending stylesheet or render-blocking
+   holds back), provided a marker then has a size and lies inside the window.
 3. Repeat visit of `/` (same context, unthrottled): bytes on the wire (CDP encodedDataLength: headers
    and body) of every response except the nearest answer and tiles, and how many requests went out.
 
@@ -64,7 +67,21 @@ window.__t = {};
   }
   new MutationObserver(function () {
     if (!window.__t.name && document.querySelector('#results .station-name')) window.__t.name = performance.now();
-    if (!window.__t.marker && document.querySelector('.lm-cluster, .lm-marker')) window.__t.marker = performance.now();
+    if (!window.__t.marker && !window.__t.markerDom && document.querySelector('.lm-cluster, .lm-marker')) {
+      // In the DOM is not yet seen: the time is taken after the next frame (rendering, which a pending
+      // stylesheet holds back), and only if a marker then has a size and lies inside the window.
+      window.__t.markerDom = performance.now();
+      requestAnimationFrame(function () {
+        setTimeout(function () {
+          const seen = [...document.querySelectorAll('.lm-cluster, .lm-marker')].some(function (e) {
+            const b = e.getBoundingClientRect();
+            return b.width > 0 && b.height > 0 && b.right > 0 && b.bottom > 0 &&
+              b.left < innerWidth && b.top < innerHeight;
+          });
+          if (seen) window.__t.marker = performance.now(); else delete window.__t.markerDom;
+        }, 0);
+      });
+    }
   }).observe(document, {childList: true, subtree: true});
 })();
 """

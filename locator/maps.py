@@ -25,7 +25,7 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
-from locator.basemaps import MIN_ZOOM, Basemap, project
+from locator.basemaps import MAX_ZOOM, MIN_ZOOM, Basemap, project
 from locator.coords import CRS, wgs84_to_gcj02
 from locator.districts import DistrictIndex
 from locator.nearest import Snapshot, StationFilter
@@ -45,6 +45,9 @@ TYPE_COLORS = {
     "finance_station": "#1565c0",
 }
 ALL_LIVE = StationFilter()  # every station that is not permanently closed
+# Up to this many stations travel inside the map page itself, so the first markers are drawn before
+# Leaflet arrives (locator-first.js); beyond it (about 60 KB of gzip) the page fetches its data file.
+FIRST_VIEW_MAX_STATIONS = 3000
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -147,11 +150,12 @@ class MapAssets:
     """URLs of the scripts and stylesheets a map page loads (all served by this service, content-addressed)."""
 
     leaflet_js: str
-    map_js: str  # supercluster + the station card + locator-map.js, one bundle
+    map_js: str  # the station card + locator-map.js, one bundle
     map_css: str  # leaflet.css + our styles, one bundle
+    first_js: str = ""  # the text of supercluster + locator-first.js, inline: the first markers, before Leaflet
 
     def js(self) -> list[str]:
-        """Scripts in execution order (the page loads them with `defer`)."""
+        """Scripts in execution order: locator-first.js loads them after the first markers."""
         return [self.leaflet_js, self.map_js]
 
     def css(self) -> list[str]:
@@ -177,6 +181,7 @@ class MapConfig:
     wechat: bool = False  # the WeChat JS-SDK is configured (navigation and sharing inside WeChat)
     jssdk: str = ""
     share: dict[str, str] | None = None
+    base: Basemap | None = None  # its tiles are added by locator-map.js, after the first markers
 
     def as_json(self, crs: CRS) -> dict[str, Any]:
         """The configuration object handed to LocatorMap.init."""
@@ -205,7 +210,23 @@ class MapConfig:
             "wechat": self.wechat,
             "jssdk": self.jssdk,
             "share": self.share,
+        } | (self._base_json() if self.base else {})
+
+    def _base_json(self) -> dict[str, Any]:
+        assert self.base is not None
+        return {
+            "baseLayers": [
+                {"url": t.url, "subdomains": t.subdomains or "abc", "attribution": t.attribution, "maxZoom": t.max_zoom}
+                for t in self.base.layers
+            ],
+            "minZoom": MIN_ZOOM,
+            "maxZoom": max_zoom(self.base),
         }
+
+
+def max_zoom(base: Basemap) -> int:
+    """The deepest zoom of a basemap's layers (what Leaflet would take from its tile layers)."""
+    return max((t.max_zoom for t in base.layers), default=MAX_ZOOM)
 
 
 class StationLayers(MacroElement):
@@ -246,31 +267,46 @@ def build_map(
         control_scale=False,
         prefer_canvas=False,
         zoom_control=True,
+        # The page draws the basemap's credit line itself, from the first paint (templates/maps/_credit.html).
+        attribution_control=False,
     )
     # Per map object: folium's class lists (CDN URLs, jQuery, Bootstrap, Font Awesome) stay untouched.
-    # The page template links our assets itself (with `defer`): see map_parts().
+    # The page template links our assets itself: see map_parts().
     m.default_js = []
     m.default_css = []
-    for i, layer in enumerate(base.layers):
-        folium.TileLayer(
-            tiles=layer.url,
-            attr=layer.attribution,
-            name=base.label if i == 0 else f"{base.label}注记",
-            subdomains=layer.subdomains or "abc",
-            max_zoom=layer.max_zoom,
-            overlay=i > 0,
-            control=False,
-        ).add_to(m)
+    # No folium TileLayer: locator-map.js adds the basemap's tiles (config.base) after the first markers.
+    config.base = base
     StationLayers(config.as_json(base.crs)).add_to(m)
     return m
 
 
-def map_parts(m, assets: MapAssets) -> dict[str, Any]:
+def first_view(m, base: Basemap, config: MapConfig, payload: Mapping[str, Any], zoom: int) -> dict[str, Any] | None:
+    """What locator-first.js needs to draw the first markers before Leaflet: the map element, its view
+    (the stations' extent, or folium's centre and zoom), zoom range, types and the station rows.
+    None when there are too many stations to carry in the page (the map then loads its data file)."""
+    rows = payload["stations"]
+    if not rows or len(rows) > FIRST_VIEW_MAX_STATIONS:
+        return None
+    cfg = config.as_json(base.crs)
+    return {
+        "mapId": m.get_name(),
+        "center": list(m.location),
+        "zoom": zoom,
+        "bounds": config.bounds if config.fit_data else None,
+        "minZoom": cfg["minZoom"],
+        "maxZoom": cfg["maxZoom"],
+        "types": [{k: t[k] for k in ("key", "label", "icon", "color")} for t in cfg["types"]],
+        "rows": rows,
+    }
+
+
+def map_parts(m, assets: MapAssets, first: dict[str, Any] | None = None) -> dict[str, Any]:
     """The map div and script of a folium map, and our asset URLs, for our own page templates.
 
     folium's header is not used: it carries a second viewport tag that forbids pinch-zoom
-    (`user-scalable=no`) and blocking script tags. Our templates link the assets with `defer`
-    and run folium's script once the deferred scripts have run (DOMContentLoaded).
+    (`user-scalable=no`) and blocking script tags. Our templates inline the first markers' script,
+    which loads Leaflet and the map bundle, and run folium's script once they have
+    (LocatorFirst.whenReady).
     """
     figure = m.get_root()
     figure.render()
@@ -279,4 +315,7 @@ def map_parts(m, assets: MapAssets) -> dict[str, Any]:
         "script": figure.script.render(),
         "js": assets.js(),
         "css": assets.css(),
+        "first_inline": assets.first_js,
+        # Inside <script type="application/json">: never run, escaped so no "</script>" can end it.
+        "first_json": script_json(first) if first else "",
     }

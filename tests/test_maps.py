@@ -13,6 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from locator.coords import wgs84_to_gcj02
+from locator.web.assets import asset_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,10 +95,17 @@ def test_vendored_assets_are_gzipped_and_immutable(client, path):
 
 def test_own_assets_need_their_current_digest(client):
     html = client.get("/embed").get_data(as_text=True)
-    url = next(a for a in page_assets(html) if a.endswith("bundles/map.js"))
+    first = BeautifulSoup(html, "html.parser").select_one("script[data-load]")
+    url = next(a for a in first["data-load"].split() if a.endswith("bundles/map-page.js"))
     resp = client.get(url)
     assert resp.headers["Cache-Control"].endswith("immutable")
-    assert b"LocatorMap" in resp.data and b"Supercluster" in resp.data and b"LocatorCard" in resp.data
+    assert b"LocatorMap" in resp.data and b"LocatorCard" in resp.data
+    # supercluster and the first markers travel inline, in the page
+    assert "Supercluster" in first.string and "LocatorFirst" in first.string
+    with client.application.test_request_context():
+        admin_url = asset_url("bundles/map.js")  # pages that draw a LocatorMap of their own
+    admin = client.get(admin_url)
+    assert all(name in admin.data for name in (b"Supercluster", b"LocatorFirst", b"LocatorCard", b"LocatorMap"))
     assert client.get("/assets/0000000000000000/bundles/map.js").status_code == 404
     assert client.get("/assets/0000000000000000/maps/locator-map.js").status_code == 404
 
@@ -108,8 +116,13 @@ def test_map_pages_allow_pinch_zoom_and_do_not_block_first_paint(client):
         viewports = soup.select("meta[name=viewport]")
         assert len(viewports) == 1
         assert "user-scalable" not in viewports[0]["content"] and "maximum-scale" not in viewports[0]["content"]
-        head_scripts = soup.head.select("script[src]")
-        assert head_scripts and all(s.has_attr("defer") for s in head_scripts)
+        # No script blocks the first paint: no external script in the page at all (the inline first-markers
+        # script, after the map, loads Leaflet and the map script itself once the first markers are drawn).
+        assert not soup.select("script[src]")
+        first = soup.select_one("script[data-load]")
+        assert first.find_previous("div", class_="folium-map") is not None
+        loads = first["data-load"].split()
+        assert loads[0].endswith("leaflet.js") and loads[1].endswith("bundles/map-page.js")
         assert soup.select_one("link[rel=icon]")["href"].startswith("/assets/")
         assert len(soup.select_one("meta[name=description]")["content"]) > 10
         assert soup.select_one("meta[property='og:image']")["content"].startswith("http")

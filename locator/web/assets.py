@@ -35,7 +35,16 @@ BUNDLES: dict[str, tuple[str, ...]] = {
     "bundles/rider.css": ("css/base.css", "css/rider.css"),
     "bundles/rider.js": ("js/station-card.js", "js/rider.js"),
     "bundles/map.css": (LEAFLET_CSS, "css/base.css", "maps/locator-map.css"),
-    "bundles/map.js": ("vendor/supercluster-8.0.1/supercluster.min.js", "js/station-card.js", "maps/locator-map.js"),
+    # The map pages: supercluster and the first markers (before Leaflet), then the card and the map.
+    "bundles/map-first.js": ("vendor/supercluster-8.0.1/supercluster.min.js", "maps/locator-first.js"),
+    "bundles/map-page.js": ("js/station-card.js", "maps/locator-map.js"),
+    # Pages that draw a LocatorMap of their own (the organizers' 待核实 map): everything in one.
+    "bundles/map.js": (
+        "vendor/supercluster-8.0.1/supercluster.min.js",
+        "maps/locator-first.js",
+        "js/station-card.js",
+        "maps/locator-map.js",
+    ),
 }
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
@@ -118,6 +127,16 @@ def favicon():
     """Browsers ask for /favicon.ico whatever the page says: the same icon, cached for a day."""
     raw, gz, digest = built("img/icon.svg")
     return send_bytes(raw, gz, "image/svg+xml", "public, max-age=86400", digest)
+
+
+def inline_script(name: str) -> str:
+    """A JS file or bundle's text for an inline <script>: refused if it could end the element early
+    ("</script") or change how browsers tokenise it ("<!--"), which would also break its CSP hash."""
+    text = built(name)[0].decode("utf-8")
+    lowered = text.lower()
+    if "</script" in lowered or "<!--" in lowered:
+        raise ValueError(f"{name} cannot be inlined: it holds '</script' or '<!--'")
+    return text
 
 
 @bp.app_template_global()

@@ -28,7 +28,7 @@ from locator.hours import TZ
 from locator.nearest import Snapshot, StationFilter
 from locator.stations import AMENITIES, STATION_TYPES
 from locator.web import security
-from locator.web.assets import IMMUTABLE, LEAFLET_JS, asset_url, send_bytes
+from locator.web.assets import IMMUTABLE, LEAFLET_JS, asset_url, inline_script, send_bytes
 from locator.web.params import get_choices, get_int
 from locator.web.problems import Problem, bad_parameter, parameter_zh
 
@@ -235,12 +235,16 @@ def _map_parts(
     )
     assets = maps.MapAssets(
         leaflet_js=asset_url(LEAFLET_JS),
-        map_js=asset_url("bundles/map.js"),
+        map_js=asset_url("bundles/map-page.js"),
         map_css=asset_url("bundles/map.css"),
+        first_js=inline_script("bundles/map-first.js"),
     )
     m = maps.build_map(base, assets, config, center=center, zoom=zoom)
-    # The page preloads the station data so it downloads while the scripts do.
-    return {**maps.map_parts(m, assets), "data_url": data_url, "breaks": breaks or []}
+    # The stations travel in the page (first markers before Leaflet); a very large roster's page
+    # preloads its data file instead, so it downloads while the scripts do.
+    first = maps.first_view(m, base, config, maps.stations_payload(snapshot, base, flt), zoom)
+    credits = list(dict.fromkeys(t.attribution for t in base.layers if t.attribution))  # as Leaflet lists them
+    return {**maps.map_parts(m, assets, first), "data_url": data_url, "breaks": breaks or [], "credits": credits}
 
 
 def subset_map_config(snapshot: Snapshot, base: Basemap, flt: StationFilter, data_url: str) -> dict[str, Any]:

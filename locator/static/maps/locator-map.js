@@ -15,8 +15,7 @@
     L.Control.Zoom.prototype.options.zoomOutTitle = "缩小";
     L.Control.Scale.prototype.options.imperial = false;  // metric only
   }
-  var C = window.LocatorCard, el = C.el;
-  var MIN_SEP = 40;  // px between any two drawn centres (markers and badges are 44-52 px wide)
+  var C = window.LocatorCard, el = C.el, F = window.LocatorFirst;  // F: clustering shared with the first view
   var MAX_LIST = 50;  // stations listed when a cluster cannot split any more
 
   // WGS-84 -> GCJ-02 (the published closed formula), for the locate-me dot on AMap tiles.
@@ -73,13 +72,19 @@
     var visible = types.map(function () { return true; });
     var layer = L.layerGroup().addTo(map);
     var drawn = {};  // key -> marker, so an unchanged marker (and its keyboard focus) survives a redraw
+    // The map pages name their zoom range (their tiles come later, in a task of their own).
+    if (cfg.maxZoom) map.setMaxZoom(cfg.maxZoom);
+    if (cfg.minZoom) map.setMinZoom(cfg.minZoom);
     var maxZoom = map.getMaxZoom() < Infinity ? map.getMaxZoom() : 18;
+    var minZoom = cfg.minZoom || map.getMinZoom() || 0;
     if (map.zoomControl) map.zoomControl.setPosition("topright");
     // Open on the stations at once (the server knows their extent): no second layout when they arrive.
     if (cfg.fitData && cfg.bounds) map.fitBounds(cfg.bounds, { padding: [20, 20], maxZoom: 15, animate: false });
 
-    // The data request goes out first (it was preloaded); everything else is set up meanwhile.
-    var stationsRequest = fetch(cfg.dataUrl, { credentials: "same-origin" });
+    // The first view drawn before Leaflet (locator-first.js) brought the stations with the page;
+    // otherwise the data request goes out first (it was preloaded) and everything else is set up meanwhile.
+    var first = F.state && !F.state.taken ? F.state : null;
+    var stationsRequest = first ? null : fetch(cfg.dataUrl, { credentials: "same-origin" });
     var card = C.sheet(container);
     L.DomEvent.disableClickPropagation(card.el);
     L.DomEvent.disableScrollPropagation(card.el);
@@ -110,110 +115,63 @@
       container.setAttribute("data-tiles", "failed");
       notice("tiles", "底图加载失败，站点位置准确");
     }
-    map.eachLayer(function (l) {
-      if (!(l instanceof L.TileLayer)) return;
+    function watchTiles(l) {
       l.on("tileload", function () { tileLoads++; container.setAttribute("data-tiles", "ok"); });
       l.on("tileerror", function () { tileErrors++; if (tileErrors >= 2) tilesFailed(); });
-    });
+    }
+    map.eachLayer(function (l) { if (l instanceof L.TileLayer) watchTiles(l); });
+    // The map pages' basemap: its credit now (so the credit line does not change later), its tiles in a
+    // task after the first markers (creating them is a good part of Leaflet's work on a slow phone).
+    // The map pages draw the credit line themselves, beside the map where Leaflet's would stand, from the
+    // first paint (a late credit line would also be the page's last large paint); otherwise Leaflet's control.
+    var credit = container.parentNode && container.parentNode.querySelector(".lm-credit");
+    if (credit) {
+      if (map.attributionControl) map.attributionControl.remove();
+      L.DomEvent.disableClickPropagation(credit);
+    } else {
+      (cfg.baseLayers || []).forEach(function (t) {
+        if (t.attribution && map.attributionControl) map.attributionControl.addAttribution(t.attribution);
+      });
+    }
+    function addBaseLayers() {
+      (cfg.baseLayers || []).forEach(function (t) {
+        var tl = L.tileLayer(t.url, { subdomains: t.subdomains, maxZoom: t.maxZoom, maxNativeZoom: t.maxZoom });
+        watchTiles(tl);
+        tl.addTo(map);
+        tl.bringToBack();
+      });
+    }
     setTimeout(tilesFailed, 12000);  // tiles that never answer
 
     // -- clustering over every visible type --------------------------------------------------------
     function buildIndex() {
-      var feats = [];
-      for (var i = 0; i < rows.length; i++) {
-        if (!visible[rows[i][2]]) continue;
-        feats.push({ type: "Feature", properties: { i: i, t: rows[i][2] },
-                     geometry: { type: "Point", coordinates: [rows[i][1], rows[i][0]] } });
-      }
-      index = new Supercluster({
-        radius: 44, extent: 256, minZoom: map.getMinZoom() || 0, maxZoom: maxZoom,
-        map: function (p) { var o = {}; for (var k = 0; k < types.length; k++) o["c" + k] = p.t === k ? 1 : 0; return o; },
-        reduce: function (a, b) { for (var k = 0; k < types.length; k++) a["c" + k] += b["c" + k]; },
-      }).load(feats);
+      index = F.index(rows, visible, types.length, minZoom, maxZoom);
     }
 
     function viewItems() {
       var z = Math.round(map.getZoom()), b = map.getBounds().pad(0.25);
-      var raw = index.getClusters([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], z);
-      var list = raw.map(function (f) {
-        var c = f.geometry.coordinates, p = map.latLngToLayerPoint([c[1], c[0]]), counts = [];
-        if (f.properties.cluster) {
-          for (var k = 0; k < types.length; k++) counts.push(f.properties["c" + k]);
-          return { x: p.x, y: p.y, n: f.properties.point_count, counts: counts, clusters: [f.properties.cluster_id], points: [],
-                   ll: L.latLng(c[1], c[0]) };
-        }
-        for (var j = 0; j < types.length; j++) counts.push(j === f.properties.t ? 1 : 0);
-        return { x: p.x, y: p.y, n: 1, counts: counts, clusters: [], points: [f.properties.i], ll: L.latLng(c[1], c[0]) };
-      });
-      // supercluster's greedy clusters can end up closer than their radius: merge until none is.
-      list.sort(function (a, b) { return b.n - a.n; });
-      var changed = true;
-      while (changed) {
-        changed = false;
-        for (var a = 0; a < list.length; a++) {
-          for (var d = a + 1; d < list.length; d++) {
-            var A = list[a], B = list[d], dx = A.x - B.x, dy = A.y - B.y;
-            if (dx * dx + dy * dy >= MIN_SEP * MIN_SEP) continue;
-            var n = A.n + B.n;
-            A.x = (A.x * A.n + B.x * B.n) / n; A.y = (A.y * A.n + B.y * B.n) / n;
-            for (var k2 = 0; k2 < types.length; k2++) A.counts[k2] += B.counts[k2];
-            A.n = n; A.clusters = A.clusters.concat(B.clusters); A.points = A.points.concat(B.points);
-            A.ll = map.layerPointToLatLng([A.x, A.y]);
-            list.splice(d, 1); d--; changed = true;
-          }
-        }
-      }
-      return list;
+      return F.items(index, z, [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], types.length,
+                     function (lat, lng) { return map.latLngToLayerPoint([lat, lng]); },
+                     function (x, y) { return map.layerPointToLatLng([x, y]); });
     }
 
-    function keyOf(item) {
-      return item.n === 1 ? "p" + item.points[0] : "c" + item.clusters.join(",") + "|" + item.points.join(",");
+    function iconOf(item) {
+      var ic = F.icon(item, types, rows);  // our vocabulary and numbers only
+      return L.divIcon({ className: ic.className, html: ic.html, iconSize: [ic.size, ic.size], iconAnchor: [ic.size / 2, ic.size / 2] });
     }
-
-    function stationIcon(i) {
-      var t = types[rows[i][2]];
-      return L.divIcon({
-        className: "lm-marker lm-type-" + t.key,
-        html: '<span class="lm-pin" style="background:' + t.color + '">' + t.icon + "</span>",  // our vocabulary only
-        iconSize: [44, 44], iconAnchor: [22, 22],
-      });
-    }
-    function clusterIcon(item) {
-      var stops = [], acc = 0;
-      item.counts.forEach(function (c, k) {
-        if (!c) return;
-        stops.push(types[k].color + " " + (acc / item.n * 360).toFixed(1) + "deg " + ((acc + c) / item.n * 360).toFixed(1) + "deg");
-        acc += c;
-      });
-      var size = item.n >= 1000 ? 52 : 44;
-      return L.divIcon({
-        className: "lm-cluster",
-        html: '<span class="lm-ring" style="background:conic-gradient(' + stops.join(",") + ')"><span class="lm-count">' +
-              item.n + "</span></span>",
-        iconSize: [size, size], iconAnchor: [size / 2, size / 2],
-      });
-    }
-    function label(item) {
-      if (item.n === 1) {
-        var r = rows[item.points[0]];
-        return r[3] + "（" + types[r[2]].label + "）";
-      }
-      var mix = [];
-      item.counts.forEach(function (c, k) { if (c) mix.push(types[k].label + " " + c + " 个"); });
-      return item.n + " 个站点：" + mix.join("、") + "。点按放大";
-    }
+    function label(item) { return F.label(item, types, rows); }
 
     function draw() {
       if (!index) return;
       var items = viewItems(), keep = {};
       items.forEach(function (item) {
-        var key = keyOf(item), m = drawn[key];
+        var key = F.keyOf(item), m = drawn[key];
         if (m) {
           m.setLatLng(item.ll);
           m._item = item;
         } else {
           m = L.marker(item.ll, {
-            icon: item.n === 1 ? stationIcon(item.points[0]) : clusterIcon(item),
+            icon: iconOf(item),
             keyboard: true, riseOnHover: true,
           });
           m._item = item;
@@ -335,7 +293,7 @@
         return r.json();
       }).then(function (geo) {
         var counts = cfg.counts;
-        var districtLayer = L.geoJSON(geo, {
+        var districtLayer = L.geoJSON(null, {
           interactive: !!counts,
           style: function (f) {
             if (!counts) return { color: "#6d4c41", weight: 1.5, opacity: 0.8, fill: false };
@@ -345,9 +303,15 @@
             if (counts) l.bindTooltip(el("span", null, f.properties.name + "：" + (counts[f.properties.code] || 0) + " 个站点"), { sticky: true });
           },
         }).addTo(map);
-        districtLayer.bringToBack();
-        control.addOverlay(districtLayer, counts ? "区县站点数（分级着色）" : "区县界线");
-        container.setAttribute("data-districts", String(geo.features.length));
+        // One district per task: drawing all of them at once was one of the longest tasks on a slow phone.
+        var feats = geo.features.slice();
+        (function next() {
+          var f = feats.shift();
+          if (f) { districtLayer.addData(f); setTimeout(next, 0); return; }
+          districtLayer.bringToBack();
+          control.addOverlay(districtLayer, counts ? "区县站点数（分级着色）" : "区县界线");
+          container.setAttribute("data-districts", String(geo.features.length));
+        })();
       }).catch(function () { container.setAttribute("data-districts", "error"); });
     }
 
@@ -416,14 +380,17 @@
         button(box, "全屏", "全屏", function () {
           var doc = document, fs = doc.fullscreenElement || doc.webkitFullscreenElement;
           if (fs) { (doc.exitFullscreen || doc.webkitExitFullscreen).call(doc); return; }
-          var req = container.requestFullscreen || container.webkitRequestFullscreen;
-          if (req) { req.call(container); } else { container.classList.toggle("lm-fullscreen"); }
+          var whole = credit ? container.parentNode : container;  // the map with its credit line
+          var req = whole.requestFullscreen || whole.webkitRequestFullscreen;
+          if (req) { req.call(whole); } else { whole.classList.toggle("lm-fullscreen"); }
           setTimeout(function () { map.invalidateSize(); }, 200);
         });
         return box;
       };
       tools.addTo(map);
+    }
 
+    function addSearch() {
       var search = L.control({ position: "topleft" });
       search.onAdd = function () {
         var box = el("div", "lm-search");
@@ -464,16 +431,34 @@
       };
       search.addTo(map);
     }
-    setTimeout(addControls, 0);
+    // Work after the first markers runs as a queue of short tasks, in this order (each a task of its own).
+    var queue = [];
+    function soon(fn) {
+      queue.push(fn);
+      if (queue.length === 1) setTimeout(runQueue, 0);
+    }
+    function runQueue() {
+      try {
+        queue[0]();
+      } finally {
+        queue.shift();
+        if (queue.length) setTimeout(runQueue, 0);
+      }
+    }
+    var controlsAdded = false;
+    function controlsOnce() {
+      if (controlsAdded) return;
+      controlsAdded = true;
+      soon(addControls);
+      soon(addSearch);
+    }
+    if (!first) controlsOnce();  // while the station data downloads
 
     if (cfg.share || cfg.wechat) C.wxReady({ enabled: cfg.wechat, script: cfg.jssdk, share: cfg.share });
 
     // -- the stations ------------------------------------------------------------------------------
-    stationsRequest.then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    }).then(function (data) {
-      rows = data.stations;
+    function stationsArrived(list) {
+      rows = list;
       map.locatorRows = rows;
       var t0 = performance.now();
       var perType = types.map(function () { return 0; });
@@ -489,25 +474,54 @@
       if (cfg.fitData && !cfg.bounds && rows.length) {
         map.fitBounds([[south, west], [north, east]], { padding: [20, 20], maxZoom: 15, animate: false });
       }
-      buildIndex();
+      // The first view's index was built alike (same rows, types and zoom range): no second clustering.
+      if (first && first.minZoom === minZoom && first.maxZoom === maxZoom) index = first.index; else buildIndex();
       draw();
+      if (first) {
+        // Leaflet's markers stand where the first ones stood (same view, same clustering): swap them in this task.
+        var handed = first.take();
+        container.setAttribute("data-first-zoom", String(first.zoom));
+        var focusM = handed.focused && drawn[handed.focused], tapped = handed.pending && drawn[handed.pending];
+        if (focusM && focusM.getElement()) focusM.getElement().focus();
+        if (tapped) activate(tapped._item, tapped.getElement());
+      }
       container.setAttribute("data-stations", String(rows.length));
       container.setAttribute("data-draw-ms", String(Math.round(performance.now() - t0)));
-      // The layer list and the outlines in later tasks: the first markers do not wait for them.
-      setTimeout(function () { addOverlays(perType); container.setAttribute("data-state", "ready"); loadDistricts(); }, 0);
-    }).catch(function () {
-      container.setAttribute("data-state", "error");
-      notice("data", "站点数据加载失败，请刷新重试");
-    });
+      // Controls, tiles, the layer list and the outlines in later tasks: the first markers do not wait for them.
+      controlsOnce();
+      soon(addBaseLayers);
+      soon(function () { addOverlays(perType); container.setAttribute("data-state", "ready"); loadDistricts(); });
+    }
+    if (first) {
+      // Leaflet's markers in a task after the map's creation (shorter tasks); a move before then cannot
+      // leave the first markers standing still: it hands over at once.
+      var handOver = function () {
+        map.off("movestart zoomstart", handOver);
+        if (!first.taken) stationsArrived(first.rows);
+      };
+      map.on("movestart zoomstart", handOver);
+      setTimeout(handOver, 0);
+    } else {
+      stationsRequest.then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      }).then(function (data) { stationsArrived(data.stations); }).catch(function () {
+        container.setAttribute("data-state", "error");
+        notice("data", "站点数据加载失败，请刷新重试");
+      });
+    }
 
     function addOverlays(perType) {
+      // addOverlay rebuilds the whole list each time: the entries go in first, the list is built once
+      // (Leaflet 1.9.4's own _addLayer/_update, which addOverlay calls; Leaflet is vendored at that version).
       types.forEach(function (t, k) {
         typeLayers[k].addTo(map);
-        control.addOverlay(typeLayers[k], el("span", null, t.icon + " " + t.label + "（" + perType[k] + "）").outerHTML);
+        control._addLayer(typeLayers[k], el("span", null, t.icon + " " + t.label + "（" + perType[k] + "）").outerHTML, true);
       });
       cfg.rings.forEach(function (radius) {
-        control.addOverlay(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"));
+        control._addLayer(ringLayer(radius), "服务半径 " + (radius >= 1000 ? radius / 1000 + " 公里" : radius + " 米"), true);
       });
+      control._update();
     }
   }
 
