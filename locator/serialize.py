@@ -142,6 +142,12 @@ def _dec6(value: float) -> str:
     return text + "0" if text[-1] == "." else text
 
 
+def _within_7_decimals(text: bytes) -> bool:
+    """True if orjson's (shortest) text of a number has at most 7 decimals and no exponent."""
+    dot = text.find(b".")
+    return dot >= 0 and len(text) - dot <= 8 and b"e" not in text
+
+
 def _dec7(value: float) -> bytes:
     """repr(round(value, 7)).encode() for 1e-4 <= |value| < 1e16."""
     text = b"%.7f" % value
@@ -194,17 +200,20 @@ class FragmentCache:
             return self._fixed_general(s, crs, district_name)
         g_lng, g_lat = wgs84_to_gcj02(lng, lat)
         b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
+        dumps = orjson.dumps
+        lng_json, lat_json = dumps(lng), dumps(lat)
         if crs is CRS.WGS84:
-            x, y = lng, lat
+            # A position stored with at most 7 decimals (most are) is its own round(v, 7): the same text.
+            x = lng_json if _within_7_decimals(lng_json) else _dec7(lng)
+            y = lat_json if _within_7_decimals(lat_json) else _dec7(lat)
         elif crs is CRS.GCJ02:
-            x, y = g_lng, g_lat
+            x, y = _dec7(g_lng), _dec7(g_lat)
         else:
-            x, y = b_lng, b_lat
+            x, y = _dec7(b_lng), _dec7(b_lat)
         gx, gy = _dec6(g_lng), _dec6(g_lat)
         name, address = s.name, s.address
         q_name = quote_all(name)
         links = map_links(gx, gy, _dec6(b_lng), _dec6(b_lat), q_name, quote_all(address) if address else q_name)
-        dumps = orjson.dumps
         name_json, address_json = dumps(name), dumps(address)
         updated = dumps(s.updated_at)
         return _FIXED % (
@@ -212,11 +221,11 @@ class FragmentCache:
             name_json,
             self._labels(s.type, s.district, district_name),
             address_json,
-            _dec7(x),
-            _dec7(y),
+            x,
+            y,
             _CRS_JSON[crs],
-            dumps(lng),
-            dumps(lat),
+            lng_json,
+            lat_json,
             self._amenities(s.amenities),
             self._hours(s),
             dumps(s.closed_until),

@@ -122,12 +122,19 @@ def test_coordinate_texts_are_the_rounded_numbers_repr():
     """The miss writes a coordinate as format(v, '.6f') without trailing zeros: repr(round(v, 6)) for |v| >= 1."""
     import random
 
-    from locator.serialize import _dec6, _dec7
+    import orjson
+
+    from locator.serialize import _dec6, _dec7, _within_7_decimals
 
     rng = random.Random(18)
     values = [1.0, -1.0, 120.0, 120.5, 27.1000005, 27.1000015, 179.9999999, -179.99999995, 1.0000005]
     values += [rng.uniform(1, 180) * rng.choice((1, -1)) for _ in range(20000)]
     values += [round(rng.uniform(1, 180), rng.randrange(8)) for _ in range(20000)]
+    reused = 0
     for v in values:
         assert _dec6(v) == repr(round(v, 6)), v
         assert _dec7(v) == repr(round(v, 7)).encode(), v
+        if _within_7_decimals(orjson.dumps(v)):  # a WGS-84 position's own text stands for its 7-decimal rounding
+            assert orjson.dumps(v) == repr(round(v, 7)).encode(), v
+            reused += 1
+    assert reused > 20000
