@@ -5,8 +5,8 @@ with a random Wenzhou point per request; gunicorn.conf.py is read from the check
 in multi-process mode as in production), once with the hooks (LOCATOR_METRICS=true, the default) and
 once without, the two servers measured in alternation, `--rounds` times each, /healthz and nearest.
 Prints requests/s of each and the ratio on/off. On a busy machine that ratio drowns in noise, so it
-also times the hooks themselves in this process (multi-process mode, as under gunicorn): the
-before-request and after-request hook of a nearest request, median of `--micro` calls.
+also times the per-request metrics work itself in this process (multi-process mode, as under
+gunicorn): the count web/http.py's Edge makes per answer, median of `--micro` calls.
 
     .venv/bin/python bench/metrics_cost.py [--duration 5] [--rounds 3] [--connections 4] [--workers 1]
 """
@@ -78,7 +78,7 @@ def main() -> None:
 
 
 def micro(calls: int) -> None:
-    """Time the metrics hooks of one nearest request (both hooks, one call each), in multi-process mode."""
+    """Time the metrics work of one nearest request (the count Edge makes per answer), in multi-process mode."""
     import time
 
     with tempfile.TemporaryDirectory(prefix="locator-bench-prom-") as prom:
@@ -89,24 +89,19 @@ def micro(calls: int) -> None:
         assert metrics.MULTIPROCESS
         with tempfile.TemporaryDirectory(prefix="locator-bench-micro-") as tmp:
             app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/m.sqlite3", "SECRET_KEY": "bench", "DEMAND_LOG": False})
-            resp = app.response_class("{}", mimetype="application/json")
-            with app.test_request_context("/api/v1/stations/nearest?lat=28.0&lng=120.65"):
-                from flask import request
-
-                request.url_rule = app.url_map.bind("localhost").match("/api/v1/stations/nearest", return_rule=True)[0]
-                samples = []
-                for _ in range(calls):
-                    t0 = time.perf_counter()
-                    metrics._start()
-                    metrics._observe(resp)
-                    samples.append(time.perf_counter() - t0)
+            count = app.extensions["metrics_count"]
+            samples = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                count("/api/v1/stations/nearest", "GET", 200, time.perf_counter() - t0)
+                samples.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             metrics._pending.flush()  # what the background thread does once a second
             flush_s = time.perf_counter() - t0
             app.extensions["roster"].store.close()
         samples.sort()
         print(
-            f"   hooks: {samples[len(samples) // 2] * 1e6:.1f} µs per request (median of {calls}, "
+            f"   count: {samples[len(samples) // 2] * 1e6:.1f} µs per request (median of {calls}, "
             f"p90 {samples[int(len(samples) * 0.9)] * 1e6:.1f} µs), multi-process mode; "
             f"the flush of those {calls} requests (one endpoint) took {flush_s * 1e3:.2f} ms"
         )

@@ -198,13 +198,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from locator.web import admin, api, apidocs, assets, health, http, map_pages, ogc, pages, security, wechat
+    from locator.web import admin, api, apidocs, assets, health, http, map_pages, ogc, pages, wechat
 
     for module in (health, api, apidocs, ogc, pages, wechat, map_pages, assets):
         app.register_blueprint(module.bp)
     admin.init_app(app)
-    http.init_app(app)
-    security.init_app(app)
+    http.init_app(app)  # also stamps web/security.py's headers
 
 
 __all__ = ["SETTINGS", "create_app"]

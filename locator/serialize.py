@@ -19,7 +19,7 @@ import orjson
 
 from locator.coords import CRS, from_wgs84, gcj02_to_bd09, wgs84_to_gcj02
 from locator.hours import OpeningHours
-from locator.navigation import navigation_from, navigation_targets
+from locator.navigation import map_links, navigation_targets, quote_all
 from locator.nearest import Snapshot
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES, Station
 
@@ -120,6 +120,39 @@ DYNAMIC_FIELDS = ("open_now", "next_open", "status", "status_label", "distance_m
 MAX_CACHED = 20_000  # fixed fragments per snapshot (all coordinate systems together); the cache restarts beyond it
 _TYPE_LABELS = {key: {"zh": t.zh, "en": t.en} for key, t in STATION_TYPES.items()}
 _STATUS_BYTES = {key: orjson.dumps({"status": key, "status_label": t.zh})[1:-1] for key, t in STATUSES.items()}
+# Members many stations share (types and districts, amenity sets, hours texts): encoded once per snapshot,
+# up to MAX_SHARED of each; beyond it, each time.
+MAX_SHARED = 4096
+
+
+_CRS_JSON = {crs: orjson.dumps(crs.value) for crs in CRS}
+# station_json()'s fixed members in its order (as _fixed_members() and navigation_from() write them),
+# filled by FragmentCache._fixed with JSON texts (%b; the links are ASCII without quotes or backslashes).
+_FIXED = (
+    b'"id":%b,"name":%b,%b,"address":%b,"location":{"lng":%b,"lat":%b,"crs":%b},"location_wgs84":{"lng":%b,"lat":%b},'
+    b'"amenities":%b,%b,"closed_until":%b,"contact":%b,"operator":%b,"provenance":%b,"approximate":%b,"note":%b,'
+    b'"updated_at":%b,"verified_at":%b,"version":%b,"navigation":{"wechat_open_location":{"latitude":%b,'
+    b'"longitude":%b,"name":%b,"address":%b,"scale":16,"crs":"gcj02"},"amap":"%b","baidu":"%b","tencent":"%b"}'
+)
+
+
+def _dec6(value: float) -> str:
+    """repr(round(value, 6)) for 1e-4 <= |value| < 1e16, without round()'s second conversion."""
+    text = f"{value:.6f}".rstrip("0")
+    return text + "0" if text[-1] == "." else text
+
+
+def _within_7_decimals(text: bytes) -> bool:
+    """True if orjson's (shortest) text of a number has at most 7 decimals and no exponent."""
+    dot = text.find(b".")
+    return dot >= 0 and len(text) - dot <= 8 and b"e" not in text
+
+
+def _dec7(value: float) -> bytes:
+    """repr(round(value, 7)).encode() for 1e-4 <= |value| < 1e16."""
+    text = b"%.7f" % value
+    text = text.rstrip(b"0")
+    return text + b"0" if text[-1] == 46 else text  # 46: "."
 
 
 def encode(value: object) -> str:
@@ -136,33 +169,116 @@ class FragmentCache:
         # (minute, station index -> open_now, next_open, status; schedule index -> open_now, next_open of an
         # "open" station), replaced as one tuple so that a thread never mixes two minutes.
         self.moment: tuple[datetime | None, dict[int, bytes], dict[int, bytes]] = (None, {}, {})
-        self.hours_text: dict[str, str] = {}
-        self.amenities: dict[tuple[str, ...], list[dict[str, str]]] = {}
+        # Members many stations share, encoded once per snapshot (bounded: MAX_SHARED each).
+        self.labels: dict[tuple[str, str | None, str | None], bytes] = {}
+        self.amenities: dict[tuple[str, ...], bytes] = {}
+        self.hours: dict[str, bytes] = {}
 
     def fixed_bytes(self, i: int, station: Station, crs: CRS, district_name: str | None) -> bytes:
         """The fixed members of station_json(station, crs=crs) as JSON without braces."""
         key = (i, crs)
         fragment = self.fixed.get(key)
         if fragment is None:
-            fragment = orjson.dumps(self._fixed(station, crs, district_name))[1:-1]
+            fragment = self._fixed(station, crs, district_name)
             if len(self.fixed) >= MAX_CACHED:
                 self.fixed = {}  # a new dict, not clear(): another thread may be reading the old one
             self.fixed[key] = fragment
         return fragment
 
-    def _fixed(self, s: Station, crs: CRS, district_name: str | None) -> dict[str, Any]:
-        g_lng, g_lat = wgs84_to_gcj02(s.lng, s.lat)
+    def _fixed(self, s: Station, crs: CRS, district_name: str | None) -> bytes:
+        """One station's fixed members, encoded: the cache's miss, which at 100,000 stations is most lookups.
+
+        _FIXED (station_json()'s members in its order) filled with texts made once each: strings,
+        dates and nulls by orjson, coordinates by format() (a 6- or 7-decimal text with its trailing
+        zeros cut is what repr() writes of the number round() gives), the members many stations
+        share (labels, amenities, hours) encoded once per snapshot. tests/test_serialize.py parses
+        it against station_json().
+        """
+        lng, lat = float(s.lng), float(s.lat)
+        if not (abs(lng) >= 1.0 and abs(lat) >= 1.0):
+            # repr() writes numbers below 1e-4 with an exponent, which the texts below would not.
+            return self._fixed_general(s, crs, district_name)
+        g_lng, g_lat = wgs84_to_gcj02(lng, lat)
         b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
-        x, y = (s.lng, s.lat) if crs is CRS.WGS84 else (g_lng, g_lat) if crs is CRS.GCJ02 else (b_lng, b_lat)
-        hours_text = self.hours_text.get(s.hours)
-        if hours_text is None:
-            hours_text = self.hours_text[s.hours] = s.opening_hours.describe_zh()
-        amenities = self.amenities.get(s.amenities)
-        if amenities is None:
-            amenities = self.amenities[s.amenities] = _amenities_json(s.amenities)
-        out = _fixed_members(s, x, y, crs, district_name, hours_text, amenities)
-        out["navigation"] = navigation_from(g_lng, g_lat, b_lng, b_lat, s.name, s.address)
-        return out
+        dumps = orjson.dumps
+        lng_json, lat_json = dumps(lng), dumps(lat)
+        if crs is CRS.WGS84:
+            # A position stored with at most 7 decimals (most are) is its own round(v, 7): the same text.
+            x = lng_json if _within_7_decimals(lng_json) else _dec7(lng)
+            y = lat_json if _within_7_decimals(lat_json) else _dec7(lat)
+        elif crs is CRS.GCJ02:
+            x, y = _dec7(g_lng), _dec7(g_lat)
+        else:
+            x, y = _dec7(b_lng), _dec7(b_lat)
+        gx, gy = _dec6(g_lng), _dec6(g_lat)
+        name, address = s.name, s.address
+        q_name = quote_all(name)
+        links = map_links(gx, gy, _dec6(b_lng), _dec6(b_lat), q_name, quote_all(address) if address else q_name)
+        name_json, address_json = dumps(name), dumps(address)
+        updated = dumps(s.updated_at)
+        return _FIXED % (
+            dumps(s.id),
+            name_json,
+            self._labels(s.type, s.district, district_name),
+            address_json,
+            x,
+            y,
+            _CRS_JSON[crs],
+            lng_json,
+            lat_json,
+            self._amenities(s.amenities),
+            self._hours(s),
+            dumps(s.closed_until),
+            dumps(s.contact),
+            dumps(s.operator),
+            dumps(s.provenance),
+            b"true" if s.approximate else b"false",
+            dumps(s.note),
+            updated,
+            updated if s.verified_at is None else dumps(s.verified_at),  # Station.checked_at
+            dumps(s.version),
+            gy.encode(),
+            gx.encode(),
+            name_json,
+            address_json,
+            links[0].encode(),
+            links[1].encode(),
+            links[2].encode(),
+        )
+
+    def _fixed_general(self, s: Station, crs: CRS, district_name: str | None) -> bytes:
+        """_fixed() by way of the dictionaries station_json() writes (any coordinates)."""
+        x, y = from_wgs84(s.lng, s.lat, crs)
+        out = _fixed_members(s, x, y, crs, district_name, s.opening_hours.describe_zh(), _amenities_json(s.amenities))
+        out["navigation"] = navigation_targets(s.lng, s.lat, s.name, s.address)
+        return orjson.dumps(out)[1:-1]
+
+    def _labels(self, kind: str, district: str | None, district_name: str | None) -> bytes:
+        key = (kind, district, district_name)
+        text = self.labels.get(key)
+        if text is None:
+            members = {"type": kind, "type_label": _TYPE_LABELS.get(kind), "district": district}
+            members["district_name"] = district_name
+            text = orjson.dumps(members)[1:-1]
+            if len(self.labels) < MAX_SHARED:
+                self.labels[key] = text
+        return text
+
+    def _amenities(self, keys: tuple[str, ...]) -> bytes:
+        text = self.amenities.get(keys)
+        if text is None:
+            text = orjson.dumps(_amenities_json(keys))
+            if len(self.amenities) < MAX_SHARED:
+                self.amenities[keys] = text
+        return text
+
+    def _hours(self, s: Station) -> bytes:
+        text = self.hours.get(s.hours)
+        if text is None:
+            text = orjson.dumps({"hours": s.hours, "hours_text": s.opening_hours.describe_zh()})[1:-1]
+            if len(self.hours) < MAX_SHARED:
+                self.hours[s.hours] = text
+        return text
 
     def station_bytes(
         self, i: int, when: datetime, crs: CRS, distance_m: float | None, district_name: str | None

@@ -44,3 +44,34 @@ def test_tencent_link_is_gcj02(nav):
     assert (lng, lat) == pytest.approx(wgs84_to_gcj02(120.62, 27.975), abs=1e-6)
     assert title == f"title:{NAME}"
     assert addr == f"addr:{ADDRESS}"
+
+
+def test_quote_all_writes_what_urllib_quote_writes():
+    """navigation.quote_all (one str.translate) percent-encodes exactly as quote(text, safe="")."""
+    import random
+    from urllib.parse import quote
+
+    from locator.navigation import quote_all
+
+    rng = random.Random(18)
+    texts = [
+        NAME,
+        ADDRESS,
+        "",
+        "~_.-azAZ09",
+        " /?#[]@!$&'()*+,;=%",
+        '\x00\n\t"\\',
+        "🚲 骑手驿站",
+        chr(0x7F) + chr(0x80),
+    ]
+    texts.append("".join(chr(c) for c in range(0x300)))
+    for _ in range(500):
+        texts.append(
+            "".join(
+                chr(rng.choice((rng.randrange(0x80), rng.randrange(0x80, 0x800), rng.randrange(0x800, 0xD800))))
+                + chr(rng.randrange(0x10000, 0x110000)) * rng.randrange(2)
+                for _ in range(rng.randrange(12))
+            )
+        )
+    for text in texts:
+        assert quote_all(text) == quote(text, safe=""), text

@@ -51,3 +51,90 @@ def test_fragments_follow_the_snapshot(roster):
     index = new_snap.index_of(station.id)
     after = json.loads(station_json_bytes(new_snap, index, when=when, crs=CRS.WGS84, distance_m=1, district_name=None))
     assert before["name"] != after["name"] == "改名后的驿站"
+
+
+HOSTILE_TEXTS = [
+    'quote " and backslash \\ and slash /',
+    "control \x00\x01\x1f\x7f and line\nbreaks\r\t",
+    "emoji 🚲🏍️ and U+2028 \u2028 U+2029 \u2029",
+    "plain ASCII station",
+    "&?#=%+;:,@ 驿站 100%",
+    "</script><b>html</b>",
+]
+
+
+@pytest.mark.parametrize("crs", list(CRS))
+def test_encoded_miss_equals_station_json_for_hostile_stations(roster, crs):
+    """The cache's miss (one bytes template) parses to station_json() for any text, date, number and position."""
+    snap = roster.snapshot()
+    base = snap.stations[0]
+    when = WHENS[0]
+    variants = []
+    for i, text in enumerate(HOSTILE_TEXTS):
+        variants.append(
+            replace(
+                base,
+                id=f"hostile-{i}",
+                name=text,
+                address=HOSTILE_TEXTS[-1 - i] if i % 2 else "",
+                contact=text if i % 3 == 0 else None,
+                operator=None if i % 3 == 0 else text,
+                note=text if i % 2 else None,
+                approximate=bool(i % 2),
+                version=10**12 + i,
+            )
+        )
+    positions = [
+        (120.5, 28.0),  # trailing zeros cut from the 6- and 7-decimal texts
+        (121.0, 27.0),
+        (120.1234565, 27.9999995),  # halfway cases of the 6-decimal rounding
+        (120.65432109876, 27.98765432101),  # more decimals than any output keeps
+        (116.4074, 39.9042),  # Beijing
+        (-0.1276, 51.5072),  # London: no GCJ-02 offset, and a longitude below 1 degree (the general path)
+        (2.3522, 48.8566),
+        (-74.006, 40.7128),
+        (0.0, 0.0),
+        (179.9999999, -89.9999999),
+    ]
+    for i, (lng, lat) in enumerate(positions):
+        variants.append(replace(base, id=f"place-{i}", lng=lng, lat=lat))
+    variants.append(
+        replace(
+            base,
+            id="dated",
+            verified_at=datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=TZ),
+            updated_at=datetime(2026, 11, 29, 23, 59, 59, tzinfo=TZ),
+            closed_until=date(2026, 12, 24),
+            status="temporarily_closed",
+        )
+    )
+    variants.append(replace(base, id="no-dates", verified_at=None, updated_at=None, amenities=(), hours=""))
+    variants.append(replace(base, id="unknown-labels", type="not_a_type", district="not_a_district"))
+    test_snap = Snapshot.from_stations(variants, version=snap.version)
+    for i, station in enumerate(test_snap.stations):
+        name = roster.districts.name(station.district)
+        expected = station_json(station, when=when, crs=crs, distance_m=12.3, district_name=name)
+        text = station_json_bytes(test_snap, i, when=when, crs=crs, distance_m=12.3, district_name=name)
+        assert json.loads(text) == expected, station.id
+
+
+def test_coordinate_texts_are_the_rounded_numbers_repr():
+    """The miss writes a coordinate as format(v, '.6f') without trailing zeros: repr(round(v, 6)) for |v| >= 1."""
+    import random
+
+    import orjson
+
+    from locator.serialize import _dec6, _dec7, _within_7_decimals
+
+    rng = random.Random(18)
+    values = [1.0, -1.0, 120.0, 120.5, 27.1000005, 27.1000015, 179.9999999, -179.99999995, 1.0000005]
+    values += [rng.uniform(1, 180) * rng.choice((1, -1)) for _ in range(20000)]
+    values += [round(rng.uniform(1, 180), rng.randrange(8)) for _ in range(20000)]
+    reused = 0
+    for v in values:
+        assert _dec6(v) == repr(round(v, 6)), v
+        assert _dec7(v) == repr(round(v, 7)).encode(), v
+        if _within_7_decimals(orjson.dumps(v)):  # a WGS-84 position's own text stands for its 7-decimal rounding
+            assert orjson.dumps(v) == repr(round(v, 7)).encode(), v
+            reused += 1
+    assert reused > 20000

@@ -62,7 +62,7 @@ REQUESTS = Counter(
 )
 LATENCY = Histogram(
     "locator_http_request_duration_seconds",
-    "Time the app spent on a request (first to last hook), by endpoint (the URL rule).",
+    "Time the app spent on a request (until its answer starts), by endpoint (the URL rule).",
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
@@ -120,8 +120,10 @@ class _Pending:
         self.times: dict[str, list[float]] = {}  # rule -> [count per bucket..., sum of seconds]
         self.thread: threading.Thread | None = None
 
-    def add(self, rule: str, method: str, status: int, seconds: float) -> None:
-        """Count one request (called by the after-request hook)."""
+    def add(self, rule: str | None, method: str, status: int, seconds: float) -> None:
+        """Count one request by URL rule (None: no rule matched), called by web/http.py's Edge and web/hot_path.py."""
+        if rule is None:
+            rule = _UNMATCHED
         key = (rule, method, status)
         i = bisect.bisect_left(BUCKETS, seconds)
         with self.lock:
@@ -168,21 +170,6 @@ os.register_at_fork(after_in_child=_pending._reset)  # the parent's counts are t
 atexit.register(_pending.flush)
 
 
-def _start() -> None:
-    request.environ["locator.metrics.t0"] = time.perf_counter()
-
-
-def _observe(resp):
-    req = request._get_current_object()
-    t0 = req.environ.get("locator.metrics.t0")
-    if t0 is not None:
-        rule = req.url_rule
-        _pending.add(
-            rule.rule if rule is not None else _UNMATCHED, req.method, resp.status_code, time.perf_counter() - t0
-        )
-    return resp
-
-
 def _set_snapshot(snapshot, seconds: float) -> None:
     SNAPSHOT_BUILT.set(time.time())
     SNAPSHOT_BUILD.observe(seconds)
@@ -221,13 +208,12 @@ def forget_dead_workers(folder: str) -> list[int]:
 
 
 def init_app(app: Flask) -> None:
-    """Serve /metrics, time every request (the first before-request hook), observe the roster and the store."""
+    """Serve /metrics, count and time every request, observe the roster and the store."""
     app.register_blueprint(bp)
     if MULTIPROCESS:
         forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    app.before_request_funcs.setdefault(None, []).insert(0, _start)
-    app.after_request(_observe)
-    app.extensions["metrics_count"] = _pending.add  # web/hot_path.py counts the requests it answers itself
+    # Called per request by web/http.py's Edge (every answer Flask writes) and web/hot_path.py (its own).
+    app.extensions["metrics_count"] = _pending.add
     roster = app.extensions["roster"]
     roster.snapshots.on_build = _set_snapshot
     roster.snapshots.on_stale = _set_stale

@@ -20,6 +20,10 @@ builder's preview), and a tap on its card's 详情 opens /stations/<id> inside t
 LOCATOR_CSP_REPORT_ONLY sends the policy as Content-Security-Policy-Report-Only (browsers report
 violations, block nothing) while operators try a change; /admin stays unframeable even then.
 LOCATOR_CSP_REPORT_URI names where browsers send their reports. docs/deployment.md, "Security".
+
+Where they are stamped: web/http.py's WSGI edge adds nosniff and the Referrer-Policy to every answer
+(add_every_answer_headers), its one after-request hook adds framing and the policy (page_headers);
+web/hot_path.py writes them into the nearest answer it makes itself.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, request
+from flask import Response, current_app, g
 
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 # Headers of every answer, the app's and gunicorn's own (gunicorn.conf.py).
@@ -187,9 +191,12 @@ def content_security_policy(sources: Sources = NOTHING, *, frame_ancestors: str 
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives)
 
 
+_UNFRAMEABLE_FOLDERS = tuple(p + "/" for p in UNFRAMEABLE_PREFIXES)
+
+
 def unframeable(path: str) -> bool:
     """True for paths no other page may frame (the organizers' pages)."""
-    return any(path == p or path.startswith(p + "/") for p in UNFRAMEABLE_PREFIXES)
+    return path.startswith(_UNFRAMEABLE_FOLDERS) or path in UNFRAMEABLE_PREFIXES
 
 
 def _is_page(resp: Response) -> bool:
@@ -197,29 +204,38 @@ def _is_page(resp: Response) -> bool:
     return resp.status_code == 304 or resp.mimetype == "text/html"
 
 
-def init_app(app: Flask) -> None:
-    """Stamp the security headers on every answer of the app."""
+_EVERY_ANSWER_LOWER = tuple((name.lower(), name, value) for name, value in EVERY_ANSWER.items())
 
-    @app.after_request
-    def _security_headers(resp: Response) -> Response:
-        for name, value in EVERY_ANSWER.items():
-            resp.headers.setdefault(name, value)
-        deny = unframeable(request.path)
-        if deny:
-            resp.headers["X-Frame-Options"] = "DENY"
-        if _is_page(resp):
-            cfg = current_app.config
-            report_only = bool(cfg.get("CSP_REPORT_ONLY"))
-            policy = content_security_policy(
-                g.get("_csp_sources", NOTHING),
-                frame_ancestors="'none'" if deny else "",
-                report_uri=cfg.get("CSP_REPORT_URI") or "",
-            )
-            if report_only:
-                resp.headers["Content-Security-Policy-Report-Only"] = policy
-                if deny:
-                    # Browsers ignore frame-ancestors in a report-only policy: keep that one enforced.
-                    resp.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
-            else:
-                resp.headers["Content-Security-Policy"] = policy
-        return resp
+
+def add_every_answer_headers(headers: list[tuple[str, str]]) -> None:
+    """Append nosniff and the Referrer-Policy to a WSGI header list unless the answer set its own.
+
+    Called by web/http.py's WSGI edge for every answer the app writes (pages, API, errors, even an
+    exception's 500), at the cost of a scan of a short list instead of two Flask header look-ups.
+    """
+    present = {name.lower() for name, _ in headers}
+    for lower, name, value in _EVERY_ANSWER_LOWER:
+        if lower not in present:
+            headers.append((name, value))
+
+
+def page_headers(resp: Response, path: str) -> None:
+    """Framing and the Content-Security-Policy of one answer (called by web/http.py's after-request hook)."""
+    deny = unframeable(path)
+    if deny:
+        resp.headers["X-Frame-Options"] = "DENY"
+    if _is_page(resp):
+        cfg = current_app.config
+        report_only = bool(cfg.get("CSP_REPORT_ONLY"))
+        policy = content_security_policy(
+            g.get("_csp_sources", NOTHING),
+            frame_ancestors="'none'" if deny else "",
+            report_uri=cfg.get("CSP_REPORT_URI") or "",
+        )
+        if report_only:
+            resp.headers["Content-Security-Policy-Report-Only"] = policy
+            if deny:
+                # Browsers ignore frame-ancestors in a report-only policy: keep that one enforced.
+                resp.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        else:
+            resp.headers["Content-Security-Policy"] = policy

@@ -1,0 +1,121 @@
+"""Instructions per hot-path request under callgrind (issue 18): a load-proof before/after measure.
+
+On a shared machine CPU times swing by ±50 %; the number of instructions a request executes does not.
+For each kind it runs this script twice under `valgrind --tool=callgrind`, with N calls and with none
+(start-up, imports and the app's creation cancel out), and prints (total_N − total_0) ÷ N. Kinds:
+`healthz` (ours), `anchor_healthz` (bench/naive_anchor.py: a bare Flask app), `warm` (ours nearest,
+10 points over and over: fragments cached), `cold` (ours nearest at N points not asked before: most
+stations encoded for the first time), `anchor_nearest`, and `miss` (serialize.FragmentCache.fixed_bytes
+of a station not yet encoded, alone). In-process WSGI calls (werkzeug EnvironBuilder), SQLite,
+synthetic stations (bench/hot_path.py), k = 5, PYTHONHASHSEED=0. Needs valgrind (Debian package).
+
+    .venv/bin/python bench/hot_path_instructions.py --size 5000 --calls 200 healthz anchor_healthz warm cold
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KINDS = ("healthz", "anchor_healthz", "warm", "cold", "anchor_nearest", "miss")
+
+
+def main() -> None:
+    """Run each kind under callgrind twice and print instructions per call."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("kinds", nargs="*", default=list(KINDS[:5]))
+    parser.add_argument("--size", type=int, default=5000)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--inner", nargs=4, metavar=("KIND", "N", "CALLS", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        inner(args.inner[0], int(args.inner[1]), int(args.inner[2]), args.inner[3])
+        return
+    from bench.hot_path import sqlite_db
+
+    folder = Path(tempfile.mkdtemp(prefix="locator-instr-"))
+    db = sqlite_db(args.size, folder)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    for kind in args.kinds:
+        totals = []
+        for n in (0, args.calls):
+            cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
+            inner_args = ["--inner", kind, str(n), str(args.calls), db]
+            out = subprocess.run([*cmd, *inner_args], env=env, capture_output=True, text=True)
+            found = re.search(r"Collected : ([\d,]+)", out.stderr)
+            if out.returncode or not found:
+                sys.exit(f"{kind}: callgrind failed\n{out.stderr[-2000:]}")
+            totals.append(int(found.group(1).replace(",", "")))
+        print(f"{kind:15s} {(totals[1] - totals[0]) / args.calls:12,.0f} instructions per call", flush=True)
+
+
+def inner(kind: str, n: int, calls: int, db: str) -> None:
+    """The measured process: make the app, warm it, then make `n` calls of `kind` (the same set-up for any `n`)."""
+    import importlib
+
+    tmp = Path(tempfile.mkdtemp(prefix="locator-instr-app-"))
+    os.environ.update(
+        {
+            "LOCATOR_DATABASE_URL": db,
+            "LOCATOR_SEED_SAMPLE": "false",
+            "LOCATOR_SECRET_KEY": "x" * 32,
+            "LOCATOR_RATELIMIT_ENABLED": "false",
+            "LOCATOR_LOG_LEVEL": "warning",
+            "LOCATOR_INSTANCE_PATH": str(tmp / "instance"),
+        }
+    )
+    from werkzeug.test import EnvironBuilder
+
+    from locator import create_app
+
+    app = importlib.import_module("bench.naive_anchor").app if kind.startswith("anchor") else create_app()
+    rng = random.Random(1)
+    url = "/api/v1/stations/nearest?lat={:.6f}&lng={:.6f}&k=5"
+    points = [
+        EnvironBuilder(
+            path=url.format(27.6 + rng.random() * 0.6, 120.3 + rng.random() * 0.8), base_url="http://127.0.0.1:8000"
+        ).get_environ()
+        for _ in range(50 + calls)
+    ]
+    health = EnvironBuilder(path="/healthz", base_url="http://127.0.0.1:8000").get_environ()
+
+    def call(environ: dict) -> None:
+        body = app(dict(environ), lambda *a: None)
+        b"".join(body)
+        if hasattr(body, "close"):
+            body.close()
+
+    for environ in points[:50]:
+        call(environ)
+    call(health)
+    if kind == "miss":
+        from locator.coords import CRS
+        from locator.serialize import fragments
+
+        snap = app.extensions["roster"].snapshot()
+        cache = fragments(snap)
+        size = len(snap)
+        for i in range(n):
+            cache.fixed = {}
+            cache.fixed_bytes(i % size, snap.stations[i % size], CRS.WGS84, None)
+        return
+    for i in range(n):
+        if kind.endswith("healthz"):
+            call(health)
+        elif kind == "cold":
+            call(points[50 + i])
+        else:
+            call(points[i % 10])
+
+
+if __name__ == "__main__":
+    main()
