@@ -218,4 +218,3 @@ def test_rows_written_by_another_postgresql_client_are_read_too(make_pg_store, p
     table = store.read_table()
     assert isinstance(table.stations, PackedStations)
     _stations_equal(store, table)
-

@@ -579,9 +579,9 @@ class PostGISStore(SQLStationStore):
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
         try:
-            count, ids, lnglat, filters, packed = (
-                conn.execute(_PACKED_READ_SQL, binary=True).fetchone()  # bytea as bytes, not hex text
-            )
+            count, ids, lnglat, filters, packed = conn.execute(
+                _PACKED_READ_SQL, binary=True
+            ).fetchone()  # bytea as bytes, not hex text
         except (psycopg.errors.ProgramLimitExceeded, psycopg.errors.OutOfMemory) as exc:  # a text over 1 GB
             raise UnexpectedText(str(exc)) from exc
         finally:
