@@ -130,13 +130,47 @@ class StationFilter:
 NO_FILTER = StationFilter()
 
 
-@dataclass(frozen=True)
 class Hit:
-    """One result: the station, its WGS-84 geodesic distance in metres and its index in the snapshot."""
+    """One result: the station, its WGS-84 geodesic distance in metres and its index in the snapshot.
 
-    station: Station
-    distance_m: float
-    index: int = -1
+    The Station is made on first use (`station`): the rider's answer is written from cached
+    fragments by index, and making a Station from the packed roster costs a few µs each.
+    """
+
+    __slots__ = ("_station", "_stations", "distance_m", "index")
+
+    def __init__(
+        self,
+        station: Station | None,
+        distance_m: float,
+        index: int = -1,
+        *,
+        stations: Sequence[Station] | None = None,
+    ):
+        if station is None and stations is None:
+            raise ValueError("a Hit needs its station or the stations it indexes")
+        self._station = station
+        self._stations = stations
+        self.distance_m = distance_m
+        self.index = index
+
+    @property
+    def station(self) -> Station:
+        """The station (made from the snapshot's stations on first use)."""
+        if self._station is None:
+            self._station = self._stations[self.index]
+        return self._station
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hit):
+            return NotImplemented
+        return (self.station, self.distance_m, self.index) == (other.station, other.distance_m, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.index, self.distance_m))
+
+    def __repr__(self) -> str:
+        return f"Hit(station={self.station!r}, distance_m={self.distance_m!r}, index={self.index!r})"
 
 
 class Snapshot:
@@ -407,7 +441,8 @@ class Snapshot:
         if self.stations is None:
             raise ValueError("this snapshot was built from arrays only; use nearest_indices")
         idx, dist = self.nearest_indices(lng, lat, k, radius_m=radius_m, mask=self.mask(flt, when))
-        return [Hit(self.stations[i], d, i) for i, d in zip(idx, dist, strict=True)]
+        stations = self.stations
+        return [Hit(None, d, i, stations=stations) for i, d in zip(idx, dist, strict=True)]
 
     def brute_force(self, lng, lat, k, *, radius_m=None, mask=None) -> tuple[list[int], list[float]]:
         """The reference answer: the geodesic distance to every allowed station, sorted by (distance, id)."""

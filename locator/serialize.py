@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 
 from locator.coords import CRS, from_wgs84, gcj02_to_bd09, wgs84_to_gcj02
-from locator.hours import OpeningHours
+from locator.hours import TZ, OpeningHours
 from locator.navigation import map_links, navigation_targets, quote_all
 from locator.nearest import Snapshot
+from locator.station_table import STATUS_OPEN, STATUS_TEMP
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES, Station
 
 
@@ -174,11 +175,14 @@ class FragmentCache:
         self.amenities: dict[tuple[str, ...], bytes] = {}
         self.hours: dict[str, bytes] = {}
 
-    def fixed_bytes(self, i: int, station: Station, crs: CRS, district_name: str | None) -> bytes:
-        """The fixed members of station_json(station, crs=crs) as JSON without braces."""
+    def fixed_bytes(self, i: int, station: Station | None, crs: CRS, district_name: str | None) -> bytes:
+        """The fixed members of station_json(station, crs=crs) as JSON without braces (`station`: the
+        snapshot's i-th, made only on a miss when None)."""
         key = (i, crs)
         fragment = self.fixed.get(key)
         if fragment is None:
+            if station is None:
+                station = self.snap.stations[i]
             fragment = self._fixed(station, crs, district_name)
             if len(self.fixed) >= MAX_CACHED:
                 self.fixed = {}  # a new dict, not clear(): another thread may be reading the old one
@@ -284,13 +288,13 @@ class FragmentCache:
         self, i: int, when: datetime, crs: CRS, distance_m: float | None, district_name: str | None
     ) -> bytes:
         """station_json(snap.stations[i], when=when, crs=crs, ...) as UTF-8 JSON (the nearest answer's unit)."""
-        station = self.snap.stations[i]
-        out = b"{" + self.fixed_bytes(i, station, crs, district_name) + self.moment_bytes(i, station, when)
+        # No Station made unless a fragment is missing (the packed roster makes one per call).
+        out = b"{" + self.fixed_bytes(i, None, crs, district_name) + self.moment_bytes(i, None, when)
         if distance_m is not None:
             out += b',"distance_m":' + repr(round(distance_m, 1)).encode()
         return out + b"}"
 
-    def moment_bytes(self, i: int, station: Station, when: datetime) -> bytes:
+    def moment_bytes(self, i: int, station: Station | None, when: datetime) -> bytes:
         """open_now, next_open, status, status_label at the start of `when`'s minute, as JSON members."""
         minute = when.replace(second=0, microsecond=0)
         state = self.moment
@@ -300,13 +304,24 @@ class FragmentCache:
         text = moment.get(i)
         if text is None:
             # Evaluated at the minute's start, as station_json(when=minute) would: fresh to the minute.
-            status = station.effective_status(minute)
+            # Open by status, read from the snapshot's columns (Station.effective_status's rule), needs no
+            # Station; the others (closed, paused) are few and are made.
+            snap = self.snap
+            code = snap.status.item(i)
+            if code == STATUS_OPEN or (
+                code == STATUS_TEMP and 0 < snap.closed_until.item(i) < minute.astimezone(TZ).toordinal()
+            ):
+                status = "open"
+            else:
+                if station is None:
+                    station = snap.stations[i]
+                status = station.effective_status(minute)
             if status == "open":
                 # Open by status: open_now and next_open depend on the hours alone.
                 schedule = int(self.snap.schedule[i])
                 hours = by_schedule.get(schedule)
                 if hours is None:
-                    hours = by_schedule[schedule] = _hours_bytes(station.opening_hours, minute)
+                    hours = by_schedule[schedule] = _hours_bytes(snap.schedules[schedule], minute)
                 text = b"," + hours + b"," + _STATUS_BYTES["open"]
             else:
                 upcoming = station.next_open(minute)

@@ -161,7 +161,8 @@ def nearest_answer(
 
     def render(hit) -> bytes:
         # Cached fixed parts (navigation links, labels) + the time-dependent fields: see serialize.
-        return cache.station_bytes(hit.index, when, crs, hit.distance_m, names.name(hit.station.district))
+        # The district from the snapshot's column: hit.station would make a Station from the packed roster.
+        return cache.station_bytes(hit.index, when, crs, hit.distance_m, names.name(snap.district[hit.index]))
 
     head = {
         "query": {
