@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,11 @@ class WeChatError(LocatorError):
     http_status = 502
     title = "Bad Gateway"
     detail_zh = "微信接口暂时无法使用，请稍后再试。"
+
+
+def configured(config: Mapping[str, Any]) -> bool:
+    """True when the app's settings give an AppID and an AppSecret (the JS-SDK can be used)."""
+    return bool(config.get("WECHAT_APPID") and config.get("WECHAT_SECRET"))
 
 
 def signature(jsapi_ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:

@@ -68,6 +68,8 @@ class Phone:
         """Open a map page and wait until its stations are drawn."""
         self.goto(path)
         self.page.wait_for_selector(".folium-map[data-state=ready]", timeout=20000)
+        # and Leaflet has taken over from the markers drawn before it (they answer taps, not the layer list)
+        self.page.wait_for_selector(".lm-first-marker", state="detached", timeout=20000)
 
     def screenshot(self, name: str) -> Path:
         """Save a screenshot under test-artifacts/."""

@@ -45,6 +45,8 @@ def open_map(bp, path: str) -> None:
     """Navigate and wait until the station data has been drawn."""
     bp.page.goto(bp.base_url + path, wait_until="load")
     bp.page.wait_for_selector(".folium-map[data-state=ready]", timeout=15000)
+    # and Leaflet has taken over from the markers drawn before it (they answer taps but not the layer list)
+    bp.page.wait_for_selector(".lm-first-marker", state="detached", timeout=15000)
 
 
 def assert_not_blank(path) -> None:
@@ -115,6 +117,8 @@ def test_zooming_in_breaks_clusters_into_markers(browser_page):
 
 
 def test_type_layers_and_rings_toggle(browser_page):
+    from playwright.sync_api import expect
+
     allow_tiles(browser_page, "amap")
     open_map(browser_page, "/map")
     page = browser_page.page
@@ -126,7 +130,12 @@ def test_type_layers_and_rings_toggle(browser_page):
     page.wait_for_function(
         "before => document.querySelectorAll('.lm-cluster, .lm-marker').length < before", arg=before, timeout=10000
     )
-    page.locator(".leaflet-control-layers-overlays label", has_text="服务半径 3 公里").locator("input").check()
+    # Hover again (the list may have folded while the map redrew), tap the entry like a user, then wait for
+    # the state: Playwright's check() fails when the box does not flip within the click itself.
+    page.locator(".leaflet-control-layers").hover()
+    rings = page.locator(".leaflet-control-layers-overlays label", has_text="服务半径 3 公里").locator("input")
+    rings.click()
+    expect(rings).to_be_checked(timeout=10000)
     page.wait_for_selector("canvas", state="attached", timeout=10000)
 
 

@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 
 from flask import Response, current_app, g
 
+from locator.wechat_client import configured
+
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 # Headers of every answer, the app's and gunicorn's own (gunicorn.conf.py).
 EVERY_ANSWER = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": REFERRER_POLICY}
@@ -111,9 +113,7 @@ def basemap_sources(base) -> Sources:
 
 def wechat_sources() -> Sources:
     """WeChat's JS-SDK script (and its start-up report) when the JS-SDK is configured; else nothing."""
-    from locator.web.wechat import wechat_configured
-
-    if not wechat_configured():
+    if not configured(current_app.config):
         return NOTHING
     return Sources(scripts=frozenset({WECHAT_SCRIPT_ORIGIN}), images=frozenset({WECHAT_REPORT_ORIGIN}))
 

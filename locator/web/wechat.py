@@ -11,7 +11,7 @@ from locator.web.models import JssdkConfig, JssdkConfigQuery
 from locator.web.openapi import operation
 from locator.web.params import parse_query
 from locator.web.problems import Problem, bad_parameter
-from locator.wechat_client import TicketCache, find_verify_file
+from locator.wechat_client import TicketCache, configured, find_verify_file
 
 bp = Blueprint("wechat", __name__)
 MAX_URL_LEN = 2048
@@ -19,8 +19,7 @@ MAX_URL_LEN = 2048
 
 def wechat_configured(app: Flask | None = None) -> bool:
     """True when an AppID and AppSecret are configured."""
-    cfg = (app or current_app).config
-    return bool(cfg.get("WECHAT_APPID") and cfg.get("WECHAT_SECRET"))
+    return configured((app or current_app).config)
 
 
 def ticket_cache() -> TicketCache:
