@@ -118,6 +118,7 @@ def test_a_tap_on_a_first_station_before_leaflet_opens_its_card_once_it_arrives(
     try:
         page = ph.page
         open_held(ph, "/embed?center=27.99,120.70&zoom=14")
+        page.wait_for_selector(".lm-first .lm-marker")  # drawn once the stylesheet is in (slow under load)
         markers = page.locator(".lm-first .lm-marker")
         area = page.locator(".folium-map").bounding_box()
         marker = next(

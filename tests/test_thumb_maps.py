@@ -254,8 +254,11 @@ def test_tiles_that_fail_say_so_and_stations_still_draw(chromium, live_server):
         note.wait_for(timeout=15000)
         assert note.inner_text().startswith("底图加载失败，站点位置准确")
         assert ph.page.locator(".lm-cluster, .lm-marker").count() > 3
-        assert ph.page.locator(".folium-map").get_attribute("data-districts") == "12"  # outlines from our data
-        assert ph.page.locator("path.leaflet-interactive, .leaflet-overlay-pane path").count() >= 12
+        # Outlines from our data, drawn in tasks of their own after the stations: wait for them.
+        ph.page.wait_for_function("() => document.querySelector('.folium-map').dataset.districts === '12'")
+        ph.page.wait_for_function(
+            "() => document.querySelectorAll('path.leaflet-interactive, .leaflet-overlay-pane path').length >= 12"
+        )
         ph.screenshot("thumb-tiles-failed")
     finally:
         context.close()
