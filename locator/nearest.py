@@ -68,10 +68,6 @@ _WGS84_A = 6378137.0
 _WGS84_F = 1 / 298.257223563
 _WGS84_E2 = _WGS84_F * (2 - _WGS84_F)
 _BRUTE_FORCE_BELOW = 2_000  # filtered subsets this small are scanned (~0.1 ms), not tree-searched
-_AMENITY_BIT = AMENITY_BIT
-_TYPE_CODE = TYPE_CODE
-_STATUS_OPEN, _STATUS_TEMP, _STATUS_CLOSED = STATUS_OPEN, STATUS_TEMP, STATUS_CLOSED
-_STATUS_CODE = STATUS_CODE
 
 
 def unit_vectors(lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -222,7 +218,7 @@ class Snapshot:
         self._ratio_lo = sphere_ratio(self._lat_lo)  # the bound for every query at |lat| >= _lat_lo
         # The default filter (hide permanently closed stations) is asked on nearly every request:
         # its mask is built once, and is None when no station is closed (the unmasked tree path).
-        closed = self.status == _STATUS_CLOSED
+        closed = self.status == STATUS_CLOSED
         self._live_mask: np.ndarray | None = ~closed if closed.any() else None
         self._closed_mask = closed
         self._live_count = int(n - np.count_nonzero(closed))
@@ -259,7 +255,7 @@ class Snapshot:
     def paused_mask(self, when: datetime) -> np.ndarray:
         """Which stations are temporarily closed at `when` (a closure ends after its until-date)."""
         today = when.astimezone(TZ).toordinal()
-        return (self.status == _STATUS_TEMP) & ((self.closed_until == 0) | (self.closed_until >= today))
+        return (self.status == STATUS_TEMP) & ((self.closed_until == 0) | (self.closed_until >= today))
 
     def live_mask(self) -> np.ndarray:
         """Which stations are not permanently closed."""
@@ -298,7 +294,7 @@ class Snapshot:
         cached = self._open_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        status_ok = (self.status == _STATUS_OPEN) | ((self.status == _STATUS_TEMP) & ~self.paused_mask(local))
+        status_ok = (self.status == STATUS_OPEN) | ((self.status == STATUS_TEMP) & ~self.paused_mask(local))
         per_schedule = np.array([h.is_open(local) for h in self.schedules], dtype=bool)
         mask = status_ok & per_schedule[self.schedule]
         self._open_cache = (key, mask)
@@ -315,14 +311,14 @@ class Snapshot:
         if not flt.include_closed and self._live_mask is not None:
             narrow(self._live_mask)
         if flt.types:
-            narrow(np.isin(self.type_code, [_TYPE_CODE[t] for t in flt.types if t in _TYPE_CODE]))
+            narrow(np.isin(self.type_code, [TYPE_CODE[t] for t in flt.types if t in TYPE_CODE]))
         if flt.amenities:
-            need = np.uint32(sum(_AMENITY_BIT[a] for a in flt.amenities if a in _AMENITY_BIT))
+            need = np.uint32(sum(AMENITY_BIT[a] for a in flt.amenities if a in AMENITY_BIT))
             narrow((self.amenity_bits & need) == need)
         if flt.districts:
             narrow(np.isin(self.district, list(flt.districts)))
         if flt.statuses:
-            narrow(np.isin(self.status, [_STATUS_CODE[s] for s in flt.statuses if s in _STATUS_CODE]))
+            narrow(np.isin(self.status, [STATUS_CODE[s] for s in flt.statuses if s in STATUS_CODE]))
         if flt.open_now:
             narrow(self.open_mask(when or datetime.now(TZ)))
         if flt.bbox is not None:

@@ -78,29 +78,6 @@ def _timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-# Canonical text -> Station value, per field (identity where absent); NULL_MARK is None before these.
-_DECODE: dict[str, Any] = {
-    "approximate": _bool,
-    "location_confirmed": _bool,
-    "verified_at": datetime.fromisoformat,
-    "created_at": datetime.fromisoformat,
-    "updated_at": datetime.fromisoformat,
-    "version": int,
-}
-_DECODERS = tuple(_DECODE.get(name) for name in PACKED_FIELDS)
-
-
-def decode_fields(texts: Sequence[str]) -> dict[str, Any]:
-    """The PACKED_FIELDS of one station from their canonical texts."""
-    out: dict[str, Any] = {}
-    for name, decode, text in zip(PACKED_FIELDS, _DECODERS, texts, strict=True):
-        if text == NULL_MARK:
-            out[name] = None
-        else:
-            out[name] = decode(text) if decode is not None else text
-    return out
-
-
 class PackedStations(Sequence[Station]):
     """Stations in id order, kept as one UTF-8 arena; `[i]` makes the Station (a few µs)."""
 
@@ -122,10 +99,6 @@ class PackedStations(Sequence[Station]):
 
     def __len__(self) -> int:
         return len(self._ids)
-
-    def _texts(self, i: int) -> list[str]:
-        start, end = self._offsets.item(i), self._offsets.item(i + 1) - 1
-        return self._arena[start:end].decode("utf-8").split(FIELD_SEP)
 
     def _station(self, i: int) -> Station:
         start, end = self._offsets.item(i), self._offsets.item(i + 1) - 1
