@@ -30,6 +30,12 @@ REACH_CELLS = 50_000  # remembered query cells of check_reach()
 # (at the equator); distance_m() itself is "about" (under 0.1 %, so 100 m at the 100 km default):
 # 2 km leaves room for both.
 REACH_CELL_SLACK_M = 2_000.0
+# Cells of two sizes, coarse first: (cells per degree, slack). A 0.5° cell's corner lies at most
+# 0.25° x 0.25° from its centre, 39.4 km on the ellipsoid (a degree is at most 111.7 km of latitude,
+# 111.32 km of longitude), plus the distance's 0.1 % (100 m at the default): 41 km. With the 100 km
+# default, one distance per 0.5° cell vouches for every point within ~60 km of the area (a rider's
+# town and its sea), so a new 0.01° cell's distance (90-350 µs) is computed only near the limit.
+REACH_LEVELS = ((2, 41_000.0), (100, REACH_CELL_SLACK_M))
 
 # Per request (or other context): may the roster answer from its last snapshot while the store is
 # unreachable, and did it? The web layer allows it for the rider's essentials (web/http.py).
@@ -106,7 +112,7 @@ class Roster:
         # Nearest queries farther than this from the service area are refused (None or 0: never).
         self.max_query_distance_m = max_query_distance_m or None
         self._snapshots = SnapshotCache(self._load, store.data_version, unavailable=(StoreUnavailable,))
-        self._reach_cells: dict[tuple[int, int], float] = {}  # 0.01° cell -> its centre's distance to the area
+        self._reach_cells: dict[tuple[int, int, int], float] = {}  # (scale, cell) -> its centre's distance to the area
 
     @classmethod
     def open(
@@ -148,18 +154,22 @@ class Roster:
         if limit is None:
             return
         # The distance to the area moves by at most the distance moved (it is 1-Lipschitz), and no
-        # point of a 0.01° cell is more than REACH_CELL_SLACK_M from the cell's centre: a centre well
-        # within the limit vouches for its whole cell. Riders ask from a few thousand cells, so the
-        # exact distance (a shapely test, tens of µs) is computed once per cell, not per request.
-        key = (round(lng * 100), round(lat * 100))
-        centre = self._reach_cells.get(key)
-        if centre is None:
-            centre = self.area.distance_m(key[0] / 100, key[1] / 100)
-            if len(self._reach_cells) >= REACH_CELLS:
-                self._reach_cells = {}
-            self._reach_cells[key] = centre
-        if centre + REACH_CELL_SLACK_M <= limit:
-            return
+        # point of a cell is more than its level's slack from the cell's centre: a centre well within
+        # the limit vouches for its whole cell (REACH_LEVELS). Riders ask from a few thousand cells,
+        # so the exact distance (a shapely test, tens to hundreds of µs) is computed once per cell.
+        cells = self._reach_cells
+        for scale, slack in REACH_LEVELS:
+            if slack >= limit:
+                continue
+            key = (scale, round(lng * scale), round(lat * scale))
+            centre = cells.get(key)
+            if centre is None:
+                centre = self.area.distance_m(key[1] / scale, key[2] / scale)
+                if len(cells) >= REACH_CELLS:
+                    cells = self._reach_cells = {}
+                cells[key] = centre
+            if centre + slack <= limit:
+                return
         distance = self.area.distance_m(lng, lat)
         if distance > limit:
             raise OutsideServiceArea(distance, limit)

@@ -170,3 +170,41 @@ def test_the_reach_check_remembered_per_cell_agrees_with_the_exact_distance(app_
         assert refused == exact, (lng, lat)
         verdicts.add(refused)
     assert verdicts == {True, False}
+
+
+def test_the_reach_check_at_the_default_limit_agrees_and_measures_once_per_coarse_cell(app_factory, monkeypatch):
+    """With the 100 km default a 0.5° cell's centre vouches for a whole town and its sea: random rider points
+    cost a handful of distance computations, and out at sea across the 100 km line every verdict is exact."""
+    import random
+
+    from locator.roster import OutsideServiceArea
+
+    roster = app_factory().extensions["roster"]
+    limit = roster.max_query_distance_m
+    assert limit == 100_000
+    exact_distance = roster.area.distance_m
+    calls = []
+
+    def counted(lng, lat):
+        calls.append((lng, lat))
+        return exact_distance(lng, lat)
+
+    import dataclasses
+
+    monkeypatch.setattr(roster, "area", dataclasses.replace(roster.area, distance_to_districts=counted))
+    rng = random.Random(7)
+    for _ in range(2000):  # the bench's rider points: 120.3-121.1 E, 27.6-28.2 N, land and sea
+        roster.check_reach(120.3 + rng.random() * 0.8, 27.6 + rng.random() * 0.6)
+    assert len(calls) <= 6, len(calls)
+    verdicts = set()
+    for step in range(300):  # eastwards from the coast to 2.5° out, across the 100 km line
+        lng, lat = 121.0 + step * 0.0085, 27.9 + (step % 5) * 0.003
+        exact = exact_distance(lng, lat) > limit
+        try:
+            roster.check_reach(lng, lat)
+            refused = False
+        except OutsideServiceArea:
+            refused = True
+        assert refused == exact, (lng, lat)
+        verdicts.add(refused)
+    assert verdicts == {True, False}
