@@ -5,9 +5,13 @@ For each kind it runs this script twice under `valgrind --tool=callgrind`, with 
 (start-up, imports and the app's creation cancel out), and prints (total_N − total_0) ÷ N. Kinds:
 `healthz` (ours), `anchor_healthz` (bench/naive_anchor.py: a bare Flask app), `warm` (ours nearest,
 10 points over and over: fragments cached), `cold` (ours nearest at N points not asked before: most
-stations encoded for the first time), `anchor_nearest`, and `miss` (serialize.FragmentCache.fixed_bytes
-of a station not yet encoded, alone). In-process WSGI calls (werkzeug EnvironBuilder), SQLite,
-synthetic stations (bench/hot_path.py), k = 5, PYTHONHASHSEED=0. Needs valgrind (Debian package).
+stations encoded for the first time), `anchor_nearest`, `miss` (serialize.FragmentCache.fixed_bytes
+of a station not yet encoded, alone, as an answer asks for it: from the packed roster) and `miss_station`
+(the same from a Station made for it: the path of a roster read row by row). In-process WSGI calls
+(werkzeug EnvironBuilder), SQLite, synthetic stations (bench/hot_path.py), k = 5, PYTHONHASHSEED=0.
+Only the main thread's instructions count (`--separate-threads=yes`): the app's background threads
+(metrics, search log) tick with the wall clock, which valgrind stretches, and added up to ±20,000
+instructions per call to the figures of runs before 2026-11-30 12:10. Needs valgrind (Debian package).
 
     .venv/bin/python bench/hot_path_instructions.py --size 5000 --calls 200 healthz anchor_healthz warm cold
 """
@@ -26,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-KINDS = ("healthz", "anchor_healthz", "warm", "cold", "anchor_nearest", "miss")
+KINDS = ("healthz", "anchor_healthz", "warm", "cold", "anchor_nearest", "miss", "miss_station")
 
 
 def main() -> None:
@@ -48,13 +52,16 @@ def main() -> None:
     for kind in args.kinds:
         totals = []
         for n in (0, args.calls):
-            cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
+            outs = Path(tempfile.mkdtemp(prefix="locator-callgrind-"))
+            cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={outs}/cg"]
             inner_args = ["--inner", kind, str(n), str(args.calls), db]
-            out = subprocess.run([*cmd, *inner_args], env=env, capture_output=True, text=True)
-            found = re.search(r"Collected : ([\d,]+)", out.stderr)
+            out = subprocess.run([*cmd, sys.executable, __file__, *inner_args], env=env, capture_output=True, text=True)
+            main_thread = outs / "cg-01"
+            text = main_thread.read_text() if main_thread.exists() else ""
+            found = re.search(r"^(?:totals|summary): (\d+)", text, re.M)
             if out.returncode or not found:
                 sys.exit(f"{kind}: callgrind failed\n{out.stderr[-2000:]}")
-            totals.append(int(found.group(1).replace(",", "")))
+            totals.append(int(found.group(1)))
         print(f"{kind:15s} {(totals[1] - totals[0]) / args.calls:12,.0f} instructions per call", flush=True)
 
 
@@ -97,7 +104,7 @@ def inner(kind: str, n: int, calls: int, db: str) -> None:
     for environ in points[:50]:
         call(environ)
     call(health)
-    if kind == "miss":
+    if kind.startswith("miss"):
         from locator.coords import CRS
         from locator.serialize import fragments
 
@@ -106,7 +113,8 @@ def inner(kind: str, n: int, calls: int, db: str) -> None:
         size = len(snap)
         for i in range(n):
             cache.fixed = {}
-            cache.fixed_bytes(i % size, snap.stations[i % size], CRS.WGS84, None)
+            station = snap.stations[i % size] if kind == "miss_station" else None
+            cache.fixed_bytes(i % size, station, CRS.WGS84, None)
         return
     for i in range(n):
         if kind.endswith("healthz"):

@@ -10,18 +10,20 @@ to exactly what station_json() returns (tests/test_serialize.py).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import weakref
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 
 from locator.coords import CRS, from_wgs84, gcj02_to_bd09, wgs84_to_gcj02
-from locator.hours import TZ, OpeningHours
-from locator.navigation import map_links, navigation_targets, quote_all
+from locator.hours import TZ, OpeningHours, parse_hours
+from locator.navigation import PERCENT, map_links, navigation_targets, quote_all
 from locator.nearest import Snapshot
-from locator.station_table import STATUS_OPEN, STATUS_TEMP
+from locator.station_table import FIELD_SEP, NULL_MARK, STATUS_OPEN, STATUS_TEMP, PackedStations
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES, Station
 
 
@@ -118,7 +120,10 @@ def station_feature(station: Station, *, when: datetime, crs: CRS = CRS.WGS84, *
 # snapshot for the current minute, per schedule where they depend only on the hours.
 
 DYNAMIC_FIELDS = ("open_now", "next_open", "status", "status_label", "distance_m")
-MAX_CACHED = 20_000  # fixed fragments per snapshot (all coordinate systems together); the cache restarts beyond it
+MAX_CACHED = 20_000  # minute-dependent members per snapshot and minute
+# Fixed fragments per snapshot (all coordinate systems together), by their bytes: the cache restarts beyond
+# it. 64 MB holds about 40,000 (1.5 kB each: a city's stations many times over, a tenth of 400,000).
+MAX_CACHED_BYTES = 64 * 1024 * 1024
 _TYPE_LABELS = {key: {"zh": t.zh, "en": t.en} for key, t in STATION_TYPES.items()}
 _STATUS_BYTES = {key: orjson.dumps({"status": key, "status_label": t.zh})[1:-1] for key, t in STATUSES.items()}
 # Members many stations share (types and districts, amenity sets, hours texts): encoded once per snapshot,
@@ -127,6 +132,7 @@ MAX_SHARED = 4096
 
 
 _CRS_JSON = {crs: orjson.dumps(crs.value) for crs in CRS}
+_CRS_NUMBER = {crs: n for n, crs in enumerate(CRS)}
 # station_json()'s fixed members in its order (as _fixed_members() and navigation_from() write them),
 # filled by FragmentCache._fixed with JSON texts (%b; the links are ASCII without quotes or backslashes).
 _FIXED = (
@@ -135,6 +141,49 @@ _FIXED = (
     b'"updated_at":%b,"verified_at":%b,"version":%b,"navigation":{"wechat_open_location":{"latitude":%b,'
     b'"longitude":%b,"name":%b,"address":%b,"scale":16,"crs":"gcj02"},"amap":"%b","baidu":"%b","tencent":"%b"}'
 )
+
+
+# _FIXED with the members that follow from a station's filter combination written as one
+# (amenities, hours, hours_text, closed_until): what _fixed_packed fills.
+_FIXED_PACKED = _FIXED.replace(b'"amenities":%b,%b,"closed_until":%b', b"%b")
+_FIELD_SEP, _NULL = FIELD_SEP.encode(), NULL_MARK.encode()
+# What orjson would escape in a string (quote, backslash, control characters; not the separators of
+# the packed text, which are checked apart).
+_NOT_PLAIN = re.compile(rb'[\x00-\x1c"\\]')
+_FALSE = frozenset({b"0", b"f", b"false", b""})  # station_table._bool's false texts
+_TIMESTAMPS: dict[bytes, bytes] = {}
+
+
+def _navigation_columns(lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Every station's GCJ-02 and BD-09 position in columns (n x 4: g_lng, g_lat, b_lng, b_lat), NaN where
+    the texts written from them might differ from the scalar conversion's that station_json() uses.
+
+    numpy's trigonometry may differ from math's in the last bits (it has vector code of its own on some
+    CPUs); a last bit changes a 6- or 7-decimal text only when the value lies that close to a rounding
+    boundary. So a row is kept only if each of its values lies more than 1e-11° (~1 µm; the formulas'
+    rounding differences are below 1e-12°) from every 6- and 7-decimal rounding boundary; the other rows,
+    a few in 100,000, are converted one by one when encoded. Points outside mainland China are their own
+    GCJ-02 and BD-09 positions.
+    """
+    g_lng, g_lat = wgs84_to_gcj02(lng, lat)
+    b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
+    out = np.column_stack((g_lng, g_lat, b_lng, b_lat))
+    safe = np.ones(len(lng), bool)
+    for scale in (1e6, 1e7):
+        frac = np.abs(np.mod(out * scale, 1.0) - 0.5)
+        safe &= np.all(frac > 1e-11 * scale, axis=1)
+    out[~safe] = np.nan
+    return out
+
+
+def _timestamp_json(text: bytes) -> bytes:
+    """A stored timestamp's JSON as station_json() writes it (isoformat() of the parsed value)."""
+    found = _TIMESTAMPS.get(text)
+    if found is None:
+        found = orjson.dumps(datetime.fromisoformat(text.decode()).isoformat())
+        if len(_TIMESTAMPS) < MAX_SHARED:
+            _TIMESTAMPS[text] = found
+    return found
 
 
 def _dec6(value: float) -> str:
@@ -161,12 +210,24 @@ def encode(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+class _Columns(NamedTuple):
+    """What a FragmentCache reads of its snapshot."""
+
+    stations: Any
+    status: np.ndarray
+    closed_until: np.ndarray
+    schedule: np.ndarray
+    schedules: list[OpeningHours]
+
+
 class FragmentCache:
     """One snapshot's encoded station fragments: fixed members (bounded), minute-dependent members."""
 
     def __init__(self, snap: Snapshot):
-        self.snap = snap
-        self.fixed: dict[tuple[int, CRS], bytes] = {}
+        # The columns it reads, not the snapshot: _CACHES holds this cache for as long as the snapshot
+        # lives, and a reference back to it from here would keep every roster version alive forever.
+        self.snap = _Columns(snap.stations, snap.status, snap.closed_until, snap.schedule, snap.schedules)
+        self.fixed: dict[int, bytes] = {}  # station index * 3 + _CRS_NUMBER[crs] -> fixed members
         # (minute, station index -> open_now, next_open, status; schedule index -> open_now, next_open of an
         # "open" station), replaced as one tuple so that a thread never mixes two minutes.
         self.moment: tuple[datetime | None, dict[int, bytes], dict[int, bytes]] = (None, {}, {})
@@ -174,19 +235,34 @@ class FragmentCache:
         self.labels: dict[tuple[str, str | None, str | None], bytes] = {}
         self.amenities: dict[tuple[str, ...], bytes] = {}
         self.hours: dict[str, bytes] = {}
+        # A packed roster's misses are written from its stored texts (no Station made): the members of
+        # each filter combination (PackedStations' keys) once per (combination, district name).
+        stations = snap.stations
+        self.packed = stations if isinstance(stations, PackedStations) else None
+        self.by_key: dict[tuple[int, str | None], tuple[bytes, bytes, bytes]] = {}
+        # Every station's GCJ-02 and BD-09 position, converted once per snapshot in columns (32 bytes a
+        # station): the scalar conversions were a fifth of a miss.
+        self.navigation = _navigation_columns(snap.lng, snap.lat) if self.packed is not None else None
+        self.size = 0  # bytes held by `fixed`
+        self._minute: tuple[datetime | None, datetime | None] = (None, None)  # (when, its minute) of the last answer
 
     def fixed_bytes(self, i: int, station: Station | None, crs: CRS, district_name: str | None) -> bytes:
         """The fixed members of station_json(station, crs=crs) as JSON without braces (`station`: the
         snapshot's i-th, made only on a miss when None)."""
-        key = (i, crs)
+        key = i * 3 + _CRS_NUMBER[crs]  # an int: no tuple made and hashed per lookup
         fragment = self.fixed.get(key)
         if fragment is None:
-            if station is None:
-                station = self.snap.stations[i]
-            fragment = self._fixed(station, crs, district_name)
-            if len(self.fixed) >= MAX_CACHED:
+            if station is None and self.packed is not None:
+                fragment = self._fixed_packed(i, crs, district_name)
+            if fragment is None:
+                if station is None:
+                    station = self.snap.stations[i]
+                fragment = self._fixed(station, crs, district_name)
+            if self.size >= MAX_CACHED_BYTES:
                 self.fixed = {}  # a new dict, not clear(): another thread may be reading the old one
+                self.size = 0
             self.fixed[key] = fragment
+            self.size += len(fragment)
         return fragment
 
     def _fixed(self, s: Station, crs: CRS, district_name: str | None) -> bytes:
@@ -231,7 +307,7 @@ class FragmentCache:
             lng_json,
             lat_json,
             self._amenities(s.amenities),
-            self._hours(s),
+            self._hours(s.hours),
             dumps(s.closed_until),
             dumps(s.contact),
             dumps(s.operator),
@@ -249,6 +325,96 @@ class FragmentCache:
             links[1].encode(),
             links[2].encode(),
         )
+
+    def _fixed_packed(self, i: int, crs: CRS, district_name: str | None) -> bytes | None:
+        """_fixed() written straight from the packed roster's stored texts, or None where that cannot be
+        exact (a text JSON must escape, a position near 0°, bytes that are not UTF-8): the caller then
+        makes the Station.
+
+        A plain text (no quote, backslash or control character) is its own JSON string body, as orjson
+        writes it; so the stored UTF-8 bytes go into the template as they are, and the texts made per
+        miss are the coordinates, the two percent-encoded names and the timestamps (cached by text).
+        About a third of _fixed()'s instructions (bench/hot_path_instructions.py `miss`).
+        """
+        packed = self.packed
+        offsets = packed._offsets
+        raw = packed._arena[offsets.item(i) : offsets.item(i + 1) - 1]
+        if _NOT_PLAIN.search(raw) is not None:
+            return None
+        fields = raw.split(_FIELD_SEP)
+        name, address, contact, operator, approximate, note, _confirmed, verified, _created, updated, version = fields
+        if raw.count(_NULL) != (contact == _NULL) + (operator == _NULL) + (note == _NULL) + (verified == _NULL):
+            return None  # a NULL mark inside a text
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        lng, lat = packed._lng.item(i), packed._lat.item(i)
+        if not (abs(lng) >= 1.0 and abs(lat) >= 1.0):
+            return None
+        g_lng, g_lat, b_lng, b_lat = self.navigation[i].tolist()
+        if g_lng != g_lng:  # NaN: near a rounding boundary, converted as station_json() does
+            g_lng, g_lat = wgs84_to_gcj02(lng, lat)
+            b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
+        dumps = orjson.dumps
+        lng_json, lat_json = dumps(lng), dumps(lat)
+        if crs is CRS.WGS84:
+            x = lng_json if _within_7_decimals(lng_json) else _dec7(lng)
+            y = lat_json if _within_7_decimals(lat_json) else _dec7(lat)
+        elif crs is CRS.GCJ02:
+            x, y = _dec7(g_lng), _dec7(g_lat)
+        else:
+            x, y = _dec7(b_lng), _dec7(b_lat)
+        gx, gy = _dec6(g_lng), _dec6(g_lat)
+        # navigation.quote_all() of the texts, from their UTF-8 bytes.
+        q_name = name.decode("latin-1").translate(PERCENT)
+        q_address = address.decode("latin-1").translate(PERCENT) if address else q_name
+        links = map_links(gx, gy, _dec6(b_lng), _dec6(b_lat), q_name, q_address)
+        labels, kept, provenance = self._by_key(packed._key_codes.item(i), district_name)
+        name_json, address_json = b'"' + name + b'"', b'"' + address + b'"'
+        updated_json = _timestamp_json(updated)
+        return _FIXED_PACKED % (
+            dumps(packed._ids.item(i)),
+            name_json,
+            labels,
+            address_json,
+            x,
+            y,
+            _CRS_JSON[crs],
+            lng_json,
+            lat_json,
+            kept,
+            b"null" if contact == _NULL else b'"' + contact + b'"',
+            b"null" if operator == _NULL else b'"' + operator + b'"',
+            provenance,
+            b"false" if approximate in _FALSE else b"true",
+            b"null" if note == _NULL else b'"' + note + b'"',
+            updated_json,
+            updated_json if verified == _NULL else _timestamp_json(verified),
+            b"%d" % int(version),
+            gy.encode(),
+            gx.encode(),
+            name_json,
+            address_json,
+            links[0].encode(),
+            links[1].encode(),
+            links[2].encode(),
+        )
+
+    def _by_key(self, code: int, district_name: str | None) -> tuple[bytes, bytes, bytes]:
+        """A filter combination's members: the labels; amenities, hours and closed_until; provenance."""
+        found = self.by_key.get((code, district_name))
+        if found is None:
+            key = self.packed._keys[code]
+            found = (
+                self._labels(key["type"], key["district"], district_name),
+                b'"amenities":%b,%b,"closed_until":%b'
+                % (self._amenities(key["amenities"]), self._hours(key["hours"]), orjson.dumps(key["closed_until"])),
+                orjson.dumps(key["provenance"]),
+            )
+            if len(self.by_key) < MAX_SHARED:
+                self.by_key[(code, district_name)] = found
+        return found
 
     def _fixed_general(self, s: Station, crs: CRS, district_name: str | None) -> bytes:
         """_fixed() by way of the dictionaries station_json() writes (any coordinates)."""
@@ -276,12 +442,12 @@ class FragmentCache:
                 self.amenities[keys] = text
         return text
 
-    def _hours(self, s: Station) -> bytes:
-        text = self.hours.get(s.hours)
+    def _hours(self, hours: str) -> bytes:
+        text = self.hours.get(hours)
         if text is None:
-            text = orjson.dumps({"hours": s.hours, "hours_text": s.opening_hours.describe_zh()})[1:-1]
+            text = orjson.dumps({"hours": hours, "hours_text": parse_hours(hours).describe_zh()})[1:-1]
             if len(self.hours) < MAX_SHARED:
-                self.hours[s.hours] = text
+                self.hours[hours] = text
         return text
 
     def station_bytes(
@@ -296,7 +462,12 @@ class FragmentCache:
 
     def moment_bytes(self, i: int, station: Station | None, when: datetime) -> bytes:
         """open_now, next_open, status, status_label at the start of `when`'s minute, as JSON members."""
-        minute = when.replace(second=0, microsecond=0)
+        last = self._minute
+        if last[0] is when:  # an answer's stations share its `when`
+            minute = last[1]
+        else:
+            minute = when.replace(second=0, microsecond=0)
+            self._minute = (when, minute)
         state = self.moment
         if state[0] != minute:
             state = self.moment = (minute, {}, {})

@@ -138,3 +138,111 @@ def test_coordinate_texts_are_the_rounded_numbers_repr():
             assert orjson.dumps(v) == repr(round(v, 7)).encode(), v
             reused += 1
     assert reused > 20000
+
+
+@pytest.mark.parametrize("crs", list(CRS))
+def test_a_packed_roster_encodes_what_station_json_writes(make_store, crs, monkeypatch):
+    """From a store's packed read, a miss is written from the stored texts without a Station where they are
+    plain (most are), and by the Station where JSON must escape them: both parse to station_json()."""
+    from locator.station_table import PackedStations
+    from locator.stations import Station
+
+    texts = [t for t in HOSTILE_TEXTS if not any(c in t for c in "\x1d\x1e\x1f\x00")]
+    stations = []
+    for i, text in enumerate(texts):
+        stations.append(
+            Station(
+                id=f"h-{i}",
+                name=text,
+                type="rider_station",
+                district="330302" if i % 2 else None,
+                address=texts[-1 - i] if i % 2 else "",
+                lng=120.6 + i * 0.0123456789,
+                lat=28.0 - i * 0.00987654321,
+                amenities=("water", "charging") if i % 2 else (),
+                hours="Mo-Fr 09:00-18:00" if i % 3 else "",
+                contact=text if i % 3 == 0 else None,
+                operator=None if i % 3 == 0 else text,
+                note=text if i % 2 else None,
+                approximate=bool(i % 2),
+                status="temporarily_closed" if i == 2 else "open",
+                closed_until=date(2026, 12, 24) if i == 2 else None,
+                provenance="import",
+                verified_at=datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=TZ) if i % 2 else None,
+            )
+        )
+    store = make_store()
+    store.replace_all(stations, actor="t", via="seed")
+    snap = Snapshot.from_table(store.read_table())
+    assert isinstance(snap.stations, PackedStations)
+    made = []
+    original = PackedStations._station
+
+    def counting(self, i):
+        made.append(self._ids.item(i))
+        return original(self, i)
+
+    monkeypatch.setattr(PackedStations, "_station", counting)
+    when = WHENS[0]
+    for i in range(len(snap)):
+        station = store.get(snap.ids[i])
+        expected = station_json(station, when=when, crs=crs, distance_m=7.5, district_name="鹿城区")
+        text = station_json_bytes(snap, i, when=when, crs=crs, distance_m=7.5, district_name="鹿城区")
+        assert json.loads(text) == expected, station.id
+    plain = {
+        s.id
+        for s in stations
+        if s.status == "open"
+        and not any(
+            c in s.name + s.address + (s.contact or "") + (s.operator or "") + (s.note or "")
+            for c in '"\\' + "".join(map(chr, range(32)))
+        )
+    }
+    assert len(plain) >= 3 and not plain & set(
+        made
+    )  # plain texts made no Station (a closed one is made for its status)
+
+
+def test_a_replaced_snapshot_is_freed_with_its_fragments(roster):
+    """The fragment cache lives as long as its snapshot and no longer: a roster version that has answered
+    riders is freed once replaced (the cache held it before, so every version stayed in memory)."""
+    import gc
+    import weakref
+
+    from locator.serialize import fragments
+
+    snap = roster.snapshot()
+    station_json_bytes(snap, 0, when=WHENS[0], crs=CRS.WGS84, distance_m=1.0, district_name=None)
+    assert fragments(snap) is fragments(snap)
+    gone = weakref.ref(snap)
+    station = snap.stations[0]
+    roster.store.update(replace(station, name="新的名字"), expected_version=station.version, actor="t", via="cli")
+    assert roster.snapshot() is not snap
+    del snap, station
+    gc.collect()
+    assert gone() is None
+
+
+def test_navigation_columns_write_the_scalar_conversions_texts():
+    """GCJ-02/BD-09 converted per snapshot in columns give, to 6 and 7 decimals, the texts of the scalar
+    conversion station_json() uses; rows too close to a rounding boundary are left to it (NaN)."""
+    import numpy as np
+
+    from locator.coords import gcj02_to_bd09, wgs84_to_gcj02
+    from locator.serialize import _dec6, _dec7, _navigation_columns
+
+    rng = np.random.default_rng(18)
+    lng = np.concatenate([119.6 + rng.random(20000) * 1.7, rng.uniform(-179, 179, 2000), [120.5, 121.0]])
+    lat = np.concatenate([27.0 + rng.random(20000) * 1.6, rng.uniform(-89, 89, 2000), [28.0, 27.0]])
+    columns = _navigation_columns(lng, lat)
+    kept = 0
+    for i in range(len(lng)):
+        row = columns[i].tolist()
+        if row[0] != row[0]:
+            continue
+        g = wgs84_to_gcj02(lng.item(i), lat.item(i))
+        scalar = [*g, *gcj02_to_bd09(*g)]
+        for value, expected in zip(row, scalar, strict=True):
+            assert (_dec6(value), _dec7(value)) == (_dec6(expected), _dec7(expected)), (i, value, expected)
+        kept += 1
+    assert kept >= 0.99 * len(lng)
