@@ -4,14 +4,15 @@ On a shared machine CPU times swing by ±50 %; the number of instructions a requ
 For each kind it runs this script twice under `valgrind --tool=callgrind`, with N calls and with none
 (start-up, imports and the app's creation cancel out), and prints (total_N − total_0) ÷ N. Kinds:
 `healthz` (ours), `anchor_healthz` (bench/naive_anchor.py: a bare Flask app), `warm` (ours nearest,
-10 points over and over: fragments cached), `cold` (ours nearest at N points not asked before: most
-stations encoded for the first time), `anchor_nearest`, `miss` (serialize.FragmentCache.fixed_bytes
-of a station not yet encoded, alone, as an answer asks for it: from the packed roster) and `miss_station`
-(the same from a Station made for it: the path of a roster read row by row). In-process WSGI calls
+10 points over and over: fragments cached), `cold` (ours nearest at N points not asked before, with
+the whole-roster encoding off as for a roster too large for it: most stations encoded for the first
+time), `anchor_nearest`, `miss` (serialize.FragmentCache.fixed_bytes of a station not yet encoded,
+alone, as an answer asks for it: from the packed roster) and `miss_station` (the same from a Station
+made for it: the path of a roster read row by row). In-process WSGI calls
 (werkzeug EnvironBuilder), SQLite, synthetic stations (bench/hot_path.py), k = 5, PYTHONHASHSEED=0.
 Only the main thread's instructions count (`--separate-threads=yes`): the app's background threads
 (metrics, search log) tick with the wall clock, which valgrind stretches, and added up to ±20,000
-instructions per call to the figures of runs before 2026-11-30 12:10. Needs valgrind (Debian package).
+instructions per call to the figures of runs before 2026-11-30 11:45. Needs valgrind (Debian package).
 
     .venv/bin/python bench/hot_path_instructions.py --size 5000 --calls 200 healthz anchor_healthz warm cold
 """
@@ -84,6 +85,10 @@ def inner(kind: str, n: int, calls: int, db: str) -> None:
 
     from locator import create_app
 
+    if kind in ("cold", "miss", "miss_station"):
+        from locator import serialize
+
+        serialize.WHOLE_ROSTER_BYTES = 0  # a roster too large to encode whole: every first-seen station is a miss
     app = importlib.import_module("bench.naive_anchor").app if kind.startswith("anchor") else create_app()
     rng = random.Random(1)
     url = "/api/v1/stations/nearest?lat={:.6f}&lng={:.6f}&k=5"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -124,6 +126,12 @@ MAX_CACHED = 20_000  # minute-dependent members per snapshot and minute
 # Fixed fragments per snapshot (all coordinate systems together), by their bytes: the cache restarts beyond
 # it. 64 MB holds about 40,000 (1.5 kB each: a city's stations many times over, a tenth of 400,000).
 MAX_CACHED_BYTES = 64 * 1024 * 1024
+# A roster whose WGS-84 fragments (what riders' phones ask for) all fit in this is encoded whole, once per
+# version (encode_all): about 110,000 stations of 1.5 kB. A larger roster (1,000,000 stations would need
+# 1.5 GB) keeps the MAX_CACHED_BYTES last encoded.
+WHOLE_ROSTER_BYTES = 192 * 1024 * 1024
+SYNC_ENCODE = 2_000  # stations encoded in the request that makes the cache; beyond it, in a thread
+_ENTRY_OVERHEAD = 100  # bytes a cached fragment costs beyond its text (the dict's slot, the key, the header)
 _TYPE_LABELS = {key: {"zh": t.zh, "en": t.en} for key, t in STATION_TYPES.items()}
 _STATUS_BYTES = {key: orjson.dumps({"status": key, "status_label": t.zh})[1:-1] for key, t in STATUSES.items()}
 # Members many stations share (types and districts, amenity sets, hours texts): encoded once per snapshot,
@@ -228,8 +236,9 @@ class FragmentCache:
         # lives, and a reference back to it from here would keep every roster version alive forever.
         self.snap = _Columns(snap.stations, snap.status, snap.closed_until, snap.schedule, snap.schedules)
         self.fixed: dict[int, bytes] = {}  # station index * 3 + _CRS_NUMBER[crs] -> fixed members
-        # (minute, station index -> open_now, next_open, status; schedule index -> open_now, next_open of an
-        # "open" station), replaced as one tuple so that a thread never mixes two minutes.
+        # (minute, station index -> open_now, next_open, status of a station not open by status; schedule
+        # index -> the same members of an "open" station), replaced as one tuple so that a thread never
+        # mixes two minutes.
         self.moment: tuple[datetime | None, dict[int, bytes], dict[int, bytes]] = (None, {}, {})
         # Members many stations share, encoded once per snapshot (bounded: MAX_SHARED each).
         self.labels: dict[tuple[str, str | None, str | None], bytes] = {}
@@ -244,6 +253,7 @@ class FragmentCache:
         # station): the scalar conversions were a fifth of a miss.
         self.navigation = _navigation_columns(snap.lng, snap.lat) if self.packed is not None else None
         self.size = 0  # bytes held by `fixed`
+        self.limit = MAX_CACHED_BYTES  # `fixed` restarts beyond it
         self._minute: tuple[datetime | None, datetime | None] = (None, None)  # (when, its minute) of the last answer
 
     def fixed_bytes(self, i: int, station: Station | None, crs: CRS, district_name: str | None) -> bytes:
@@ -258,7 +268,7 @@ class FragmentCache:
                 if station is None:
                     station = self.snap.stations[i]
                 fragment = self._fixed(station, crs, district_name)
-            if self.size >= MAX_CACHED_BYTES:
+            if self.size >= self.limit:
                 self.fixed = {}  # a new dict, not clear(): another thread may be reading the old one
                 self.size = 0
             self.fixed[key] = fragment
@@ -401,6 +411,41 @@ class FragmentCache:
             links[2].encode(),
         )
 
+    def encode_all(self, district: np.ndarray, name_of: Callable[[str | None], str | None]) -> bool:
+        """Encode every station's WGS-84 fragment now, if they all fit in WHOLE_ROSTER_BYTES: what is fixed for
+        a roster version is then never encoded in a rider's request (at 100,000 stations most of a worker's
+        first answers were misses, ~12 µs a station). `district`: each station's code, `name_of`: the name the
+        answer writes for a code. Up to SYNC_ENCODE stations in this call, more in a thread that stops once the
+        snapshot is gone; True if the whole roster is (being) encoded."""
+        n = len(district)
+        sample = range(min(n, 64))
+        if not n or self.packed is None:
+            return False
+        wgs84 = CRS.WGS84
+        sizes = [len(self.fixed_bytes(i, None, wgs84, name_of(district[i]))) for i in sample]
+        needed = n * (sum(sizes) / len(sizes) + _ENTRY_OVERHEAD)
+        if needed > WHOLE_ROSTER_BYTES:
+            return False
+        self.limit = max(MAX_CACHED_BYTES, int(needed * 1.25) + 1)  # room for the other systems' misses
+        if n <= SYNC_ENCODE:
+            for i in range(len(sample), n):
+                self.fixed_bytes(i, None, wgs84, name_of(district[i]))
+            return True
+        ref = weakref.ref(self)
+
+        def run() -> None:
+            for start in range(len(sample), n, 512):
+                cache = ref()
+                if cache is None:  # the snapshot was replaced and freed: its fragments are not needed
+                    return
+                for i in range(start, min(start + 512, n)):
+                    cache.fixed_bytes(i, None, wgs84, name_of(district[i]))
+                del cache
+                time.sleep(0)  # let request threads take the interpreter between chunks
+
+        threading.Thread(target=run, name="locator-fragments", daemon=True).start()
+        return True
+
     def _by_key(self, code: int, district_name: str | None) -> tuple[bytes, bytes, bytes]:
         """A filter combination's members: the labels; amenities, hours and closed_until; provenance."""
         found = self.by_key.get((code, district_name))
@@ -472,6 +517,15 @@ class FragmentCache:
         if state[0] != minute:
             state = self.moment = (minute, {}, {})
         _, moment, by_schedule = state
+        columns = self.snap
+        if columns.status.item(i) == STATUS_OPEN:  # most stations: their members follow from their hours
+            schedule = columns.schedule.item(i)
+            text = by_schedule.get(schedule)
+            if text is None:
+                text = by_schedule[schedule] = (
+                    b"," + _hours_bytes(columns.schedules[schedule], minute) + b"," + _STATUS_BYTES["open"]
+                )
+            return text
         text = moment.get(i)
         if text is None:
             # Evaluated at the minute's start, as station_json(when=minute) would: fresh to the minute.
@@ -488,11 +542,8 @@ class FragmentCache:
                     station = snap.stations[i]
                 status = station.effective_status(minute)
             if status == "open":
-                # Open by status: open_now and next_open depend on the hours alone.
-                schedule = int(self.snap.schedule[i])
-                hours = by_schedule.get(schedule)
-                if hours is None:
-                    hours = by_schedule[schedule] = _hours_bytes(snap.schedules[schedule], minute)
+                # Open again (a closure that has ended): open_now and next_open depend on the hours alone.
+                hours = _hours_bytes(snap.schedules[snap.schedule.item(i)], minute)
                 text = b"," + hours + b"," + _STATUS_BYTES["open"]
             else:
                 upcoming = station.next_open(minute)
@@ -518,14 +569,17 @@ _CACHES: weakref.WeakKeyDictionary[Snapshot, FragmentCache] = weakref.WeakKeyDic
 _LOCK = threading.Lock()
 
 
-def fragments(snap: Snapshot) -> FragmentCache:
-    """The fragment cache of a snapshot (made on first use, dropped with the snapshot)."""
+def fragments(snap: Snapshot, name_of: Callable[[str | None], str | None] | None = None) -> FragmentCache:
+    """The fragment cache of a snapshot (made on first use, dropped with the snapshot). With `name_of` (a
+    district's name by code, as the answer writes it), a new cache encodes the whole roster if it fits."""
     cache = _CACHES.get(snap)
     if cache is None:
         with _LOCK:
             cache = _CACHES.get(snap)
             if cache is None:
                 cache = _CACHES[snap] = FragmentCache(snap)
+                if name_of is not None:
+                    cache.encode_all(snap.district, name_of)
     return cache
 
 

@@ -246,3 +246,69 @@ def test_navigation_columns_write_the_scalar_conversions_texts():
             assert (_dec6(value), _dec7(value)) == (_dec6(expected), _dec7(expected)), (i, value, expected)
         kept += 1
     assert kept >= 0.99 * len(lng)
+
+
+def _synthetic_store(tmp_path, n):
+    from locator.station_table import PackedStations
+    from locator.stations import Station
+    from locator.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / f"roster-{n}.sqlite3")
+    store.init_schema()
+    stations = [
+        Station(
+            id=f"s-{i:05d}",
+            name=f"驿站 {i}",
+            type="rider_station",
+            district="330302" if i % 2 else None,
+            address=f"地址 {i}",
+            lng=120.3 + (i * 7919 % 10007) / 10007 * 0.8,
+            lat=27.6 + (i * 104729 % 10009) / 10009 * 0.6,
+            amenities=("water",),
+            hours="Mo-Su 08:00-20:00",
+        )
+        for i in range(n)
+    ]
+    store.replace_all(stations, actor="t", via="seed")
+    snap = Snapshot.from_table(store.read_table(), version=1)
+    assert isinstance(snap.stations, PackedStations)
+    return snap
+
+
+def test_a_roster_that_fits_is_encoded_whole_once_per_version(tmp_path, roster, monkeypatch):
+    """The first answer of a roster version encodes every station's WGS-84 fragment (in the request up to
+    SYNC_ENCODE stations, in a thread beyond it): later answers never encode one; each is what station_json()
+    writes."""
+    import time
+
+    from locator import serialize
+
+    names = roster.districts.name
+    for n in (300, serialize.SYNC_ENCODE + 1500):
+        snap = _synthetic_store(tmp_path, n)
+        cache = serialize.fragments(snap, names)
+        deadline = time.monotonic() + 60
+        while len(cache.fixed) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(cache.fixed) == n, n
+        encoded: list[tuple] = []
+        monkeypatch.setattr(cache, "_fixed_packed", lambda *a, seen=encoded: seen.append(a))
+        for i in range(0, n, 37):
+            name = names(snap.district[i])
+            text = station_json_bytes(snap, i, when=WHENS[1], crs=CRS.WGS84, distance_m=5.0, district_name=name)
+            expected = station_json(snap.stations[i], when=WHENS[1], distance_m=5.0, district_name=name)
+            assert json.loads(text) == expected
+        assert encoded == []
+
+
+def test_a_roster_too_large_to_fit_is_encoded_on_demand(tmp_path, roster, monkeypatch):
+    """Beyond WHOLE_ROSTER_BYTES (1,000,000 stations would need gigabytes) only the answers' stations are
+    encoded, within MAX_CACHED_BYTES."""
+    from locator import serialize
+
+    monkeypatch.setattr(serialize, "WHOLE_ROSTER_BYTES", 100_000)
+    snap = _synthetic_store(tmp_path, 500)
+    cache = serialize.fragments(snap, roster.districts.name)
+    assert cache.encode_all(snap.district, roster.districts.name) is False
+    assert len(cache.fixed) == 64  # the sample that measured the fragments' size
+    assert cache.limit == serialize.MAX_CACHED_BYTES

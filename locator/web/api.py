@@ -157,7 +157,7 @@ def nearest_answer(
     if log.isEnabledFor(logging.DEBUG):
         log.debug("nearest near %s k=%d", coarse_point(w_lng, w_lat), k)
     names = roster.districts
-    cache = fragments(snap)
+    cache = fragments(snap, names.name)
 
     def render(hit) -> bytes:
         # Cached fixed parts (navigation links, labels) + the time-dependent fields: see serialize.
