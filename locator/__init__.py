@@ -104,14 +104,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from locator.store.accounts import open_accounts
     from locator.store.demand import DemandStore
     from locator.store.reports import FeedbackStore
-    from locator.web import hot_path, limits, problems
+    from locator.web import hot_path, http, limits, problems
 
     privacy.install()
     settings = load_settings()
     # Tests give each app an instance folder of its own (secret key, uploads, PostGIS accounts), and so
     # does LOCATOR_INSTANCE_PATH for app servers sharing a checkout.
     instance_path = str((test_config or {}).get("INSTANCE_PATH") or "") or settings["INSTANCE_PATH"]
-    app = Flask(
+    app = http.App(
         __name__,
         instance_relative_config=True,
         instance_path=os.path.abspath(instance_path) if instance_path else None,

@@ -49,6 +49,12 @@ def allow_stale(allowed: bool) -> None:
     _SERVED_STALE.set(False)
 
 
+def end_stale_permission() -> None:
+    """allow_stale(False) at the end of a request; nothing to set if it neither allowed nor served stale."""
+    if _STALE_OK.get() or _SERVED_STALE.get():
+        allow_stale(False)
+
+
 def served_stale() -> bool:
     """True if a snapshot served in this context (since allow_stale()) could not be confirmed current."""
     return _SERVED_STALE.get()

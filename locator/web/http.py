@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from functools import wraps
+from types import FunctionType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
-from locator.roster import allow_stale, served_stale
+from locator.roster import allow_stale, end_stale_permission, served_stale
 from locator.web import security
 from locator.web.problems import problem_response
 
@@ -148,6 +149,29 @@ def _allowed_origin(origin: str) -> str | None:
     return origin if origin in allowed else None
 
 
+class App(Flask):
+    """Flask, asking once per function (view, hook, error handler) whether it is a coroutine.
+
+    Flask's ensure_sync() asks `inspect.iscoroutinefunction` on every call, for the view and for each
+    hook of every request (~1.5 µs each here); the answer for a registered function never changes.
+    """
+
+    _MAX_REMEMBERED = 4096  # registered functions are a few hundred; anything beyond is asked each time
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable, Callable] = {}
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        """Flask's ensure_sync(), remembered for plain functions."""
+        found = self._sync.get(func)
+        if found is None:
+            found = super().ensure_sync(func)
+            if isinstance(func, FunctionType) and len(self._sync) < self._MAX_REMEMBERED:
+                self._sync[func] = found
+        return found
+
+
 def init_app(app: Flask) -> None:
     """Install the request/response hooks: the Host check first, then body size, CORS and gzip."""
     app.extensions["host_policy"] = HostPolicy.from_config(app.config)
@@ -160,15 +184,17 @@ def init_app(app: Flask) -> None:
 
     app.session_interface = LazyCookieSessions()
     app.wsgi_app = Edge(app, app.wsgi_app)
+    policy = app.extensions["host_policy"]
 
     # One hook before and one after each request (each hook Flask calls costs a few µs, and every
     # request pays every one; what needs no Flask request is done by Edge): cheapest checks first.
     @app.before_request
     def _before():
         req = request._get_current_object()
-        allow_stale(req.endpoint in STALE_OK_ENDPOINTS)  # reset by Edge when the request ends
+        if req.endpoint in STALE_OK_ENDPOINTS:
+            allow_stale(True)  # ended by Edge with the request (every request starts without it)
         environ = req.environ
-        if req.path not in HOST_CHECK_EXEMPT and not host_policy().allows(
+        if req.path not in HOST_CHECK_EXEMPT and not policy.allows(
             host_name(environ.get("HTTP_HOST") or req.host)
         ):
             return problem_response(
@@ -255,7 +281,7 @@ class Edge:
         try:
             return self.wsgi_app(environ, start)
         finally:
-            allow_stale(False)
+            end_stale_permission()
             count = self.app.extensions.get("metrics_count")
             if count is not None and answered:
                 status, rule = answered[-1]
