@@ -114,12 +114,13 @@ def station_feature(station: Station, *, when: datetime, crs: CRS = CRS.WGS84, *
 # -- the hot path's encoder ---------------------------------------------------------------
 #
 # The nearest answer is assembled from bytes. Per roster version (snapshot) and coordinate system a
-# bounded cache keeps each station's fixed members as encoded JSON; a station not in it is encoded
-# in about the time of a few dictionary builds (the coordinate conversions are scalar, the labels
-# and hours texts are looked up, orjson writes the text), so an answer costs the same order whether
-# the roster has 200 stations or 1,000,000 and memory stays bounded (MAX_CACHED fragments, about
-# 1-2.5 kB each). The members that depend on the minute (open_now, next_open, status) are cached per
-# snapshot for the current minute, per schedule where they depend only on the hours.
+# cache keeps each station's fixed members as encoded JSON: every station's WGS-84 members when they all
+# fit in WHOLE_ROSTER_BYTES (encoded once per version: encode_all), else the last MAX_CACHED_BYTES
+# encoded. A station not in it is written from the packed roster's stored texts and the snapshot's
+# GCJ-02/BD-09 columns (about 100,000 instructions), so an answer costs the same order whether the roster
+# has 200 stations or 1,000,000, and memory stays bounded. The members that depend on the minute
+# (open_now, next_open, status) are cached per snapshot for the current minute: per schedule for the
+# stations open by status, per station for the others.
 
 DYNAMIC_FIELDS = ("open_now", "next_open", "status", "status_label", "distance_m")
 MAX_CACHED = 20_000  # minute-dependent members per snapshot and minute

@@ -194,9 +194,7 @@ def init_app(app: Flask) -> None:
         if req.endpoint in STALE_OK_ENDPOINTS:
             allow_stale(True)  # ended by Edge with the request (every request starts without it)
         environ = req.environ
-        if req.path not in HOST_CHECK_EXEMPT and not policy.allows(
-            host_name(environ.get("HTTP_HOST") or req.host)
-        ):
+        if req.path not in HOST_CHECK_EXEMPT and not policy.allows(host_name(environ.get("HTTP_HOST") or req.host)):
             return problem_response(
                 400,
                 "Bad Request",
