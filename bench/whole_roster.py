@@ -52,14 +52,16 @@ def main() -> None:
     snap = roster.snapshot()
     rss, cpu, wall = rss_mb(), time.process_time(), time.perf_counter()
     cache = fragments(snap, roster.districts.name)
-    while len(cache.fixed) < len(snap):
+    if cache.whole is None:
+        sys.exit(f"{len(snap):,} stations do not fit in serialize.WHOLE_ROSTER_BYTES: encoded on demand")
+    while len(cache.whole) < len(snap):
         if time.perf_counter() - wall > 600:
-            sys.exit(f"not encoded whole after 10 minutes ({len(cache.fixed):,} of {len(snap):,})")
+            sys.exit(f"not encoded whole after 10 minutes ({len(cache.whole):,} of {len(snap):,})")
         time.sleep(0.01)
     print(
         f"{len(snap):,} stations encoded whole: {time.process_time() - cpu:.2f} s CPU, "
         f"{time.perf_counter() - wall:.2f} s wall, RSS +{rss_mb() - rss:.0f} MB "
-        f"({cache.size / 2**20:.0f} MB of fragment text)"
+        f"({sum(map(len, cache.whole.values())) / 2**20:.0f} MB of fragment text)"
     )
 
 

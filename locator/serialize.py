@@ -128,8 +128,8 @@ MAX_CACHED = 20_000  # minute-dependent members per snapshot and minute
 # it. 64 MB holds about 40,000 (1.5 kB each: a city's stations many times over, a tenth of 400,000).
 MAX_CACHED_BYTES = 64 * 1024 * 1024
 # A roster whose WGS-84 fragments (what riders' phones ask for) all fit in this is encoded whole, once per
-# version (encode_all): about 110,000 stations of 1.5 kB. A larger roster (1,000,000 stations would need
-# 1.5 GB) keeps the MAX_CACHED_BYTES last encoded.
+# version (encode_all), and kept apart from the bounded cache: about 110,000 stations of 1.5 kB. A larger
+# roster (1,000,000 stations would need 1.5 GB) keeps the MAX_CACHED_BYTES last encoded.
 WHOLE_ROSTER_BYTES = 192 * 1024 * 1024
 SYNC_ENCODE = 2_000  # stations encoded in the request that makes the cache; beyond it, in a thread
 _ENTRY_OVERHEAD = 100  # bytes a cached fragment costs beyond its text (the dict's slot, the key, the header)
@@ -253,27 +253,36 @@ class FragmentCache:
         # Every station's GCJ-02 and BD-09 position, converted once per snapshot in columns (32 bytes a
         # station): the scalar conversions were a fifth of a miss.
         self.navigation = _navigation_columns(snap.lng, snap.lat) if self.packed is not None else None
-        self.size = 0  # bytes held by `fixed`
-        self.limit = MAX_CACHED_BYTES  # `fixed` restarts beyond it
+        self.size = 0  # bytes held by `fixed`, which restarts beyond MAX_CACHED_BYTES
+        self.whole: dict[int, bytes] | None = None  # station index -> WGS-84 fragment, if encoded whole
         self._minute: tuple[datetime | None, datetime | None] = (None, None)  # (when, its minute) of the last answer
 
     def fixed_bytes(self, i: int, station: Station | None, crs: CRS, district_name: str | None) -> bytes:
         """The fixed members of station_json(station, crs=crs) as JSON without braces (`station`: the
         snapshot's i-th, made only on a miss when None)."""
+        whole = self.whole
+        if whole is not None and crs is CRS.WGS84:
+            fragment = whole.get(i)
+            if fragment is not None:
+                return fragment
         key = i * 3 + _CRS_NUMBER[crs]  # an int: no tuple made and hashed per lookup
         fragment = self.fixed.get(key)
         if fragment is None:
-            if station is None and self.packed is not None:
-                fragment = self._fixed_packed(i, crs, district_name)
-            if fragment is None:
-                if station is None:
-                    station = self.snap.stations[i]
-                fragment = self._fixed(station, crs, district_name)
-            if self.size >= self.limit:
+            fragment = self._encode(i, station, crs, district_name)
+            if self.size >= MAX_CACHED_BYTES:
                 self.fixed = {}  # a new dict, not clear(): another thread may be reading the old one
                 self.size = 0
             self.fixed[key] = fragment
             self.size += len(fragment)
+        return fragment
+
+    def _encode(self, i: int, station: Station | None, crs: CRS, district_name: str | None) -> bytes:
+        """A station's fixed members, encoded: from the packed texts where they allow it, else from the Station."""
+        fragment = self._fixed_packed(i, crs, district_name) if station is None and self.packed is not None else None
+        if fragment is None:
+            if station is None:
+                station = self.snap.stations[i]
+            fragment = self._fixed(station, crs, district_name)
         return fragment
 
     def _fixed(self, s: Station, crs: CRS, district_name: str | None) -> bytes:
@@ -417,23 +426,26 @@ class FragmentCache:
         """Encode every station's WGS-84 fragment now, if they all fit in WHOLE_ROSTER_BYTES: what is fixed
         for a roster version is then never encoded in a rider's request (at 100,000 stations most of a
         worker's first answers were misses, ~100,000 instructions a station). `district`: each station's
-        code, `name_of`: the name the answer writes for a code. Up to SYNC_ENCODE stations in this call,
-        more in a thread that stops once the snapshot is gone; True if the whole roster is (being) encoded.
+        code, `name_of`: the name the answer writes for a code. They are kept in `whole`, apart from the
+        bounded cache of the other coordinate systems' fragments (whose restarts never drop them). Up to
+        SYNC_ENCODE stations in this call, more in a thread that stops once the snapshot is gone (a
+        station it has not reached yet is encoded as a miss meanwhile); True if the whole roster is
+        (being) encoded.
         """
         n = len(district)
-        sample = range(min(n, 64))
         if not n or self.packed is None:
             return False
         wgs84 = CRS.WGS84
-        sizes = [len(self.fixed_bytes(i, None, wgs84, name_of(district[i]))) for i in sample]
-        needed = n * (sum(sizes) / len(sizes) + _ENTRY_OVERHEAD)
-        if needed > WHOLE_ROSTER_BYTES:
+        sample = [self._encode(i, None, wgs84, name_of(district[i])) for i in range(min(n, 64))]
+        if n * (sum(map(len, sample)) / len(sample) + _ENTRY_OVERHEAD) > WHOLE_ROSTER_BYTES:
             return False
-        self.limit = max(MAX_CACHED_BYTES, int(needed * 1.25) + 1)  # room for the other systems' misses
+        whole = dict(enumerate(sample))
         if n <= SYNC_ENCODE:
             for i in range(len(sample), n):
-                self.fixed_bytes(i, None, wgs84, name_of(district[i]))
+                whole[i] = self._encode(i, None, wgs84, name_of(district[i]))
+            self.whole = whole
             return True
+        self.whole = whole  # filled by the thread: a dict's item is written and read whole
         ref = weakref.ref(self)
 
         def run() -> None:
@@ -442,7 +454,7 @@ class FragmentCache:
                 if cache is None:  # the snapshot was replaced and freed: its fragments are not needed
                     return
                 for i in range(start, min(start + 512, n)):
-                    cache.fixed_bytes(i, None, wgs84, name_of(district[i]))
+                    whole[i] = cache._encode(i, None, wgs84, name_of(district[i]))
                 del cache
                 time.sleep(0)  # let request threads take the interpreter between chunks
 

@@ -288,9 +288,14 @@ def test_a_roster_that_fits_is_encoded_whole_once_per_version(tmp_path, roster, 
         snap = _synthetic_store(tmp_path, n)
         cache = serialize.fragments(snap, names)
         deadline = time.monotonic() + 60
-        while len(cache.fixed) < n and time.monotonic() < deadline:
+        while (cache.whole is None or len(cache.whole) < n) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(cache.fixed) == n, n
+        assert cache.whole is not None and len(cache.whole) == n, n
+        # Other coordinate systems' fragments restart their bounded cache; the whole roster's stay.
+        monkeypatch.setattr(serialize, "MAX_CACHED_BYTES", 20_000)
+        for i in range(n):
+            station_json_bytes(snap, i, when=WHENS[1], crs=CRS.GCJ02, distance_m=5.0, district_name=None)
+        assert len(cache.fixed) < n and len(cache.whole) == n
         encoded: list[tuple] = []
         monkeypatch.setattr(cache, "_fixed_packed", lambda *a, seen=encoded: seen.append(a))
         for i in range(0, n, 37):
@@ -310,5 +315,4 @@ def test_a_roster_too_large_to_fit_is_encoded_on_demand(tmp_path, roster, monkey
     snap = _synthetic_store(tmp_path, 500)
     cache = serialize.fragments(snap, roster.districts.name)
     assert cache.encode_all(snap.district, roster.districts.name) is False
-    assert len(cache.fixed) == 64  # the sample that measured the fragments' size
-    assert cache.limit == serialize.MAX_CACHED_BYTES
+    assert cache.whole is None and cache.fixed == {}  # the sample that measured the fragments' size is not kept
