@@ -16,12 +16,17 @@ APP_SOURCE = "wenzhou-rider-stations"  # the 'src'/'referer' the map apps ask ca
 # writes it (tests/test_navigation.py compares them), by one str.translate: quote() spends a few µs
 # per call in Python, twice per station in a nearest answer's links.
 _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
-PERCENT = {byte: f"%{byte:02X}" for byte in range(256) if byte not in _UNRESERVED}
+_PERCENT = {byte: f"%{byte:02X}" for byte in range(256) if byte not in _UNRESERVED}
 
 
 def quote_all(text: str) -> str:
     """`text` percent-encoded as UTF-8 with nothing but unreserved characters left (quote(text, safe=""))."""
-    return text.encode().decode("latin-1").translate(PERCENT)
+    return quote_utf8(text.encode())
+
+
+def quote_utf8(data: bytes) -> str:
+    """quote_all() of a text given as its UTF-8 bytes (the packed roster's stored texts)."""
+    return data.decode("latin-1").translate(_PERCENT)
 
 
 def navigation_targets(lng: float, lat: float, name: str, address: str = "") -> dict[str, Any]:

@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,7 +23,7 @@ import orjson
 
 from locator.coords import CRS, from_wgs84, gcj02_to_bd09, wgs84_to_gcj02
 from locator.hours import TZ, OpeningHours, parse_hours
-from locator.navigation import PERCENT, map_links, navigation_targets, quote_all
+from locator.navigation import map_links, navigation_targets, quote_all, quote_utf8
 from locator.nearest import Snapshot
 from locator.station_table import FIELD_SEP, NULL_MARK, STATUS_OPEN, STATUS_TEMP, PackedStations
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES, Station
@@ -143,18 +143,14 @@ MAX_SHARED = 4096
 _CRS_JSON = {crs: orjson.dumps(crs.value) for crs in CRS}
 _CRS_NUMBER = {crs: n for n, crs in enumerate(CRS)}
 # station_json()'s fixed members in its order (as _fixed_members() and navigation_from() write them),
-# filled by FragmentCache._fixed with JSON texts (%b; the links are ASCII without quotes or backslashes).
+# filled by _write_fixed() with JSON texts (%b; the links are ASCII without quotes or backslashes). The
+# members a station's filter combination fixes (amenities, hours, hours_text, closed_until) are one %b.
 _FIXED = (
     b'"id":%b,"name":%b,%b,"address":%b,"location":{"lng":%b,"lat":%b,"crs":%b},"location_wgs84":{"lng":%b,"lat":%b},'
-    b'"amenities":%b,%b,"closed_until":%b,"contact":%b,"operator":%b,"provenance":%b,"approximate":%b,"note":%b,'
+    b'%b,"contact":%b,"operator":%b,"provenance":%b,"approximate":%b,"note":%b,'
     b'"updated_at":%b,"verified_at":%b,"version":%b,"navigation":{"wechat_open_location":{"latitude":%b,'
     b'"longitude":%b,"name":%b,"address":%b,"scale":16,"crs":"gcj02"},"amap":"%b","baidu":"%b","tencent":"%b"}'
 )
-
-
-# _FIXED with the members that follow from a station's filter combination written as one
-# (amenities, hours, hours_text, closed_until): what _fixed_packed fills.
-_FIXED_PACKED = _FIXED.replace(b'"amenities":%b,%b,"closed_until":%b', b"%b")
 _FIELD_SEP, _NULL = FIELD_SEP.encode(), NULL_MARK.encode()
 # What orjson would escape in a string (quote, backslash, control characters; not the separators of
 # the packed text, which are checked apart).
@@ -219,6 +215,51 @@ def encode(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _write_fixed(
+    crs: CRS,
+    lng: float,
+    lat: float,
+    gcj: tuple[float, float],
+    bd: tuple[float, float],
+    q_name: str,
+    q_address: str,
+    members: tuple[bytes, ...],
+) -> bytes:
+    """_FIXED filled: the position texts and map links made here from a WGS-84 position (|lng|, |lat| >= 1),
+    its GCJ-02 and BD-09 conversions and the percent-encoded name and address; `members` are the other
+    texts in _FIXED's order (id, name, labels, address | combination, contact, operator, provenance,
+    approximate, note, updated_at, verified_at, version), each as its JSON."""
+    dumps = orjson.dumps
+    lng_json, lat_json = dumps(lng), dumps(lat)
+    if crs is CRS.WGS84:
+        # A position stored with at most 7 decimals (most are) is its own round(v, 7): the same text.
+        x = lng_json if _within_7_decimals(lng_json) else _dec7(lng)
+        y = lat_json if _within_7_decimals(lat_json) else _dec7(lat)
+    elif crs is CRS.GCJ02:
+        x, y = _dec7(gcj[0]), _dec7(gcj[1])
+    else:
+        x, y = _dec7(bd[0]), _dec7(bd[1])
+    gx, gy = _dec6(gcj[0]), _dec6(gcj[1])
+    amap, baidu, tencent = map_links(gx, gy, _dec6(bd[0]), _dec6(bd[1]), q_name, q_address)
+    name_json, address_json = members[1], members[3]
+    return _FIXED % (
+        *members[:4],
+        x,
+        y,
+        _CRS_JSON[crs],
+        lng_json,
+        lat_json,
+        *members[4:],
+        gy.encode(),
+        gx.encode(),
+        name_json,
+        address_json,
+        amap.encode(),
+        baidu.encode(),
+        tencent.encode(),
+    )
+
+
 class _Columns(NamedTuple):
     """What a FragmentCache reads of its snapshot."""
 
@@ -235,7 +276,7 @@ class FragmentCache:
     def __init__(self, snap: Snapshot):
         # The columns it reads, not the snapshot: _CACHES holds this cache for as long as the snapshot
         # lives, and a reference back to it from here would keep every roster version alive forever.
-        self.snap = _Columns(snap.stations, snap.status, snap.closed_until, snap.schedule, snap.schedules)
+        self.columns = _Columns(snap.stations, snap.status, snap.closed_until, snap.schedule, snap.schedules)
         self.fixed: dict[int, bytes] = {}  # station index * 3 + _CRS_NUMBER[crs] -> fixed members
         # (minute, station index -> open_now, next_open, status of a station not open by status; schedule
         # index -> the same members of an "open" station), replaced as one tuple so that a thread never
@@ -281,7 +322,7 @@ class FragmentCache:
         fragment = self._fixed_packed(i, crs, district_name) if station is None and self.packed is not None else None
         if fragment is None:
             if station is None:
-                station = self.snap.stations[i]
+                station = self.columns.stations[i]
             fragment = self._fixed(station, crs, district_name)
         return fragment
 
@@ -298,37 +339,16 @@ class FragmentCache:
         if not (abs(lng) >= 1.0 and abs(lat) >= 1.0):
             # repr() writes numbers below 1e-4 with an exponent, which the texts below would not.
             return self._fixed_general(s, crs, district_name)
-        g_lng, g_lat = wgs84_to_gcj02(lng, lat)
-        b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
+        gcj = wgs84_to_gcj02(lng, lat)
+        q_name = quote_all(s.name)
         dumps = orjson.dumps
-        lng_json, lat_json = dumps(lng), dumps(lat)
-        if crs is CRS.WGS84:
-            # A position stored with at most 7 decimals (most are) is its own round(v, 7): the same text.
-            x = lng_json if _within_7_decimals(lng_json) else _dec7(lng)
-            y = lat_json if _within_7_decimals(lat_json) else _dec7(lat)
-        elif crs is CRS.GCJ02:
-            x, y = _dec7(g_lng), _dec7(g_lat)
-        else:
-            x, y = _dec7(b_lng), _dec7(b_lat)
-        gx, gy = _dec6(g_lng), _dec6(g_lat)
-        name, address = s.name, s.address
-        q_name = quote_all(name)
-        links = map_links(gx, gy, _dec6(b_lng), _dec6(b_lat), q_name, quote_all(address) if address else q_name)
-        name_json, address_json = dumps(name), dumps(address)
         updated = dumps(s.updated_at)
-        return _FIXED % (
+        members = (
             dumps(s.id),
-            name_json,
+            dumps(s.name),
             self._labels(s.type, s.district, district_name),
-            address_json,
-            x,
-            y,
-            _CRS_JSON[crs],
-            lng_json,
-            lat_json,
-            self._amenities(s.amenities),
-            self._hours(s.hours),
-            dumps(s.closed_until),
+            dumps(s.address),
+            self._combination(s.amenities, s.hours, s.closed_until),
             dumps(s.contact),
             dumps(s.operator),
             dumps(s.provenance),
@@ -337,14 +357,9 @@ class FragmentCache:
             updated,
             updated if s.verified_at is None else dumps(s.verified_at),  # Station.checked_at
             dumps(s.version),
-            gy.encode(),
-            gx.encode(),
-            name_json,
-            address_json,
-            links[0].encode(),
-            links[1].encode(),
-            links[2].encode(),
         )
+        q_address = quote_all(s.address) if s.address else q_name
+        return _write_fixed(crs, lng, lat, gcj, gcj02_to_bd09(*gcj), q_name, q_address, members)
 
     def _fixed_packed(self, i: int, crs: CRS, district_name: str | None) -> bytes | None:
         """_fixed() written straight from the packed roster's stored texts, or None where that cannot be
@@ -354,7 +369,7 @@ class FragmentCache:
         A plain text (no quote, backslash or control character) is its own JSON string body, as orjson
         writes it; so the stored UTF-8 bytes go into the template as they are, and the texts made per
         miss are the coordinates, the two percent-encoded names and the timestamps (cached by text).
-        About 99,000 instructions against 149,000 for making the Station and _fixed()
+        About 100,000 instructions against 149,000 for making the Station and _fixed()
         (bench/hot_path_instructions.py `miss` and `miss_station`).
         """
         packed = self.packed
@@ -377,34 +392,16 @@ class FragmentCache:
         if g_lng != g_lng:  # NaN: near a rounding boundary, converted as station_json() does
             g_lng, g_lat = wgs84_to_gcj02(lng, lat)
             b_lng, b_lat = gcj02_to_bd09(g_lng, g_lat)
-        dumps = orjson.dumps
-        lng_json, lat_json = dumps(lng), dumps(lat)
-        if crs is CRS.WGS84:
-            x = lng_json if _within_7_decimals(lng_json) else _dec7(lng)
-            y = lat_json if _within_7_decimals(lat_json) else _dec7(lat)
-        elif crs is CRS.GCJ02:
-            x, y = _dec7(g_lng), _dec7(g_lat)
-        else:
-            x, y = _dec7(b_lng), _dec7(b_lat)
-        gx, gy = _dec6(g_lng), _dec6(g_lat)
-        # navigation.quote_all() of the texts, from their UTF-8 bytes.
-        q_name = name.decode("latin-1").translate(PERCENT)
-        q_address = address.decode("latin-1").translate(PERCENT) if address else q_name
-        links = map_links(gx, gy, _dec6(b_lng), _dec6(b_lat), q_name, q_address)
-        labels, kept, provenance = self._by_key(packed._key_codes.item(i), district_name)
-        name_json, address_json = b'"' + name + b'"', b'"' + address + b'"'
+        q_name = quote_utf8(name)
+        q_address = quote_utf8(address) if address else q_name
+        labels, combination, provenance = self._by_key(packed._key_codes.item(i), district_name)
         updated_json = _timestamp_json(updated)
-        return _FIXED_PACKED % (
-            dumps(packed._ids.item(i)),
-            name_json,
+        members = (
+            orjson.dumps(packed._ids.item(i)),
+            b'"' + name + b'"',
             labels,
-            address_json,
-            x,
-            y,
-            _CRS_JSON[crs],
-            lng_json,
-            lat_json,
-            kept,
+            b'"' + address + b'"',
+            combination,
             b"null" if contact == _NULL else b'"' + contact + b'"',
             b"null" if operator == _NULL else b'"' + operator + b'"',
             provenance,
@@ -413,14 +410,8 @@ class FragmentCache:
             updated_json,
             updated_json if verified == _NULL else _timestamp_json(verified),
             b"%d" % int(version),
-            gy.encode(),
-            gx.encode(),
-            name_json,
-            address_json,
-            links[0].encode(),
-            links[1].encode(),
-            links[2].encode(),
         )
+        return _write_fixed(crs, lng, lat, (g_lng, g_lat), (b_lng, b_lat), q_name, q_address, members)
 
     def encode_all(self, district: np.ndarray, name_of: Callable[[str | None], str | None]) -> bool:
         """Encode every station's WGS-84 fragment now, if they all fit in WHOLE_ROSTER_BYTES: what is fixed
@@ -468,8 +459,7 @@ class FragmentCache:
             key = self.packed._keys[code]
             found = (
                 self._labels(key["type"], key["district"], district_name),
-                b'"amenities":%b,%b,"closed_until":%b'
-                % (self._amenities(key["amenities"]), self._hours(key["hours"]), orjson.dumps(key["closed_until"])),
+                self._combination(key["amenities"], key["hours"], key["closed_until"]),
                 orjson.dumps(key["provenance"]),
             )
             if len(self.by_key) < MAX_SHARED:
@@ -482,6 +472,14 @@ class FragmentCache:
         out = _fixed_members(s, x, y, crs, district_name, s.opening_hours.describe_zh(), _amenities_json(s.amenities))
         out["navigation"] = navigation_targets(s.lng, s.lat, s.name, s.address)
         return orjson.dumps(out)[1:-1]
+
+    def _combination(self, amenities: tuple[str, ...], hours: str, closed_until: date | None) -> bytes:
+        """The members "amenities", "hours", "hours_text", "closed_until", written as one."""
+        return b'"amenities":%b,%b,"closed_until":%b' % (
+            self._amenities(amenities),
+            self._hours(hours),
+            orjson.dumps(closed_until),
+        )
 
     def _labels(self, kind: str, district: str | None, district_name: str | None) -> bytes:
         key = (kind, district, district_name)
@@ -532,7 +530,7 @@ class FragmentCache:
         if state[0] != minute:
             state = self.moment = (minute, {}, {})
         _, moment, by_schedule = state
-        columns = self.snap
+        columns = self.columns
         if columns.status.item(i) == STATUS_OPEN:  # most stations: their members follow from their hours
             schedule = columns.schedule.item(i)
             text = by_schedule.get(schedule)
@@ -544,21 +542,18 @@ class FragmentCache:
         text = moment.get(i)
         if text is None:
             # Evaluated at the minute's start, as station_json(when=minute) would: fresh to the minute.
-            # Open by status, read from the snapshot's columns (Station.effective_status's rule), needs no
-            # Station; the others (closed, paused) are few and are made.
-            snap = self.snap
-            code = snap.status.item(i)
-            if code == STATUS_OPEN or (
-                code == STATUS_TEMP and 0 < snap.closed_until.item(i) < minute.astimezone(TZ).toordinal()
-            ):
+            # A temporary closure that has ended is read from the snapshot's columns (the rule of
+            # Station.effective_status) and needs no Station; the others (closed, paused) are made.
+            today = minute.astimezone(TZ).toordinal()
+            if columns.status.item(i) == STATUS_TEMP and 0 < columns.closed_until.item(i) < today:
                 status = "open"
             else:
                 if station is None:
-                    station = snap.stations[i]
+                    station = columns.stations[i]
                 status = station.effective_status(minute)
             if status == "open":
-                # Open again (a closure that has ended): open_now and next_open depend on the hours alone.
-                hours = _hours_bytes(snap.schedules[snap.schedule.item(i)], minute)
+                # Open again: open_now and next_open depend on the hours alone.
+                hours = _hours_bytes(columns.schedules[columns.schedule.item(i)], minute)
                 text = b"," + hours + b"," + _STATUS_BYTES["open"]
             else:
                 upcoming = station.next_open(minute)

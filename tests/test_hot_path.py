@@ -153,35 +153,37 @@ def test_a_request_without_cookies_gets_no_session_cookie(client):
 
 def test_the_reach_check_remembered_per_cell_agrees_with_the_exact_distance(app_factory):
     """check_reach() trusts a 0.01° cell's centre only well inside the limit: every verdict equals the exact one."""
+    roster = app_factory(MAX_QUERY_DISTANCE_KM="30").extensions["roster"]
+    # Eastwards out to sea across the 30 km line, twice: the second pass hits the cells.
+    points = [(120.9 + (step % 200) * 0.004, 27.95 + (step % 7) * 0.0013) for step in range(400)]
+    assert _reach_verdicts(roster, points, roster.area.distance_m) == {True, False}
+
+
+def _reach_verdicts(roster, points, exact_distance) -> set[bool]:
+    """check_reach()'s verdict (refused or not) at each point, each asserted equal to the exact distance's."""
     from locator.roster import OutsideServiceArea
 
-    roster = app_factory(MAX_QUERY_DISTANCE_KM="30").extensions["roster"]
     limit = roster.max_query_distance_m
     verdicts = set()
-    for step in range(400):  # eastwards out to sea across the 30 km line, twice: the second pass hits the cells
-        lng = 120.9 + (step % 200) * 0.004
-        lat = 27.95 + (step % 7) * 0.0013
-        exact = roster.area.distance_m(lng, lat) > limit
+    for lng, lat in points:
         try:
             roster.check_reach(lng, lat)
             refused = False
         except OutsideServiceArea:
             refused = True
-        assert refused == exact, (lng, lat)
+        assert refused == (exact_distance(lng, lat) > limit), (lng, lat)
         verdicts.add(refused)
-    assert verdicts == {True, False}
+    return verdicts
 
 
 def test_the_reach_check_at_the_default_limit_agrees_and_measures_once_per_coarse_cell(app_factory, monkeypatch):
     """With the 100 km default a 0.5° cell's centre vouches for a whole town and its sea: random rider points
     cost a handful of distance computations, and out at sea across the 100 km line every verdict is exact."""
+    import dataclasses
     import random
 
-    from locator.roster import OutsideServiceArea
-
     roster = app_factory().extensions["roster"]
-    limit = roster.max_query_distance_m
-    assert limit == 100_000
+    assert roster.max_query_distance_m == 100_000
     exact_distance = roster.area.distance_m
     calls = []
 
@@ -189,22 +191,11 @@ def test_the_reach_check_at_the_default_limit_agrees_and_measures_once_per_coars
         calls.append((lng, lat))
         return exact_distance(lng, lat)
 
-    import dataclasses
-
     monkeypatch.setattr(roster, "area", dataclasses.replace(roster.area, distance_to_districts=counted))
     rng = random.Random(7)
     for _ in range(2000):  # the bench's rider points: 120.3-121.1 E, 27.6-28.2 N, land and sea
         roster.check_reach(120.3 + rng.random() * 0.8, 27.6 + rng.random() * 0.6)
     assert len(calls) <= 6, len(calls)
-    verdicts = set()
-    for step in range(300):  # eastwards from the coast to 2.5° out, across the 100 km line
-        lng, lat = 121.0 + step * 0.0085, 27.9 + (step % 5) * 0.003
-        exact = exact_distance(lng, lat) > limit
-        try:
-            roster.check_reach(lng, lat)
-            refused = False
-        except OutsideServiceArea:
-            refused = True
-        assert refused == exact, (lng, lat)
-        verdicts.add(refused)
-    assert verdicts == {True, False}
+    # Eastwards from the coast to 2.5° out, across the 100 km line.
+    points = [(121.0 + step * 0.0085, 27.9 + (step % 5) * 0.003) for step in range(300)]
+    assert _reach_verdicts(roster, points, exact_distance) == {True, False}
