@@ -27,7 +27,7 @@ from locator.reports import check_report
 from locator.roster import Roster
 from locator.serialize import fragments, station_feature, station_json
 from locator.stations import AMENITIES, STATION_TYPES, STATUSES
-from locator.web.http import cacheable
+from locator.web.http import cacheable, stale_ok
 from locator.web.limits import nearest_budget
 from locator.web.models import (
     MAX_K,
@@ -84,6 +84,7 @@ def negotiated_format(param: str | None = None) -> str:
 
 
 @bp.get("/stations/nearest")
+@stale_ok
 @operation(
     "最近的驿站 Nearest stations",
     tag="stations",
@@ -321,6 +322,7 @@ def stations():
 
 
 @bp.get("/stations/<station_id>")
+@stale_ok
 @operation(
     "单个驿站 One station",
     tag="stations",

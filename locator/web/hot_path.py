@@ -3,7 +3,7 @@
 A phone asks `GET /api/v1/stations/nearest?lat=…&lng=…[&k=…][&coord=…]` far more often than
 anything else. Flask's machinery for one request (request context, URL matching, the hooks of
 web/http.py, web/metrics.py, sessions, a Response object) costs more than the nearest answer
-itself. NearestFastPath, a WSGI middleware inside the app (after ProxyFix), answers exactly that
+itself. NearestFastPath, called first by web/http.py's Edge (inside ProxyFix), answers exactly that
 request with the same bytes and headers as the view (`api.nearest_answer()` writes both bodies)
 and does what the hooks would do for it: the Host check, the nearest rate limit, the search log,
 the metrics count, Cache-Control and Vary. Anything else goes to Flask untouched, and so does any
@@ -35,24 +35,24 @@ _LOG = api.log
 
 
 class NearestFastPath:
-    """WSGI middleware: the plain nearest search answered directly, everything else passed to Flask."""
+    """The plain nearest search answered directly; called by web/http.py's Edge for PATH, first."""
 
-    def __init__(self, app: Flask, wsgi_app: Callable):
+    def __init__(self, app: Flask):
         self.app = app
-        self.wsgi_app = wsgi_app
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        """Answer the plain nearest search, or hand the request on."""
-        if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "GET":
-            started = time.perf_counter()
-            body = self._answer(environ)
-            if body is not None:
-                start_response("200 OK", _headers(len(body)))
-                counter = self.app.extensions.get("metrics_count")
-                if counter is not None:
-                    counter(PATH, "GET", 200, time.perf_counter() - started)
-                return [body]
-        return self.wsgi_app(environ, start_response)
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes] | None:
+        """Answer the plain nearest search, or None: Flask answers."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return None
+        started = time.perf_counter()
+        body = self._answer(environ)
+        if body is None:
+            return None
+        start_response("200 OK", _headers(len(body)))
+        counter = self.app.extensions.get("metrics_count")
+        if counter is not None:
+            counter(PATH, "GET", 200, time.perf_counter() - started)
+        return [body]
 
     def _answer(self, environ: dict[str, Any]) -> bytes | None:
         """The answer's body, or None when Flask must answer this request."""
@@ -96,6 +96,6 @@ def _headers(length: int) -> list[tuple[str, str]]:
 
 
 def init_app(app: Flask) -> None:
-    """Put the fast path in front of the app (before ProxyFix wraps it, so that it sees the client's address)."""
+    """Put the fast path first in web/http.py's Edge (inside ProxyFix, so that it sees the client's address)."""
     if not app.debug and not _LOG.isEnabledFor(logging.DEBUG):  # the view logs each search's coarse point
-        app.wsgi_app = NearestFastPath(app, app.wsgi_app)
+        app.extensions["edge"].answer_first(PATH, NearestFastPath(app))

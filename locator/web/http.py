@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
 from locator.roster import allow_stale, end_stale_permission, served_stale
@@ -44,9 +44,8 @@ CORS_EXPOSE = "ETag, Link, Content-Length"
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 HOST_CHECK_EXEMPT = ("/healthz", "/readyz", "/metrics")  # polled by address; these answers hold no URL
-# While the database is unreachable these answer from the last snapshot, marked with STALE_HEADER;
-# everything else that needs the roster answers 503 (locator.store.StoreUnavailable).
-STALE_OK_ENDPOINTS = frozenset({"api.nearest", "api.station", "pages.near_me", "pages.station_page"})
+# While the database is unreachable the views marked `stale_ok` answer from the last snapshot, marked
+# with STALE_HEADER; everything else that needs the roster answers 503 (locator.store.StoreUnavailable).
 STALE_HEADER = "X-Locator-Stale"
 _HOST_HEADER = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d{1,5}))?$")
 
@@ -142,8 +141,8 @@ def _if_none_match() -> list[str]:
     return [t for t in raw.split(",") if t.strip()]
 
 
-def _allowed_origin(origin: str) -> str | None:
-    allowed = current_app.config.get("CORS_ORIGINS") or ()
+def _allowed_origin(origin: str, config: dict[str, Any]) -> str | None:
+    allowed = config.get("CORS_ORIGINS") or ()
     if "*" in allowed:
         return "*"
     return origin if origin in allowed else None
@@ -183,59 +182,20 @@ def init_app(app: Flask) -> None:
         )
 
     app.session_interface = LazyCookieSessions()
-    app.wsgi_app = Edge(app, app.wsgi_app)
-    policy = app.extensions["host_policy"]
+    app.wsgi_app = app.extensions["edge"] = Edge(app, app.wsgi_app)
 
-    # One hook before and one after each request (each hook Flask calls costs a few µs, and every
-    # request pays every one; what needs no Flask request is done by Edge): cheapest checks first.
-    @app.before_request
-    def _before():
-        req = request._get_current_object()
-        if req.endpoint in STALE_OK_ENDPOINTS:
-            allow_stale(True)  # ended by Edge with the request (every request starts without it)
-        environ = req.environ
-        if req.path not in HOST_CHECK_EXEMPT and not policy.allows(host_name(environ.get("HTTP_HOST") or req.host)):
-            return problem_response(
-                400,
-                "Bad Request",
-                "the Host header names a host this service does not answer to (see LOCATOR_ALLOWED_HOSTS)",
-                headers={"Cache-Control": "no-store"},
-                detail_zh="请求的主机名不属于本服务（管理员可在 LOCATOR_ALLOWED_HOSTS 中设置）。",
-            )
-        # Every path (API, admin uploads): refused from the declared length, before the body is
-        # read or spooled to disk. LOCATOR_MAX_UPLOAD_MB sets MAX_CONTENT_LENGTH.
-        if environ.get("CONTENT_LENGTH"):
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            if limit and (req.content_length or 0) > limit:
-                raise RequestEntityTooLarge(f"request bodies (uploads) are limited to {limit // (1024 * 1024)} MB")
-        return None
-
-    @app.after_request
-    def _after(resp: Response) -> Response:
-        req = request._get_current_object()
-        path = req.path
-        security.page_headers(resp, path)
-        if served_stale():
-            since = current_app.extensions["roster"].snapshots.stale_since or time.time()
-            resp.headers[STALE_HEADER] = "database-unreachable; since=" + _iso_utc(since)
-            # Never cached as if current, and never revalidated into a later, fresh answer's place.
-            resp.headers["Cache-Control"] = "no-store"
-            resp.headers.pop("ETag", None)
-        if not path.startswith(API_PREFIXES):
-            return resp
-        origin = req.environ.get("HTTP_ORIGIN")
-        if origin:
-            allow = _allowed_origin(origin)
-            if allow:
-                resp.headers["Access-Control-Allow-Origin"] = allow
-                resp.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-                if req.method == "OPTIONS" and req.headers.get("Access-Control-Request-Method"):
-                    resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-                    resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-                    resp.headers["Access-Control-Max-Age"] = "600"
-            add_vary(resp, "Origin")
-        _gzip(resp)
+    # What needs no Flask request (the Host and body-size checks, nosniff, the metrics count) is done
+    # by Edge, before or around Flask: each hook Flask calls costs a few µs, and every request pays it.
+    # gzip needs the body: a hook of the blueprints that answer under API_PREFIXES only (an unmatched
+    # path's answer is a short problem, never worth compressing); everything else an answer's headers
+    # need is added by Edge to the header list.
+    def _compress(resp: Response) -> Response:
+        if request.environ.get("PATH_INFO", "").startswith(API_PREFIXES):
+            _gzip(resp)
         return resp
+
+    for name in sorted(_blueprints_under(app, API_PREFIXES)):
+        app.after_request_funcs.setdefault(name, []).append(_compress)
 
     @app.context_processor
     def _stale_notice() -> dict[str, str]:
@@ -246,29 +206,67 @@ def init_app(app: Flask) -> None:
         return {"stale_notice": f"数据库暂时无法连接：以下是 {local} 以前的数据，可能已有变动，请以现场为准。"}
 
 
+def stale_ok(view: Callable) -> Callable:
+    """Let a view answer from the last snapshot while the database is unreachable (its answer is marked
+    with STALE_HEADER); every other view answers 503. Put it right under the route, above any decorator
+    that reads the roster. The permission ends with the request (Edge ends it)."""
+
+    @wraps(view)
+    def inner(*args: Any, **kwargs: Any):
+        allow_stale(True)
+        return view(*args, **kwargs)
+
+    return inner
+
+
 class Edge:
     """WSGI middleware around the Flask app: the per-request work that needs no Flask request, done once.
 
-    A Flask hook costs a few µs before it does anything (Flask looks it up per blueprint and asks
-    whether it is a coroutine each time), and a header set through `Response.headers` costs more
-    than appending to the list the server gets. So every answer the app writes passes here:
-    nosniff and the Referrer-Policy are added to its header list (web/security.py), the metrics
-    count and time it by URL rule (web/metrics.py; from here to the answer's start, so the whole
-    of Flask's work), and the stale-snapshot permission set by the before-request hook ends with
-    the request (the test client and the CLI run in the thread that handled it).
+    A Flask hook costs a few µs before it does anything (Flask looks it up per blueprint and calls it
+    through ensure_sync), and a header set through `Response.headers` costs more than appending to
+    the list the server gets. So every request passes here, in this order:
+    - the path answered in front of Flask (web/hot_path.py's nearest search, set by `answer_first()`),
+      when it can answer;
+    - the Host check (400 for a host this service does not answer to, see the module's docstring) and
+      the declared body size (413 from Content-Length, before a body is read or spooled to disk;
+      LOCATOR_MAX_UPLOAD_MB sets MAX_CONTENT_LENGTH): their answers are made by Flask, as a hook's;
+    - then Flask, and every answer it writes gets nosniff and the Referrer-Policy in its header list
+      (web/security.py), is counted and timed by URL rule (web/metrics.py; from here to the answer's
+      start, so the whole of Flask's work), and ends the stale-snapshot permission a view took
+      (`stale_ok`; the test client and the CLI run in the thread that handled the request).
     """
 
     def __init__(self, app: Flask, wsgi_app: Callable):
         self.app = app
         self.wsgi_app = wsgi_app
+        self.policy: HostPolicy = app.extensions["host_policy"]
+        self.first_path: str | None = None
+        self.first: Callable[[dict[str, Any], Callable], Iterable[bytes] | None] | None = None
+
+    def answer_first(self, path: str, answer: Callable[[dict[str, Any], Callable], Iterable[bytes] | None]) -> None:
+        """Let `answer(environ, start_response)` answer requests for `path` before Flask (None: Flask answers)."""
+        self.first_path, self.first = path, answer
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        """Call the app; stamp the headers of its answer, count it, end the request's stale permission."""
+        """Answer, or refuse, or call Flask; stamp the headers of its answer, count it, end the stale permission."""
+        path = environ.get("PATH_INFO")
+        if path == self.first_path:
+            answered = self.first(environ, start_response)  # type: ignore[misc]
+            if answered is not None:
+                return answered
+        # An empty Host header is refused; none at all (HTTP/1.0) is the server's own name, as werkzeug's.
+        host = environ["HTTP_HOST"] if "HTTP_HOST" in environ else environ.get("SERVER_NAME", "")
+        if path not in HOST_CHECK_EXEMPT and not self.policy.allows(host_name(host)):
+            return self._refuse(environ, start_response, _bad_host)
+        if environ.get("CONTENT_LENGTH"):
+            limit = self.app.config.get("MAX_CONTENT_LENGTH")
+            if limit and _declared_length(environ) > limit:
+                return self._refuse(environ, start_response, _too_large)
         started = time.perf_counter()
-        answered: list[Any] = []  # the status and the URL rule, once the answer starts
+        answered = []  # the status and the URL rule, once the answer starts
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-            security.add_every_answer_headers(headers)
+            self.stamp(environ, status, headers)
             # Called by the answer inside Flask's request context (which forgets its request when it
             # ends): the URL rule, never the path (no station id or position in a label).
             answered.append((status, getattr(environ.get("werkzeug.request"), "url_rule", None)))
@@ -289,6 +287,101 @@ class Edge:
                     int(status[:3]),
                     time.perf_counter() - started,
                 )
+
+    def _refuse(self, environ: dict[str, Any], start_response: Callable, refusal: Callable[[Flask], Any]) -> Any:
+        """Flask's answer to a request refused before it reaches a view, made as a before-request hook's
+        would be (error handlers, after-request hooks, headers), and counted as not matched."""
+        app = self.app
+        with app.request_context(environ):
+            try:
+                answer = refusal(app)
+            except HTTPException as exc:
+                answer = app.handle_user_exception(exc)
+            response = app.finalize_request(answer, from_error_handler=True)
+
+            def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+                self.stamp(environ, status, headers)
+                count = app.extensions.get("metrics_count")
+                if count is not None:
+                    count(None, environ.get("REQUEST_METHOD", "GET").upper(), int(status[:3]), 0.0)
+                return start_response(status, headers, exc_info)
+
+            return response(environ, start)
+
+    def stamp(self, environ: dict[str, Any], status: str, headers: list[tuple[str, str]]) -> None:
+        """Add what every answer, pages, stale answers and API answers carry to the header list of an answer
+        Flask writes (called inside its request context): nosniff and the Referrer-Policy; framing and the
+        Content-Security-Policy (web/security.py); STALE_HEADER; CORS and Vary for API paths."""
+        present = dict(headers)
+        security.add_every_answer_headers(headers, present)
+        path = environ.get("PATH_INFO") or "/"
+        content_type = present.get("Content-Type", "").partition(";")[0].strip().lower()
+        deny = security.unframeable(path)
+        # A 304 refreshes the stored headers of the page the browser holds: it carries the policy too.
+        if deny or content_type == "text/html" or status.startswith("304"):
+            security.page_headers(headers, deny=deny, page=content_type == "text/html" or status.startswith("304"))
+        if served_stale():
+            since = self.app.extensions["roster"].snapshots.stale_since or time.time()
+            # Never cached as if current, and never revalidated into a later, fresh answer's place.
+            headers[:] = [h for h in headers if h[0].lower() not in ("cache-control", "etag")]
+            headers.append((STALE_HEADER, "database-unreachable; since=" + _iso_utc(since)))
+            headers.append(("Cache-Control", "no-store"))
+        if path.startswith(API_PREFIXES):
+            self._api_headers(environ, status, headers, content_type)
+
+    def _api_headers(self, environ: dict[str, Any], status: str, headers: list[tuple[str, str]], content_type: str):
+        """CORS for an allowed Origin; Vary: Origin, Accept-Encoding (a compressible answer may be gzipped)."""
+        vary = []
+        origin = environ.get("HTTP_ORIGIN")
+        if origin:
+            allow = _allowed_origin(origin, self.app.config)
+            if allow:
+                headers.append(("Access-Control-Allow-Origin", allow))
+                headers.append(("Access-Control-Expose-Headers", CORS_EXPOSE))
+                if environ.get("REQUEST_METHOD") == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
+                    headers.append(("Access-Control-Allow-Methods", CORS_METHODS))
+                    headers.append(("Access-Control-Allow-Headers", CORS_HEADERS))
+                    headers.append(("Access-Control-Max-Age", "600"))
+            vary.append("Origin")
+        code = int(status[:3])
+        if (
+            content_type in COMPRESSIBLE
+            and code >= 200
+            and code not in (204, 304)
+            and environ.get("REQUEST_METHOD") != "HEAD"
+        ):
+            vary.append("Accept-Encoding")
+        if vary:
+            add_vary(headers, vary)
+
+
+def _blueprints_under(app: Flask, prefixes: tuple[str, ...]) -> set[str | None]:
+    """The names of the blueprints with a URL rule under `prefixes` (None: the app's own rules)."""
+    return {
+        rule.endpoint.rpartition(".")[0] or None for rule in app.url_map.iter_rules() if rule.rule.startswith(prefixes)
+    }
+
+
+def _declared_length(environ: dict[str, Any]) -> int:
+    try:
+        return max(0, int(environ["CONTENT_LENGTH"]))
+    except (KeyError, ValueError):
+        return 0
+
+
+def _bad_host(app: Flask) -> Response:
+    return problem_response(
+        400,
+        "Bad Request",
+        "the Host header names a host this service does not answer to (see LOCATOR_ALLOWED_HOSTS)",
+        headers={"Cache-Control": "no-store"},
+        detail_zh="请求的主机名不属于本服务（管理员可在 LOCATOR_ALLOWED_HOSTS 中设置）。",
+    )
+
+
+def _too_large(app: Flask) -> Response:
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    raise RequestEntityTooLarge(f"request bodies (uploads) are limited to {limit // (1024 * 1024)} MB")
 
 
 class LazyCookieSessions(SecureCookieSessionInterface):
@@ -316,11 +409,14 @@ def _iso_utc(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def add_vary(resp: Response, name: str) -> None:
-    """Add `name` to the answer's Vary header unless there (as `resp.vary.add()`, without parsing a header set)."""
-    present = [v.strip() for header in resp.headers.getlist("Vary") for v in header.split(",") if v.strip()]
-    if name.lower() not in (v.lower() for v in present):
-        resp.headers["Vary"] = ", ".join([*present, name])
+def add_vary(headers: list[tuple[str, str]], names: list[str]) -> None:
+    """Merge `names` into the Vary header of a WSGI header list, each once (one Vary header after)."""
+    present = [v.strip() for k, header in headers if k.lower() == "vary" for v in header.split(",") if v.strip()]
+    lower = {v.lower() for v in present}
+    merged = present + [n for n in names if n.lower() not in lower]
+    if merged != present or not present:
+        headers[:] = [h for h in headers if h[0].lower() != "vary"]
+        headers.append(("Vary", ", ".join(merged)))
 
 
 def _gzip(resp: Response) -> None:
@@ -333,7 +429,7 @@ def _gzip(resp: Response) -> None:
         or (resp.content_type or "").partition(";")[0].strip() not in COMPRESSIBLE
     ):
         return
-    add_vary(resp, "Accept-Encoding")
+    # Vary: Accept-Encoding is added by Edge (for every compressible API answer, gzipped or not).
     # Cheap test first: most API clients (and every benchmark request) send no Accept-Encoding at all.
     if "gzip" not in environ.get("HTTP_ACCEPT_ENCODING", "") or request.accept_encodings["gzip"] <= 0:
         return

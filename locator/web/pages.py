@@ -22,6 +22,7 @@ from locator.serialize import station_json
 from locator.stations import AMENITIES, STATION_TYPES, Station
 from locator.web import security
 from locator.web.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, built, send_bytes
+from locator.web.http import stale_ok
 from locator.web.map_pages import all_sample, share_info
 from locator.web.params import get_bool, get_choices
 from locator.web.problems import bad_parameter
@@ -169,6 +170,7 @@ def _page(html: str, *parts: str) -> Response:
 
 
 @bp.get("/")
+@stale_ok
 def near_me():
     """Near-me page: locates the rider in the browser; ?district= or ?q= lists stations server-side."""
     roster = current_roster()
@@ -252,6 +254,7 @@ def station_url(station_id: str) -> str:
 
 
 @bp.get("/stations/<station_id>")
+@stale_ok
 def station_page(station_id: str):
     """Everything about one station, with the navigation button and its printable door QR code."""
     snap = current_roster().snapshot()

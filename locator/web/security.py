@@ -21,9 +21,9 @@ LOCATOR_CSP_REPORT_ONLY sends the policy as Content-Security-Policy-Report-Only 
 violations, block nothing) while operators try a change; /admin stays unframeable even then.
 LOCATOR_CSP_REPORT_URI names where browsers send their reports. docs/deployment.md, "Security".
 
-Where they are stamped: web/http.py's WSGI edge adds nosniff and the Referrer-Policy to every answer
-(add_every_answer_headers), its one after-request hook adds framing and the policy (page_headers);
-web/hot_path.py writes them into the nearest answer it makes itself.
+Where they are stamped: web/http.py's WSGI edge adds them to the header list of every answer Flask
+writes: nosniff and the Referrer-Policy (add_every_answer_headers), framing and the policy
+(page_headers); web/hot_path.py writes them into the nearest answer it makes itself.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, g
+from flask import current_app, g
 
 from locator.wechat_client import configured
 
@@ -199,43 +199,46 @@ def unframeable(path: str) -> bool:
     return path.startswith(_UNFRAMEABLE_FOLDERS) or path in UNFRAMEABLE_PREFIXES
 
 
-def _is_page(resp: Response) -> bool:
-    # A 304 refreshes the stored headers of the page the browser holds: it carries the policy too.
-    return resp.status_code == 304 or resp.mimetype == "text/html"
+_EVERY_ANSWER_LIST = list(EVERY_ANSWER.items())
 
 
-_EVERY_ANSWER_LOWER = tuple((name.lower(), name, value) for name, value in EVERY_ANSWER.items())
-
-
-def add_every_answer_headers(headers: list[tuple[str, str]]) -> None:
+def add_every_answer_headers(headers: list[tuple[str, str]], present: dict[str, str]) -> None:
     """Append nosniff and the Referrer-Policy to a WSGI header list unless the answer set its own.
 
     Called by web/http.py's WSGI edge for every answer the app writes (pages, API, errors, even an
-    exception's 500), at the cost of a scan of a short list instead of two Flask header look-ups.
+    exception's 500), at the cost of a dict of a short list instead of two Flask header look-ups.
+    An answer setting its own spells the name as EVERY_ANSWER does (as every header here is spelled);
+    `present`: dict(headers).
     """
-    present = {name.lower() for name, _ in headers}
-    for lower, name, value in _EVERY_ANSWER_LOWER:
-        if lower not in present:
-            headers.append((name, value))
+    if "X-Content-Type-Options" in present or "Referrer-Policy" in present:
+        headers.extend((name, value) for name, value in _EVERY_ANSWER_LIST if name not in present)
+    else:
+        headers.extend(_EVERY_ANSWER_LIST)
 
 
-def page_headers(resp: Response, path: str) -> None:
-    """Framing and the Content-Security-Policy of one answer (called by web/http.py's after-request hook)."""
-    deny = unframeable(path)
+def page_headers(headers: list[tuple[str, str]], *, deny: bool, page: bool) -> None:
+    """Framing (`deny`: unframeable()) and, for a page (or a 304), the Content-Security-Policy, set in
+    the WSGI header list of one answer (called by web/http.py's Edge inside the request's context)."""
     if deny:
-        resp.headers["X-Frame-Options"] = "DENY"
-    if _is_page(resp):
+        set_header(headers, "X-Frame-Options", "DENY")
+    if page:
         cfg = current_app.config
-        report_only = bool(cfg.get("CSP_REPORT_ONLY"))
         policy = content_security_policy(
             g.get("_csp_sources", NOTHING),
             frame_ancestors="'none'" if deny else "",
             report_uri=cfg.get("CSP_REPORT_URI") or "",
         )
-        if report_only:
-            resp.headers["Content-Security-Policy-Report-Only"] = policy
+        if cfg.get("CSP_REPORT_ONLY"):
+            set_header(headers, "Content-Security-Policy-Report-Only", policy)
             if deny:
                 # Browsers ignore frame-ancestors in a report-only policy: keep that one enforced.
-                resp.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+                set_header(headers, "Content-Security-Policy", "frame-ancestors 'none'")
         else:
-            resp.headers["Content-Security-Policy"] = policy
+            set_header(headers, "Content-Security-Policy", policy)
+
+
+def set_header(headers: list[tuple[str, str]], name: str, value: str) -> None:
+    """`headers[name] = value` on a WSGI header list: any header of that name (in any case) replaced."""
+    lower = name.lower()
+    headers[:] = [h for h in headers if h[0].lower() != lower]
+    headers.append((name, value))
