@@ -184,8 +184,8 @@ def init_app(app: Flask) -> None:
     app.session_interface = LazyCookieSessions()
     app.wsgi_app = app.extensions["edge"] = Edge(app, app.wsgi_app)
 
-    # What needs no Flask request (the Host and body-size checks, nosniff, the metrics count) is done
-    # by Edge, before or around Flask: each hook Flask calls costs a few µs, and every request pays it.
+    # What needs no Flask request (the Host and body-size checks, the answers' headers, the metrics
+    # count) is done by Edge, before or around Flask: a hook Flask calls costs a few µs, every request.
     # gzip needs the body: a hook of the blueprints that answer under API_PREFIXES only (an unmatched
     # path's answer is a short problem, never worth compressing); everything else an answer's headers
     # need is added by Edge to the header list.
@@ -230,10 +230,11 @@ class Edge:
     - the Host check (400 for a host this service does not answer to, see the module's docstring) and
       the declared body size (413 from Content-Length, before a body is read or spooled to disk;
       LOCATOR_MAX_UPLOAD_MB sets MAX_CONTENT_LENGTH): their answers are made by Flask, as a hook's;
-    - then Flask, and every answer it writes gets nosniff and the Referrer-Policy in its header list
-      (web/security.py), is counted and timed by URL rule (web/metrics.py; from here to the answer's
-      start, so the whole of Flask's work), and ends the stale-snapshot permission a view took
-      (`stale_ok`; the test client and the CLI run in the thread that handled the request).
+    - then Flask, and every answer it writes gets its header list completed (`stamp`: nosniff, the
+      Referrer-Policy, framing, CSP, the stale mark, CORS, Vary), is counted and timed by URL rule
+      (web/metrics.py; from here to the answer's start, so the whole of Flask's work), and ends the
+      stale-snapshot permission a view took (`stale_ok`; the test client and the CLI run in the
+      thread that handled the request).
     """
 
     def __init__(self, app: Flask, wsgi_app: Callable):
