@@ -1,11 +1,11 @@
 """The rider's nearest search answered in front of Flask: the one request that must cost what /healthz costs.
 
 A phone asks `GET /api/v1/stations/nearest?lat=…&lng=…[&k=…][&coord=…]` far more often than
-anything else. Flask's machinery for one request (request context, URL matching, the hooks of
-web/http.py, web/metrics.py, sessions, a Response object) costs more than the nearest answer
-itself. NearestFastPath, called first by web/http.py's Edge (inside ProxyFix), answers exactly that
-request with the same bytes and headers as the view (`api.nearest_answer()` writes both bodies)
-and does what the hooks would do for it: the Host check, the nearest rate limit, the search log,
+anything else. Flask's machinery for one request (request context, URL matching, sessions, a
+Response object, web/http.py's work on its header list) costs more than the nearest answer itself.
+NearestFastPath, called first by web/http.py's Edge (inside ProxyFix), answers exactly that request
+with the same bytes and headers as the view (`api.nearest_answer()` writes both bodies) and does
+what Edge and the view would do for it: the Host check, the nearest rate limit, the search log,
 the metrics count, Cache-Control and Vary. Anything else goes to Flask untouched, and so does any
 doubt: another method or path, filters, a radius or any parameter that is not plain
 (`api.plain_nearest_query`), an Origin (CORS), an Accept-Encoding that allows gzip, a host not
