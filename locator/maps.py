@@ -303,10 +303,9 @@ def first_view(m, base: Basemap, config: MapConfig, payload: Mapping[str, Any], 
 def map_parts(m, assets: MapAssets, first: dict[str, Any] | None = None) -> dict[str, Any]:
     """The map div and script of a folium map, and our asset URLs, for our own page templates.
 
-    folium's header is not used: it carries a second viewport tag that forbids pinch-zoom
-    (`user-scalable=no`) and blocking script tags. Our templates inline the first markers' script,
-    which loads Leaflet and the map bundle, and run folium's script once they have
-    (LocatorFirst.whenReady).
+    folium's header is not used: it carries a second viewport tag that turns pinch-zoom off, and
+    blocking script tags. Our templates inline the first markers' script, which loads Leaflet and
+    the map bundle, and run folium's script once they have (LocatorFirst.whenReady).
     """
     figure = m.get_root()
     figure.render()

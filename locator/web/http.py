@@ -279,15 +279,16 @@ class Edge:
             return self.wsgi_app(environ, start)
         finally:
             end_stale_permission()
-            count = self.app.extensions.get("metrics_count")
-            if count is not None and answered:
+            if answered:
                 status, rule = answered[-1]
-                count(
-                    rule.rule if rule is not None else None,  # None: no rule matched (404, 405)
-                    environ.get("REQUEST_METHOD", "GET").upper(),
-                    int(status[:3]),
-                    time.perf_counter() - started,
-                )
+                # None: no rule matched (404, 405)
+                self._count(environ, status, rule.rule if rule is not None else None, time.perf_counter() - started)
+
+    def _count(self, environ: dict[str, Any], status: str, rule: str | None, seconds: float) -> None:
+        """Count and time one answer by URL rule (web/metrics.py), when metrics are on."""
+        count = self.app.extensions.get("metrics_count")
+        if count is not None:
+            count(rule, environ.get("REQUEST_METHOD", "GET").upper(), int(status[:3]), seconds)
 
     def _refuse(self, environ: dict[str, Any], start_response: Callable, refusal: Callable[[Flask], Any]) -> Any:
         """Flask's answer to a request refused before it reaches a view, made as a before-request hook's
@@ -302,9 +303,7 @@ class Edge:
 
             def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
                 self.stamp(environ, status, headers)
-                count = app.extensions.get("metrics_count")
-                if count is not None:
-                    count(None, environ.get("REQUEST_METHOD", "GET").upper(), int(status[:3]), 0.0)
+                self._count(environ, status, None, 0.0)
                 return start_response(status, headers, exc_info)
 
             return response(environ, start)
@@ -319,12 +318,13 @@ class Edge:
         content_type = present.get("Content-Type", "").partition(";")[0].strip().lower()
         deny = security.unframeable(path)
         # A 304 refreshes the stored headers of the page the browser holds: it carries the policy too.
-        if deny or content_type == "text/html" or status.startswith("304"):
-            security.page_headers(headers, deny=deny, page=content_type == "text/html" or status.startswith("304"))
+        page = content_type == "text/html" or status.startswith("304")
+        if deny or page:
+            security.page_headers(headers, deny=deny, page=page)
         if served_stale():
             since = self.app.extensions["roster"].snapshots.stale_since or time.time()
             # Never cached as if current, and never revalidated into a later, fresh answer's place.
-            headers[:] = [h for h in headers if h[0].lower() not in ("cache-control", "etag")]
+            security.remove_headers(headers, "Cache-Control", "ETag")
             headers.append((STALE_HEADER, "database-unreachable; since=" + _iso_utc(since)))
             headers.append(("Cache-Control", "no-store"))
         if path.startswith(API_PREFIXES):
@@ -416,8 +416,7 @@ def add_vary(headers: list[tuple[str, str]], names: list[str]) -> None:
     lower = {v.lower() for v in present}
     merged = present + [n for n in names if n.lower() not in lower]
     if merged != present or not present:
-        headers[:] = [h for h in headers if h[0].lower() != "vary"]
-        headers.append(("Vary", ", ".join(merged)))
+        security.set_header(headers, "Vary", ", ".join(merged))
 
 
 def _gzip(resp: Response) -> None:

@@ -239,6 +239,11 @@ def page_headers(headers: list[tuple[str, str]], *, deny: bool, page: bool) -> N
 
 def set_header(headers: list[tuple[str, str]], name: str, value: str) -> None:
     """`headers[name] = value` on a WSGI header list: any header of that name (in any case) replaced."""
-    lower = name.lower()
-    headers[:] = [h for h in headers if h[0].lower() != lower]
+    remove_headers(headers, name)
     headers.append((name, value))
+
+
+def remove_headers(headers: list[tuple[str, str]], *names: str) -> None:
+    """Drop every header of these names (in any case) from a WSGI header list."""
+    lower = {name.lower() for name in names}
+    headers[:] = [h for h in headers if h[0].lower() not in lower]
