@@ -4,9 +4,11 @@ For each store (SQLite file, PostGIS schema), roster (the 200-station sample, sy
 100,000 or 1,000,000 stations) and server set-up, it serves the same database twice — our app
 (`locator:create_app()`) and the naive anchor (bench/naive_anchor.py: bare Flask, pykdtree,
 json.dumps of id/name/distance) — and loads each with wrk (-t2 -c4, a random 6-decimal point in
-Wenzhou per nearest request), /healthz and nearest in turn, for --rounds rounds. It prints req/s
-per round and the ratios of the issue: ours nearest ÷ ours /healthz, ours nearest ÷ anchor
-nearest, ours /healthz ÷ anchor /healthz (a bare Flask app's). On a shared machine wrk's req/s
+Wenzhou per nearest request), /healthz and nearest in turn, for --rounds rounds (ours and the
+anchor next to each other; every other round in the opposite order). It prints req/s per round
+and the ratios of the issue: ours nearest ÷ ours /healthz, ours nearest ÷ anchor nearest, ours
+/healthz ÷ anchor /healthz (a bare Flask app's); then their mean over the rounds and the median
+of the rounds' own ratios (with min–max), which a slow spell of the machine moves less. On a shared machine wrk's req/s
 swing with other jobs' load, so it also prints the server's own CPU time per request (user +
 system of the server's processes over the run, from /proc, ÷ requests answered) and the same
 ratios computed from it (capacity: the inverse of CPU per request); these move much less. With --rss it also prints each
@@ -37,6 +39,7 @@ import random
 import re
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -311,14 +314,18 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
         ours.warm()
         anchor.warm()
         sums: dict[str, float] = {}
+        per_round: list[list[float]] = []
+        loads = [
+            ("oh", ours, "/healthz", None),
+            ("ah", anchor, "/healthz", None),
+            ("on", ours, "/", script),
+            ("an", anchor, "/", script),
+        ]
         for r in range(1, args.rounds + 1):
             got = {}
-            for key, server, path, lua in (
-                ("oh", ours, "/healthz", None),
-                ("on", ours, "/", script),
-                ("ah", anchor, "/healthz", None),
-                ("an", anchor, "/", script),
-            ):
+            # Every ratio compares two loads run next to each other, and every other round runs them in the
+            # opposite order: a machine slowing down or speeding up over a round does not favour one side.
+            for key, server, path, lua in loads if r % 2 else loads[::-1]:
                 cpu = server.cpu_seconds()
                 rps, requests, bad = wrk(f"http://127.0.0.1:{server.port}{path}", args.duration, lua)
                 if bad:
@@ -327,9 +334,18 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
                 got[key + "_cpu"] = (server.cpu_seconds() - cpu) / requests * 1e6
             for key, value in got.items():
                 sums[key] = sums.get(key, 0.0) + value
+            per_round.append(ratios(got))
             print(row(store, size, setup, str(r), got), flush=True)
         mean = {k: v / args.rounds for k, v in sums.items()}
         print(row(store, size, setup, "mean", mean), flush=True)
+        # The median of the rounds' own ratios: a round that fell in a slow spell of the machine (every
+        # server's CPU per request up by half, seen on this shared VM) moves it less than it moves the mean.
+        cells = [f"{statistics.median(c):.2f} ({min(c):.2f}–{max(c):.2f})" for c in zip(*per_round, strict=True)]
+        print(
+            f"| {store} | {size:,} | {setup} | median of rounds (min–max) | | | | | {' | '.join(cells[:3])} | | "
+            f"{' | '.join(cells[3:])} |",
+            flush=True,
+        )
         if args.rss:
             rss = ", ".join(f"{m:.0f}" for m in ours.worker_rss_mb())
             print(f"RSS per worker, ours, {store} {size:,} {setup}: {rss} MB", flush=True)
@@ -338,13 +354,26 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
         anchor.stop()
 
 
+def ratios(f: dict[str, float]) -> list[float]:
+    """The issue's three ratios by req/s, then by server CPU per request (capacity), of one round or a mean."""
+    return [
+        f["on"] / f["oh"],
+        f["on"] / f["an"],
+        f["oh"] / f["ah"],
+        f["oh_cpu"] / f["on_cpu"],
+        f["an_cpu"] / f["on_cpu"],
+        f["ah_cpu"] / f["oh_cpu"],
+    ]
+
+
 def row(store: str, size: int, setup: str, label: str, f: dict[str, float]) -> str:
     """One markdown table row: req/s and their ratios, then server CPU µs per request and the ratios they imply."""
+    r = ratios(f)
     return (
         f"| {store} | {size:,} | {setup} | {label} | {f['oh']:,.0f} | {f['on']:,.0f} | {f['ah']:,.0f} | "
-        f"{f['an']:,.0f} | {f['on'] / f['oh']:.2f} | {f['on'] / f['an']:.2f} | {f['oh'] / f['ah']:.2f} | "
+        f"{f['an']:,.0f} | {r[0]:.2f} | {r[1]:.2f} | {r[2]:.2f} | "
         f"{f['oh_cpu']:.0f} / {f['on_cpu']:.0f} / {f['ah_cpu']:.0f} / {f['an_cpu']:.0f} | "
-        f"{f['oh_cpu'] / f['on_cpu']:.2f} | {f['an_cpu'] / f['on_cpu']:.2f} | {f['ah_cpu'] / f['oh_cpu']:.2f} |"
+        f"{r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} |"
     )
 
 

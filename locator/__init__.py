@@ -30,6 +30,11 @@ def _apply_overrides(app: Flask, overrides: dict[str, Any]) -> None:
         raise ConfigError("bad configuration:\n  " + "\n  ".join(problems))
 
 
+def _seconds(milliseconds: int | None) -> float | None:
+    """A setting in ms as seconds; None (`auto`) stays None: the store's own default."""
+    return None if milliseconds is None else milliseconds / 1000.0
+
+
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -134,7 +139,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"],
         app.instance_path,
         schema=app.config.get("DATABASE_SCHEMA", "public"),
-        version_check_interval=app.config.get("VERSION_CHECK_INTERVAL_MS", 0) / 1000.0,
+        version_check_interval=_seconds(app.config.get("VERSION_CHECK_INTERVAL_MS")),
         listen=bool(app.config.get("VERSION_LISTEN", True)),
     )
     roster = Roster.open(

@@ -84,6 +84,13 @@ def parse_non_negative_int(text: str) -> int:
     return value
 
 
+def parse_interval_ms(text: str) -> int | None:
+    """`auto` (None: the store's own default) or a whole number of milliseconds >= 0."""
+    if text.strip().lower() == "auto":
+        return None
+    return parse_non_negative_int(text)
+
+
 def parse_database_url(text: str) -> str:
     """sqlite:///path (relative paths are under the instance folder) or postgresql://…"""
     value = text.strip()
@@ -306,11 +313,13 @@ SETTINGS: list[Setting] = [
     ),
     Setting(
         "VERSION_CHECK_INTERVAL_MS",
-        "0",
-        parse_non_negative_int,
-        "How long (ms) a process trusts the data version it last read from PostgreSQL before asking again. "
-        "0: every request (a change made on another server shows on the next request); 500: at most one "
-        "tiny query per process per half second, changes from other servers show within that delay.",
+        "auto",
+        parse_interval_ms,
+        "How long (ms) a process trusts the data version it last read before asking the database again "
+        "(a process sees its own writes at once). `auto`: 100 with SQLite (other workers' and tools' changes "
+        "show within 0.1 s, and a rider's request pays no SQLite read), 0 with PostgreSQL, where it is only "
+        "the fallback while not listening (LOCATOR_VERSION_LISTEN). 0: every request asks; 500: at most "
+        "one tiny query per process per half second, changes from elsewhere show within that delay.",
     ),
     Setting(
         "VERSION_LISTEN",

@@ -32,6 +32,13 @@ def test_defaults_parse():
     values = load_settings({})
     assert values["SEED_SAMPLE"] is True
     assert values["SERVICE_AREA_BBOX"] is None
+    assert values["VERSION_CHECK_INTERVAL_MS"] is None  # auto: the store's own default
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("auto", 0.1), ("AUTO", 0.1), ("0", 0.0), ("250", 0.25)])
+def test_the_version_check_interval_reaches_the_sqlite_store(app_factory, value, seconds):
+    app = app_factory(VERSION_CHECK_INTERVAL_MS=value)
+    assert app.extensions["roster"].store.version_check_interval == seconds
 
 
 @pytest.mark.parametrize(
@@ -46,6 +53,8 @@ def test_defaults_parse():
         ("LOCATOR_MAX_QUERY_DISTANCE_KM", "-5"),
         ("LOCATOR_MAX_QUERY_DISTANCE_KM", "nan"),
         ("LOCATOR_MAX_QUERY_DISTANCE_KM", "100km"),
+        ("LOCATOR_VERSION_CHECK_INTERVAL_MS", "soon"),
+        ("LOCATOR_VERSION_CHECK_INTERVAL_MS", "-1"),
     ],
 )
 def test_bad_environment_value_stops_the_start(monkeypatch, tmp_path, variable, value):

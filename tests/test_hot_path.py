@@ -84,6 +84,31 @@ def test_a_foreign_host_is_refused_before_any_view_or_hook(counted):
     assert seen == []
 
 
+def test_host_verdicts_are_remembered_but_a_flood_of_forged_hosts_is_not(app_factory):
+    """Edge and the fast path remember the verdict per Host value (a server sees a handful), never more than
+    MAX_REMEMBERED of them, and a remembered refusal still refuses."""
+    from locator.web.http import HostPolicy, host_name
+
+    policy = HostPolicy(["yizhan.example.cn", ".wz.example"])
+    hosts = [
+        "yizhan.example.cn",
+        "YIZHAN.example.cn:8443",
+        "a.wz.example",
+        "wz.example",
+        "evil.example",
+        "[::1]:80",
+        "",
+    ]
+    hosts += [f"forged-{i}.example" for i in range(2 * HostPolicy.MAX_REMEMBERED)]
+    for _ in range(2):  # the second time from memory, where remembered
+        assert [policy.allows_header(h) for h in hosts] == [policy.allows(host_name(h)) for h in hosts]
+    assert len(policy._headers) == HostPolicy.MAX_REMEMBERED
+    client = app_factory().test_client()
+    for _ in range(2):
+        assert client.get(PLAIN, headers={"Host": "evil.example"}).status_code == 400
+        assert client.get(PLAIN, headers={"Host": "127.0.0.1:8000"}).status_code == 200
+
+
 def test_a_point_outside_the_service_area_gets_the_views_422(counted):
     app, seen = counted
     resp = app.test_client().get("/api/v1/stations/nearest?lat=39.9&lng=116.4")  # Beijing
@@ -208,3 +233,39 @@ def test_the_reach_check_at_the_default_limit_agrees_and_measures_once_per_coars
     # Eastwards from the coast to 2.5° out, across the 100 km line.
     points = [(121.0 + step * 0.0085, 27.9 + (step % 5) * 0.003) for step in range(300)]
     assert _reach_verdicts(roster, points, exact_distance) == {True, False}
+
+
+def test_a_change_made_elsewhere_reaches_riders_within_a_second_and_requests_read_no_version(app_factory):
+    """SQLite has no NOTIFY: each process trusts the data version it read for LOCATOR_VERSION_CHECK_INTERVAL_MS
+    (`auto`: 0.1 s), so a rider's request reads nothing, and a change made by another worker or a tool shows soon."""
+    import sqlite3
+    import time
+
+    from locator.store.sql import VERSION_SQL
+
+    app = app_factory()
+    client = app.test_client()
+    first = client.get(PLAIN).get_json()["stations"][0]
+    path = app.extensions["roster"].store.path
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE stations SET name = '改过名的驿站' WHERE id = ?", (first["id"],))
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    changed, deadline = None, time.monotonic() + 1.0
+    while changed is None and time.monotonic() < deadline:
+        top = client.get(PLAIN).get_json()["stations"][0]
+        changed = top["name"] if top["name"] == "改过名的驿站" else None
+    assert changed == "改过名的驿站"
+
+    trusting = app_factory(VERSION_CHECK_INTERVAL_MS="60000")
+    client = trusting.test_client()
+    client.get(PLAIN)
+    reads = []
+    trusting.extensions["roster"].store._conn().set_trace_callback(reads.append)
+    for _ in range(20):
+        assert client.get(PLAIN).status_code == 200
+    assert [sql for sql in reads if sql == VERSION_SQL] == []

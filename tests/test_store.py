@@ -290,6 +290,58 @@ def test_two_sqlite_handles_see_each_others_writes(tmp_path):
         b.close()
 
 
+def _bump_by_hand(path) -> None:
+    """What another process or a tool does: a committed write that moves the data version."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+    finally:
+        conn.close()
+
+
+def test_sqlite_trusts_the_version_it_read_for_its_interval_and_its_own_writes_never(tmp_path):
+    """A rider's request pays no SQLite read: the version read last is trusted for version_check_interval
+    seconds; a write through the store is seen at once, one from elsewhere when the interval is over."""
+    import time
+
+    from locator.store.sqlite import SQLiteStore
+
+    path = tmp_path / "cached.sqlite3"
+    store = SQLiteStore(path, version_check_interval=3600)
+    try:
+        store.init_schema()
+        first = store.data_version()
+        _bump_by_hand(path)
+        assert store.data_version() == first  # trusted: another process's write is not asked about yet
+        store.create(make(1), actor="t", via="cli")
+        mine = store.data_version()
+        assert mine >= first + 2  # its own write at once (and the other's with it)
+        _bump_by_hand(path)
+        store.version_check_interval = 0.05
+        time.sleep(0.1)
+        assert store.data_version() == mine + 1  # the interval is over: asked again
+    finally:
+        store.close()
+
+
+def test_sqlite_asks_every_time_with_an_interval_of_zero_and_by_default_within_a_tenth_of_a_second(tmp_path):
+    from locator.store import open_store
+    from locator.store.sqlite import SQLiteStore
+
+    path = tmp_path / "zero.sqlite3"
+    every = SQLiteStore(path, version_check_interval=0)
+    default = open_store(f"sqlite:///{path}")
+    try:
+        every.init_schema()
+        seen = every.data_version()
+        _bump_by_hand(path)
+        assert every.data_version() == seen + 1
+        assert default.version_check_interval == SQLiteStore.VERSION_CHECK_S == 0.1
+    finally:
+        every.close()
+        default.close()
+
+
 def test_two_workers_migrating_one_fresh_file_at_once_both_start(tmp_path, monkeypatch):
     """Worker b read the schema version (0) just before worker a migrated the file: b skips what a applied."""
     from locator.store.sqlite import SQLiteStore

@@ -27,7 +27,6 @@ from locator.coords import CRS
 from locator.errors import LocatorError
 from locator.store import StoreUnavailable
 from locator.web import api, security
-from locator.web.http import host_name
 
 PATH = "/api/v1/stations/nearest"
 _CRS = {c.value: c for c in CRS}
@@ -60,7 +59,7 @@ class NearestFastPath:
             return None
         query = api.plain_nearest_query(environ.get("QUERY_STRING", ""))
         extensions = self.app.extensions
-        if query is None or not extensions["host_policy"].allows(host_name(environ.get("HTTP_HOST", ""))):
+        if query is None or not extensions["host_policy"].allows_header(environ.get("HTTP_HOST", "")):
             return None
         crs = _CRS[query.coord]
         if crs is CRS.WGS84:

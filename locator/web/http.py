@@ -68,6 +68,9 @@ class HostPolicy:
             self.names.add(public.lower())
         self.suffixes = tuple(n for n in self.names if n.startswith("."))
         self.private_networks = private_networks
+        self._headers: dict[str, bool] = {}  # Host header value -> allowed; a server sees a handful
+
+    MAX_REMEMBERED = 256  # Host values remembered; beyond (forged ones, say) each is checked every time
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> HostPolicy:
@@ -75,6 +78,15 @@ class HostPolicy:
         configured = tuple(config.get("ALLOWED_HOSTS") or ())
         alias = tuple(config.get("WECHAT_ALLOWED_HOSTS") or ())
         return cls(configured + alias, config.get("PUBLIC_URL") or "", private_networks=not configured)
+
+    def allows_header(self, header: str) -> bool:
+        """allows(host_name(header)) for a Host header value, remembered (the policy never changes)."""
+        allowed = self._headers.get(header)
+        if allowed is None:
+            allowed = self.allows(host_name(header))
+            if len(self._headers) < self.MAX_REMEMBERED:
+                self._headers[header] = allowed
+        return allowed
 
     def allows(self, host: str | None) -> bool:
         """True if `host` (a bare host name or IP address) is one this service answers to."""
@@ -257,7 +269,7 @@ class Edge:
                 return answered
         # An empty Host header is refused; none at all (HTTP/1.0) is the server's own name, as werkzeug's.
         host = environ["HTTP_HOST"] if "HTTP_HOST" in environ else environ.get("SERVER_NAME", "")
-        if path not in HOST_CHECK_EXEMPT and not self.policy.allows(host_name(host)):
+        if path not in HOST_CHECK_EXEMPT and not self.policy.allows_header(host):
             return self._refuse(environ, start_response, _bad_host)
         if environ.get("CONTENT_LENGTH"):
             limit = self.app.config.get("MAX_CONTENT_LENGTH")
