@@ -16,6 +16,7 @@ altogether, so no spelling carries a precise position into a log.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -94,17 +95,36 @@ def drop_client(record: logging.LogRecord) -> None:
             record.msg = _WERKZEUG_CLIENT.sub("- - - [", record.msg, count=1)
 
 
+_NAMED_FIELD = re.compile(r"%\((\w+)\)")
+
+
+@functools.lru_cache(maxsize=256)
+def _named_fields(msg: str) -> frozenset[str]:
+    """The `%(name)s` fields a log format uses (access-log formats: a handful, remembered)."""
+    return frozenset(_NAMED_FIELD.findall(msg))
+
+
 class CoarsenCoordinates(logging.Filter):
     """Rewrites log records so that no coordinate parameter keeps more than two decimals."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Coarsen the message and its arguments (and drop the client of anonymous feedback); never drop the record."""
+        """Coarsen the message and its arguments (and drop the client of anonymous feedback); never drop the record.
+
+        Named arguments the message does not use are dropped, not coarsened: Granian's access record
+        carries the query string (a nearest query: the rider's position) whatever the format prints,
+        and coarsening it was ~35 µs of every nearest request with the access log on.
+        """
         drop_client(record)
         if isinstance(record.msg, str):
             record.msg = coarsen(record.msg)
         if record.args:
             if isinstance(record.args, dict):
-                record.args = {k: coarsen(v) if isinstance(v, str) else v for k, v in record.args.items()}
+                used = _named_fields(record.msg) if isinstance(record.msg, str) else frozenset()
+                record.args = {
+                    k: coarsen(v) if isinstance(v, str) else v
+                    for k, v in record.args.items()
+                    if not used or k in used  # "%s" % {...} (no named field) prints the whole dict
+                }
             else:
                 record.args = tuple(coarsen(a) if isinstance(a, str) else a for a in record.args)
         return True

@@ -49,3 +49,30 @@ def test_werkzeug_request_log_of_a_live_request_is_coarse(live_server, caplog):
     assert any("lat=28.01&lng=120.65" in line for line in access), access
     _assert_coarse([r.getMessage() for r in caplog.records])
     _assert_coarse(caplog.text.splitlines())
+
+
+def test_an_access_record_keeps_only_the_fields_its_format_prints_coarse(app, caplog):
+    """Granian's access record carries the query string whatever the format prints (locator.serve's never
+    prints it): a named argument the message does not use is dropped, the ones it uses are coarsened."""
+    from locator.serve import ACCESS_LOG_FORMAT
+
+    caplog.set_level(logging.INFO)
+    atoms = {
+        "addr": "127.0.0.1",
+        "method": "GET",
+        "path": "/api/v1/stations/nearest",
+        "query_string": f"lat={LAT}&lng={LNG}&k=5",
+        "protocol": "HTTP/1.1",
+        "status": 200,
+        "dt_ms": 0.4,
+    }
+    logging.getLogger("granian.access").info(ACCESS_LOG_FORMAT, atoms)
+    logging.getLogger("granian.access").info("%(path)s?%(query_string)s", atoms)  # a format that prints it
+    logging.getLogger("locator.test").info("%s", {"q": f"lat={LAT}"})  # one dict printed whole: kept, coarse
+    plain, printed, whole = caplog.records[-3:]
+    assert "query_string" not in plain.args and plain.getMessage() == (
+        '127.0.0.1 "GET /api/v1/stations/nearest HTTP/1.1" 200 0.4ms'
+    )
+    assert printed.getMessage() == "/api/v1/stations/nearest?lat=28.01&lng=120.65&k=5"
+    assert whole.getMessage() == "{'q': 'lat=28.01'}"
+    _assert_coarse([repr(r.__dict__) for r in (plain, printed, whole)])
