@@ -282,7 +282,7 @@ class SQLiteStore(SQLStationStore):
 
     BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's lock
     # How long a process trusts the data version it read last (LOCATOR_VERSION_CHECK_INTERVAL_MS `auto`).
-    # Reading it is a statement with two file locks, ~8 µs here, ~10 % of a rider's nearest request;
+    # Reading it is a statement taking file locks, ~5 % of a nearest request's instructions (bench/README.md);
     # SQLite has no NOTIFY, so other processes' writes (workers, tools, a restore) show within this delay.
     VERSION_CHECK_S = 0.1
 
