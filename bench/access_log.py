@@ -1,4 +1,4 @@
-"""What one access-log line costs the server in Python (issue 18): Granian's record, with and without privacy.
+"""What one access-log line costs in Python (issue 18): Granian's record with and without our privacy filter.
 
 With LOCATOR_ACCESS_LOG on (the default of `python -m locator.serve`), Granian makes one log record per
 request through Python's logging, with every atom it knows as named arguments, the query string
