@@ -1,8 +1,8 @@
 """Backup commands: backup and restore of the SQLite database while the service runs.
 
 A restore moves the database to a new epoch (store/sql.py), so the data version that running
-servers compare never returns to a number they have seen: they reload the restored roster on
-their next request, without a restart.
+servers compare never returns to a number they have seen: they reload the restored roster
+within LOCATOR_VERSION_CHECK_INTERVAL_MS (0.1 s by default), without a restart.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _keep_accounts(staged: sqlite3.Connection, live: str) -> None:
     help="Keep today's accounts, API tokens and logins instead of the backup's (tokens revoked since stay revoked).",
 )
 def restore(path: Path, yes: bool, keep_accounts: bool) -> None:
-    """Replace the SQLite database with a backup; running servers reload it at once.
+    """Replace the SQLite database with a backup; running servers reload it within 0.1 s (by default).
 
     Without --keep-accounts the accounts and API tokens are the backup's: a token revoked or an
     account disabled after the backup works again, and everyone logs in again.
@@ -144,7 +144,7 @@ def restore(path: Path, yes: bool, keep_accounts: bool) -> None:
     finally:
         for leftover in (staged_path, Path(f"{staged_path}-wal"), Path(f"{staged_path}-shm")):
             leftover.unlink(missing_ok=True)
-    click.echo(f"restored {path}: {count} stations; running servers reload it now (epoch {epoch})")
+    click.echo(f"restored {path}: {count} stations; running servers reload it within a second (epoch {epoch})")
     if keep_accounts:
         click.echo("kept today's accounts, API tokens and logins")
     else:

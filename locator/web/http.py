@@ -61,6 +61,8 @@ def host_name(header: str) -> str | None:
 class HostPolicy:
     """Which host names this service answers to (see the module's docstring)."""
 
+    MAX_REMEMBERED = 256  # Host values whose verdict is remembered; beyond (forged ones, say) checked each time
+
     def __init__(self, names: Iterable[str], public_url: str = "", *, private_networks: bool = False):
         self.names = {n.lower() for n in names} | set(LOOPBACK_HOSTS)
         public = urlsplit(public_url).hostname if public_url else None
@@ -69,8 +71,6 @@ class HostPolicy:
         self.suffixes = tuple(n for n in self.names if n.startswith("."))
         self.private_networks = private_networks
         self._headers: dict[str, bool] = {}  # Host header value -> allowed; a server sees a handful
-
-    MAX_REMEMBERED = 256  # Host values remembered; beyond (forged ones, say) each is checked every time
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> HostPolicy:
