@@ -356,13 +356,7 @@ class Edge:
                     headers.append(("Access-Control-Allow-Headers", CORS_HEADERS))
                     headers.append(("Access-Control-Max-Age", "600"))
             vary.append("Origin")
-        code = int(status[:3])
-        if (
-            content_type in COMPRESSIBLE
-            and code >= 200
-            and code not in (204, 304)
-            and environ.get("REQUEST_METHOD") != "HEAD"
-        ):
+        if _compressible(int(status[:3]), content_type, environ.get("REQUEST_METHOD")):
             vary.append("Accept-Encoding")
         if vary:
             add_vary(headers, vary)
@@ -431,14 +425,20 @@ def add_vary(headers: list[tuple[str, str]], names: list[str]) -> None:
         security.set_header(headers, "Vary", ", ".join(merged))
 
 
+def _compressible(code: int, content_type: str, method: str | None) -> bool:
+    """Whether an answer may be gzipped (its body a COMPRESSIBLE type): then it varies by Accept-Encoding."""
+    return (
+        code >= 200
+        and code not in (204, 304)
+        and method != "HEAD"
+        and content_type.partition(";")[0].strip().lower() in COMPRESSIBLE
+    )
+
+
 def _gzip(resp: Response) -> None:
     environ = request.environ
-    if (
-        resp.direct_passthrough
-        or resp.status_code < 200
-        or resp.status_code in (204, 304)
-        or environ.get("REQUEST_METHOD") == "HEAD"
-        or (resp.content_type or "").partition(";")[0].strip() not in COMPRESSIBLE
+    if resp.direct_passthrough or not _compressible(
+        resp.status_code, resp.content_type or "", environ.get("REQUEST_METHOD")
     ):
         return
     # Vary: Accept-Encoding is added by Edge (for every compressible API answer, gzipped or not).
