@@ -159,6 +159,50 @@ def test_wrong_password_is_refused(app, make_user):
     assert client.get("/admin/").status_code == 401
 
 
+def test_a_head_request_for_the_login_page_is_not_a_failed_login(app_factory):
+    """HEAD (link checkers, previews) answers as GET does; it once ran the password check and counted a failure."""
+    from locator.accounts import hash_password
+
+    app = app_factory(RATELIMIT_LOGIN_CLIENT="2/minute")
+    app.extensions["accounts"].create_user("boss", "city_admin", (), hash_password("password123"))
+    client = app.test_client()
+    for _ in range(3):
+        head = client.head("/admin/login")
+        assert head.status_code == 200 and head.data == b""
+    client.get("/admin/login")
+    with client.session_transaction() as sess:
+        token = sess["csrf"]
+    resp = client.post("/admin/login", data={"name": "boss", "password": "password123", "csrf_token": token})
+    assert resp.status_code == 302  # not throttled by the HEADs
+
+
+def test_head_requests_on_form_pages_never_write_nor_count_a_guess(app, roster, make_user, login):
+    """HEAD on a page that also takes a POST is the page's GET: no write (HEAD passes no CSRF check),
+    no password guess counted."""
+    make_user("boss", "city_admin")
+    client = login("boss")
+    station = roster.store.list()[0]
+    count = len(roster.store.list())
+    form = {"name": "不该改的名字", "type": station.type, "lng": station.lng, "lat": station.lat, "current": "x"}
+    for path in ("/admin/account/password", "/admin/stations/new", f"/admin/stations/{station.id}"):
+        for _ in range(6):
+            resp = client.open(path, method="HEAD", data=form)
+            assert resp.status_code == 200 and resp.data == b"", path
+    assert roster.store.get(station.id).name == station.name
+    assert len(roster.store.list()) == count
+    assert client.get("/admin/account/password").status_code == 200
+    resp = client.post(
+        "/admin/account/password",
+        data={
+            "current": "password123",
+            "password": "a-new-pass-4567",
+            "password2": "a-new-pass-4567",
+            "csrf_token": client.csrf,
+        },
+    )
+    assert resp.status_code == 302  # not throttled by the HEADs
+
+
 def test_passwords_are_stored_hashed(app, make_user):
     """The stored password is a scrypt hash, not the password."""
     make_user("boss", "city_admin", password="correct horse")

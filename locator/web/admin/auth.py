@@ -220,7 +220,7 @@ def _login_page(status: int, error: str | None, next_url: str, headers: dict[str
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Log in with name and password (throttled per client and per account)."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and the HEAD Flask adds (a link checker's): never a failed login
         return _login_page(200, None, safe_next(request.args.get("next")))
     next_url = safe_next(request.form.get("next"))
     name = request.form.get("name", "").strip()

@@ -341,7 +341,7 @@ def _saved_message() -> str | None:
 def new_station():
     """Create a station (form with a location picker)."""
     require_writer()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD
         return _render_form(None)
     try:
         station = _validated(request.form, None)
@@ -404,7 +404,7 @@ def _confirmed_here(form, station: Station) -> bool:
 def edit_station(station_id: str):
     """Edit a station; a stale form (older version) gets 409 and the field-by-field changes."""
     station = _get_station(station_id)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: never a write (HEAD passes no CSRF check)
         group = reports.group_named(station_id, request.args.get("report", ""))
         prefill = {"status": request.args["status"]} if request.args.get("status") in STATUSES else {}
         return _render_form(station, saved=_saved_message(), report=group, prefill=prefill)

@@ -134,7 +134,7 @@ def reset_password(user_id: int):
 def own_password():
     """Change one's own password (the current one first); every session ends, log in again."""
     user: User = g.user
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD
         return render_template("admin/own_password.html", error=None)
     client = request.remote_addr or "-"
     throttle = login_throttle()
