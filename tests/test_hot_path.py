@@ -269,3 +269,72 @@ def test_a_change_made_elsewhere_reaches_riders_within_a_second_and_requests_rea
     for _ in range(20):
         assert client.get(PLAIN).status_code == 200
     assert [sql for sql in reads if sql == VERSION_SQL] == []
+
+
+def _wsgi(app, path: str, method: str = "GET", **headers: str) -> tuple[str, dict[str, str], object]:
+    """Call the app as a WSGI server does: (status, headers, the iterable it returned, unconsumed)."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, method=method, headers=headers, base_url="http://127.0.0.1").get_environ()
+    started = {}
+
+    def start_response(status, header_list, exc_info=None):
+        started.update(status=status, headers=dict(header_list))
+
+    body = app(environ, start_response)
+    return started["status"], started["headers"], body
+
+
+@pytest.mark.parametrize(
+    ("path", "begins"),
+    [
+        ("/healthz", b'{"status":"ok"}'),  # jsonify
+        ("/admin/login", b"<!doctype html>"),  # a view's own flask.Response, converted by make_response
+        ("/no/such/page", b"<!doctype html>"),  # an error handler's page
+        ("/api/v1/stations?limit=1", b"{"),  # a cacheable answer, its gzip hook
+    ],
+)
+def test_answers_whose_body_is_whole_go_to_the_server_as_a_list(app_factory, path, begins):
+    app = app_factory()
+    status, headers, body = _wsgi(app, path)
+    assert type(body) is list and all(type(chunk) is bytes for chunk in body)
+    assert int(headers["Content-Length"]) == len(b"".join(body))
+    assert b"".join(body).lower().startswith(begins)
+    head_status, head_headers, head_body = _wsgi(app, path, method="HEAD")
+    assert head_body == [] and head_status == status
+    assert head_headers["Content-Length"] == headers["Content-Length"]
+
+
+def test_a_304_goes_as_an_empty_list(app_factory):
+    app = app_factory()
+    _, headers, _ = _wsgi(app, "/api/v1/stations?limit=1")
+    status, _, body = _wsgi(app, "/api/v1/stations?limit=1", If_None_Match=headers["ETag"])
+    assert status.startswith("304") and body == []
+
+
+def test_files_streams_and_close_callbacks_go_as_werkzeug_sends_them(app_factory):
+    from flask import Response
+
+    app = app_factory()
+    closed = []
+
+    @app.get("/test-stream")
+    def stream():
+        return Response((part for part in (b"a", b"b")), mimetype="text/plain")
+
+    @app.get("/test-on-close")
+    def on_close():
+        resp = Response(b"whole", mimetype="text/plain")
+        resp.call_on_close(lambda: closed.append(1))
+        return resp
+
+    for path, expected in [("/test-stream", b"ab"), ("/test-on-close", b"whole")]:
+        _, _, body = _wsgi(app, path)
+        assert type(body) is not list
+        assert b"".join(body) == expected
+        body.close()
+    assert closed == [1]  # the callback ran when the server closed the answer
+    css = sorted((app.static_folder and __import__("pathlib").Path(app.static_folder) / "css").glob("*.css"))[0]
+    _, _, body = _wsgi(app, f"/static/css/{css.name}")
+    assert type(body) is not list and b"".join(body) == css.read_bytes()
+    body.close()

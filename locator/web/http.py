@@ -160,13 +160,38 @@ def _allowed_origin(origin: str, config: dict[str, Any]) -> str | None:
     return origin if origin in allowed else None
 
 
+class WholeResponse(Response):
+    """Flask's Response, handed to the server as a list when its body is already whole in memory.
+
+    werkzeug hands every answer to the server as an iterator (a ClosingIterator over a generator),
+    which a server must step through one chunk at a time. Granian sends a list in one call instead:
+    under it, a `/healthz` answer as an iterator cost ~10 % more server CPU than as a list
+    (bench/README.md, Run 9). So an answer whose body is a list or tuple (jsonify, render_template,
+    bytes and str bodies) goes as a list of its encoded chunks; streamed bodies, files
+    (direct_passthrough) and answers with call_on_close() callbacks go as werkzeug sends them.
+    Flask makes every answer of a view, a hook or an error handler this class (`App.response_class`;
+    a plain flask.Response returned by a view is converted by make_response()).
+    """
+
+    def get_app_iter(self, environ: dict[str, Any]) -> Iterable[bytes]:
+        """The body as a list when it is whole (see the class); werkzeug's iterator otherwise."""
+        if self.direct_passthrough or not self.is_sequence or self._on_close:
+            return super().get_app_iter(environ)
+        status = self.status_code
+        if environ["REQUEST_METHOD"] == "HEAD" or 100 <= status < 200 or status in (204, 304):
+            return []  # no body, as werkzeug's
+        return list(self.iter_encoded())
+
+
 class App(Flask):
-    """Flask, asking once per function (view, hook, error handler) whether it is a coroutine.
+    """Flask, asking once per function (view, hook, error handler) whether it is a coroutine, and
+    answering with WholeResponse.
 
     Flask's ensure_sync() asks `inspect.iscoroutinefunction` on every call, for the view and for each
     hook of every request (~1.5 µs each here); the answer for a registered function never changes.
     """
 
+    response_class = WholeResponse
     _MAX_REMEMBERED = 4096  # registered functions are a few hundred; anything beyond is asked each time
 
     def __init__(self, *args: Any, **kwargs: Any):
