@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
+from flask import Response
 from werkzeug.datastructures import MultiDict
+from werkzeug.test import EnvironBuilder
 
 from locator.web.api import plain_nearest_query
 from locator.web.models import NearestQuery
@@ -273,8 +276,6 @@ def test_a_change_made_elsewhere_reaches_riders_within_a_second_and_requests_rea
 
 def _wsgi(app, path: str, method: str = "GET", **headers: str) -> tuple[str, dict[str, str], object]:
     """Call the app as a WSGI server does: (status, headers, the iterable it returned, unconsumed)."""
-    from werkzeug.test import EnvironBuilder
-
     environ = EnvironBuilder(path=path, method=method, headers=headers, base_url="http://127.0.0.1").get_environ()
     started = {}
 
@@ -313,8 +314,6 @@ def test_a_304_goes_as_an_empty_list(app_factory):
 
 
 def test_files_streams_and_close_callbacks_go_as_werkzeug_sends_them(app_factory):
-    from flask import Response
-
     app = app_factory()
     closed = []
 
@@ -334,7 +333,7 @@ def test_files_streams_and_close_callbacks_go_as_werkzeug_sends_them(app_factory
         assert b"".join(body) == expected
         body.close()
     assert closed == [1]  # the callback ran when the server closed the answer
-    css = sorted((app.static_folder and __import__("pathlib").Path(app.static_folder) / "css").glob("*.css"))[0]
+    css = sorted((Path(app.static_folder) / "css").glob("*.css"))[0]
     _, _, body = _wsgi(app, f"/static/css/{css.name}")
     assert type(body) is not list and b"".join(body) == css.read_bytes()
     body.close()
