@@ -144,7 +144,7 @@ def restore(path: Path, yes: bool, keep_accounts: bool) -> None:
     finally:
         for leftover in (staged_path, Path(f"{staged_path}-wal"), Path(f"{staged_path}-shm")):
             leftover.unlink(missing_ok=True)
-    click.echo(f"restored {path}: {count} stations; running servers reload it within a second (epoch {epoch})")
+    click.echo(f"restored {path}: {count} stations; running servers reload it within 0.1 s by default (epoch {epoch})")
     if keep_accounts:
         click.echo("kept today's accounts, API tokens and logins")
     else:

@@ -177,9 +177,8 @@ class WholeResponse(Response):
         """The body as a list when it is whole (see the class); werkzeug's iterator otherwise."""
         if self.direct_passthrough or not self.is_sequence or self._on_close:
             return super().get_app_iter(environ)
-        status = self.status_code
-        if environ["REQUEST_METHOD"] == "HEAD" or 100 <= status < 200 or status in (204, 304):
-            return []  # no body, as werkzeug's
+        if not _has_body(self.status_code, environ["REQUEST_METHOD"]):
+            return []
         return list(self.iter_encoded())
 
 
@@ -450,14 +449,14 @@ def add_vary(headers: list[tuple[str, str]], names: list[str]) -> None:
         security.set_header(headers, "Vary", ", ".join(merged))
 
 
+def _has_body(code: int, method: str | None) -> bool:
+    """Whether an answer carries a body: not to HEAD, nor with 1xx, 204 or 304 (HTTP's rule, as werkzeug's)."""
+    return code >= 200 and code not in (204, 304) and method != "HEAD"
+
+
 def _compressible(code: int, content_type: str, method: str | None) -> bool:
     """Whether an answer may be gzipped (its body a COMPRESSIBLE type): then it varies by Accept-Encoding."""
-    return (
-        code >= 200
-        and code not in (204, 304)
-        and method != "HEAD"
-        and content_type.partition(";")[0].strip().lower() in COMPRESSIBLE
-    )
+    return _has_body(code, method) and content_type.partition(";")[0].strip().lower() in COMPRESSIBLE
 
 
 def _gzip(resp: Response) -> None:
