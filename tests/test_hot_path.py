@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from flask import Response
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 
+from locator.hours import TZ
 from locator.web.api import plain_nearest_query
 from locator.web.models import NearestQuery
 
@@ -49,6 +51,17 @@ def test_the_plain_search_skips_flask_and_answers_what_the_view_answers(counted)
     assert [s["distance_m"] for s in fast.get_json()["stations"]] == sorted(
         s["distance_m"] for s in fast.get_json()["stations"]
     )
+
+
+def test_the_answer_time_is_written_as_isoformat_writes_it(counted):
+    app, _ = counted
+    client = app.test_client()
+    before = datetime.now(TZ)
+    for url in (PLAIN, VIEW):
+        at = client.get(url).get_json()["query"]["at"]
+        when = datetime.fromisoformat(at)
+        assert when.isoformat() == at and at.endswith("+08:00")  # microseconds, the offset: as isoformat()
+        assert before <= when <= datetime.now(TZ)
 
 
 @pytest.mark.parametrize("coord", ["gcj02", "bd09"])

@@ -136,6 +136,35 @@ def test_default_filter_narrows_only_when_a_station_is_closed():
     assert [h.station.id for h in with_closed.nearest(120.651, 28.0, 2)] == ["st-001"]
 
 
+def test_the_tree_is_handed_masks_it_does_not_copy():
+    """pykdtree copies any mask that is not uint8 into a new array on every query: O(roster) per answer."""
+    from locator.nearest import NO_FILTER, STATUS_CLOSED
+
+    n = 5000  # above the scan's limit: the tree answers
+    lng, lat, ids = _synthetic(n, seed=3)
+    status = np.zeros(n, np.int8)
+    status[::7] = STATUS_CLOSED
+    snap = Snapshot(lng, lat, ids, status=status)
+    seen = []
+    tree = snap.tree
+
+    class Spy:
+        def query(self, *args, mask=None, **kwargs):
+            seen.append(mask)
+            return tree.query(*args, mask=mask, **kwargs)
+
+    snap.tree = Spy()
+    got = snap.nearest_indices(120.65, 28.0, 5, mask=snap.mask(NO_FILTER))[0]  # as Snapshot.nearest asks
+    snap.nearest_indices(120.9, 27.9, 5, mask=snap.mask(NO_FILTER))
+    filtered = snap.nearest_indices(120.65, 28.0, 5, mask=np.arange(n) % 2 == 0)[0]
+    assert [m.dtype for m in seen] == [np.uint8, np.uint8, np.uint8]
+    assert seen[0] is seen[1]  # the default filter's: made once per snapshot
+    snap.tree = tree
+    assert got == snap.brute_force(120.65, 28.0, 5, mask=status != STATUS_CLOSED)[0]
+    assert all(i % 7 for i in got)
+    assert filtered == snap.brute_force(120.65, 28.0, 5, mask=np.arange(n) % 2 == 0)[0]
+
+
 def _near_ties(rng, n_groups, per_group, centre=(120.65, 28.0), spread=0.6):
     """Groups of stations at almost the same geodesic distance from a group centre, in all directions.
 
