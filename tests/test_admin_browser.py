@@ -32,3 +32,38 @@ def test_import_page_upload_preview_commit(browser_page, make_user, roster, tmp_
     assert roster.store.count() == 203
     assert browser_page.foreign_requests == []
     assert browser_page.console_errors == []
+
+
+@pytest.mark.browser
+def test_a_double_tap_on_commit_imports_once_and_says_so(browser_page, make_user, roster, tmp_path):
+    """Two taps on 确认导入 send two commits: the page says the roster has the file, never "preview expired".
+
+    Whether the server sees both depends on when Chromium drops the first: the deterministic check of a
+    commit sent twice is tests/test_admin_import.py's.
+    """
+    make_user("boss", "city_admin")
+    path = tmp_path / "名册.xlsx"
+    path.write_bytes(xlsx_bytes(rows_for(3)))
+    page = browser_page.page
+    page.goto(browser_page.base_url + "/admin/login?next=/admin/import")
+    page.fill("input[name=name]", "boss")
+    page.fill("input[name=password]", "password123")
+    page.tap("#login-form button[type=submit]")
+    page.wait_for_url("**/admin/import")
+    page.set_input_files("#file", str(path))
+    page.select_option("#crs", "wgs84")
+    page.tap("#preview-button")
+    page.wait_for_selector("#preview")
+    commits = []
+    page.on("request", lambda r: commits.append(r.method) if r.url.endswith("/admin/import/commit") else None)
+    page.locator("#commit").scroll_into_view_if_needed()
+    button = page.locator("#commit").bounding_box()
+    x, y = button["x"] + button["width"] / 2, button["y"] + button["height"] / 2
+    page.touchscreen.tap(x, y)
+    page.touchscreen.tap(x, y)  # before the first answer arrives
+    page.wait_for_selector("#import-done, #import-already")
+    assert commits == ["POST", "POST"]
+    assert page.locator("#file-error").count() == 0
+    assert roster.store.count() == 203
+    assert len([r for r in roster.store.audit() if r.via == "import"]) == 3  # one record per station, once
+    assert browser_page.console_errors == []

@@ -263,9 +263,41 @@ def test_admin_import_flow_preview_then_commit(app, roster, make_user, login):
     assert resp.status_code == 200
     assert "新增 4" in BeautifulSoup(resp.data, "html.parser").select_one("#import-done").get_text()
     assert roster.store.count() == 204
-    resp = web.post("/admin/import/commit", data=form)  # the same preview again: file gone / version moved
-    assert resp.status_code == 409
+    imports = len([r for r in roster.store.audit() if r.via == "import"])
+    # The same 确认导入 again (a double tap, a reload that posts again): told it landed, nothing written twice.
+    resp = web.post("/admin/import/commit", data=form)
+    assert resp.status_code == 200
+    page = BeautifulSoup(resp.data, "html.parser")
+    assert "名册已与这份文件一致" in page.select_one("#import-already").get_text()
+    assert page.select_one("#file-error") is None and page.select_one("#commit-form") is None
     assert roster.store.count() == 204
+    assert len([r for r in roster.store.audit() if r.via == "import"]) == imports
+
+
+def test_a_commit_after_someone_else_saved_shows_the_fresh_preview_to_confirm(app, roster, make_user, login):
+    """An edit lands between preview and 确认导入: the file is previewed again against the roster now, not lost."""
+    make_user("boss", "city_admin")
+    web = login("boss")
+    resp = web.post(
+        "/admin/import/preview",
+        data={"csrf_token": web.csrf, "crs": "wgs84", "file": (io.BytesIO(xlsx_bytes(rows_for(3))), "名册.xlsx")},
+        content_type="multipart/form-data",
+    )
+    form = {i["name"]: i.get("value", "") for i in BeautifulSoup(resp.data, "html.parser").select("#commit-form input")}
+    first = roster.store.list()[0]
+    roster.store.delete(first.id, expected_version=None, actor="someone", via="edit")
+    resp = web.post("/admin/import/commit", data=form)
+    assert resp.status_code == 409
+    page = BeautifulSoup(resp.data, "html.parser")
+    assert "重新生成的预览" in page.select_one("#file-error").get_text()
+    assert page.select_one("#n-added").get_text() == "3"
+    assert roster.store.count() == 199  # nothing written by the refused commit
+    fresh = {i["name"]: i.get("value", "") for i in page.select("#commit-form input")}
+    assert fresh["token"] != form["token"] and fresh["digest"] == form["digest"]
+    resp = web.post("/admin/import/commit", data=fresh)
+    assert resp.status_code == 200
+    assert "新增 3" in BeautifulSoup(resp.data, "html.parser").select_one("#import-done").get_text()
+    assert roster.store.count() == 202
 
 
 def test_admin_preview_shows_row_errors(make_user, login, roster):

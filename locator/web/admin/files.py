@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from locator import importing
+from locator.accounts import User
 from locator.context import current_roster, current_staging
 from locator.coords import CRS
 from locator.formats import FORMATS, NAMES, FileInvalid, Format, LayerChoiceNeeded, check_export, detect_format
@@ -214,23 +215,49 @@ def import_commit():
     data = staging().load(digest, fmt)
     if data is None:
         return _import_page(409, file_error="预览已过期或文件已变化，请重新上传并预览。")
+    crs, replace, layer = crs_param(request.form), request.form.get("replace") == "1", layer_param(request.form)
     try:
         summary = importing.commit(
             current_roster(),
             data,
             FORMATS[fmt],
-            crs_param(request.form),
+            crs,
             user=user,
-            replace=request.form.get("replace") == "1",
+            replace=replace,
             token=request.form.get("token", ""),
-            layer=layer_param(request.form),
+            layer=layer,
         )
     except importing.StaleImport:
-        return _import_page(409, file_error="预览之后名册已被修改（或文件不同），请重新预览后再确认导入。")
+        return _stale_commit(data, digest, fmt, crs, replace, layer, user)
     except importing.ImportHasErrors as exc:
         return _import_page(422, preview=exc.preview, file_error="文件有错误，未导入任何数据。")
-    staging().discard(digest, fmt)
+    # The file stays kept (until it expires or is evicted like any preview): a 确认导入 sent again, by a
+    # double tap or a reload, finds it and is told the roster already matches it (_stale_commit), not
+    # that its preview expired. Its old token can never be applied again: the roster version moved.
     return _import_page(summary=summary, links=imported_links(summary), choice=choices({}))
+
+
+def _stale_commit(
+    data: bytes, digest: str, fmt: str, crs: CRS, replace: bool, layer: str | None, user: User
+) -> Response:
+    """The answer to a commit whose preview is out of date: the file previewed again against the roster now.
+
+    Nothing left to change (the same 确认导入 sent twice, or the file imported meanwhile): 200 and a
+    notice. Otherwise 409 with the fresh preview and its own 确认导入, instead of "upload it again".
+    """
+    fresh = importing.preview(current_roster(), data, FORMATS[fmt], crs, user=user, replace=replace, layer=layer)
+    if fresh.ok and not (fresh.added or fresh.changed or fresh.closed or fresh.removed):
+        return _import_page(already=fresh, choice=choices({}))
+    return _import_page(
+        409,
+        preview=fresh,
+        digest=digest,
+        fmt=fmt,
+        crs=crs.value,
+        replace=replace,
+        layer=layer or "",
+        file_error="预览之后名册已被修改：下面是按现在的名册重新生成的预览，请核对后再确认导入。",
+    )
 
 
 @bp.get("/import/template.<fmt>")
