@@ -547,9 +547,10 @@ def commit_checked(
 class UploadStaging:
     """Uploaded files kept between a preview page and its commit, named by their SHA-256.
 
-    Only previews that may be committed are kept. Files older than a day go, and the folder
-    never holds more than MAX_BYTES: the oldest files are evicted first (their preview then
-    asks for the file again).
+    Previews that may be committed are kept, and so are files once committed (a 确认导入 sent again
+    finds the file and is told the roster already matches it; its old token cannot apply twice).
+    Files older than a day go, and the folder never holds more than MAX_BYTES: the oldest files are
+    evicted first (their preview then asks for the file again).
     """
 
     KEEP_S = STAGING_KEEP_S  # previews never committed are kept for a day
@@ -608,7 +609,7 @@ class UploadStaging:
         return data if hashlib.sha256(data).hexdigest() == digest else None
 
     def discard(self, digest: str, fmt: str) -> None:
-        """Forget a kept file (after its commit)."""
+        """Forget a kept file (a refused preview's: it cannot be committed)."""
         path = self._path(digest, fmt)
         if path is not None:
             path.unlink(missing_ok=True)

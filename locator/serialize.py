@@ -519,9 +519,10 @@ class FragmentCache:
     ) -> tuple[bytes, ...]:
         """station_bytes() in pieces, for a caller that joins a whole answer once.
 
-        A fragment is ~1.6 kB: every `+` of it is a malloc and a copy. Joining the answer's stations
-        once (api.nearest_answer) instead of each station and then the answer took the nearest
-        request from 382,020 to 337,142 instructions (bench/README.md, Run 10).
+        A fragment is ~1.6 kB: every `+` of it is a malloc and a copy. Joining the answer's pieces once
+        (api.nearest_answer, which also has orjson write the answer's time) instead of each station, then
+        the stations, then the answer took the nearest request from 382,020 to 337,142 instructions
+        (bench/README.md, Run 10).
         """
         # No Station made unless a fragment is missing (the packed roster makes one per call).
         fixed = self.fixed_bytes(i, None, crs, district_name)

@@ -48,9 +48,10 @@ def shared_secret_key(store: PostGISStore) -> str:
 class SharedUploadStaging:
     """Uploaded files kept between a preview and its commit, in PostgreSQL, named by SHA-256 and format.
 
-    Only previews that may be committed are kept. Files older than a day go, and the table never
-    holds more than `max_bytes`: the oldest files are evicted first (their preview then asks for
-    the file again). A file is read back only if its bytes still hash to its name.
+    Previews that may be committed are kept, and files once committed (as importing.UploadStaging).
+    Files older than a day go, and the table never holds more than `max_bytes`: the oldest files are
+    evicted first (their preview then asks for the file again). A file is read back only if its bytes
+    still hash to its name.
     """
 
     KEEP_S = STAGING_KEEP_S
@@ -109,5 +110,5 @@ class SharedUploadStaging:
         return data if hashlib.sha256(data).hexdigest() == digest else None
 
     def discard(self, digest: str, fmt: str) -> None:
-        """Forget a kept file (after its commit)."""
+        """Forget a kept file (a refused preview's: it cannot be committed)."""
         self.store._conn().execute("DELETE FROM upload_staging WHERE digest = %s AND format = %s", (digest, fmt))

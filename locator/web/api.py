@@ -172,7 +172,7 @@ def nearest_answer(
             "k": k,
             "radius_m": radius_m,
             "distance": "geodesic (WGS-84 ellipsoid, Karney's algorithm)",
-            "at": when,  # orjson writes what isoformat() writes (tests/test_api.py), without a str made first
+            "at": when,  # orjson writes what isoformat() writes (tests/test_hot_path.py), without a str made first
         },
         "count": len(result.hits),
         "sample_data": snap.sample_count > 0,
