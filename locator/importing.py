@@ -300,6 +300,11 @@ class Preview:
         """True when the file can be committed (warnings do not stop it)."""
         return not self.errors
 
+    @property
+    def changes_anything(self) -> bool:
+        """False when committing would write nothing: the roster already holds the file as it is."""
+        return bool(self.added or self.changed or self.closed or self.removed)
+
     def report(self) -> list[str]:
         """One Chinese line per error: 第 5 行「纬度」120.8102 不在 -90～90 之间：经度和纬度是否填反了？"""
         return [e.text_zh() for e in self.errors]

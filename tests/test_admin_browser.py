@@ -7,9 +7,8 @@ import pytest
 from tests.test_admin_import import rows_for, xlsx_bytes
 
 
-@pytest.mark.browser
-def test_import_page_upload_preview_commit(browser_page, make_user, roster, tmp_path):
-    """An organizer logs in on a phone-sized page, uploads a roster, sees the preview and commits it."""
+def _preview_three_stations(browser_page, make_user, tmp_path):
+    """An organizer logs in on the phone-sized page and previews an XLSX of three new stations (taps)."""
     make_user("boss", "city_admin")
     path = tmp_path / "名册.xlsx"
     path.write_bytes(xlsx_bytes(rows_for(3)))
@@ -17,16 +16,23 @@ def test_import_page_upload_preview_commit(browser_page, make_user, roster, tmp_
     page.goto(browser_page.base_url + "/admin/login?next=/admin/import")
     page.fill("input[name=name]", "boss")
     page.fill("input[name=password]", "password123")
-    page.click("#login-form button[type=submit]")
+    page.tap("#login-form button[type=submit]")
     page.wait_for_url("**/admin/import")
     page.set_input_files("#file", str(path))
     page.select_option("#crs", "wgs84")
-    page.click("#preview-button")
+    page.tap("#preview-button")
     page.wait_for_selector("#preview")
+    return page
+
+
+@pytest.mark.browser
+def test_import_page_upload_preview_commit(browser_page, make_user, roster, tmp_path):
+    """An organizer logs in on a phone-sized page, uploads a roster, sees the preview and commits it."""
+    page = _preview_three_stations(browser_page, make_user, tmp_path)
     assert page.text_content("#n-added") == "3"
     assert roster.store.count() == 200
     browser_page.screenshot("admin-import-preview")
-    page.click("#commit")
+    page.tap("#commit")
     page.wait_for_selector("#import-done")
     assert "新增 3" in page.text_content("#import-done")
     assert roster.store.count() == 203
@@ -41,19 +47,7 @@ def test_a_double_tap_on_commit_imports_once_and_says_so(browser_page, make_user
     Whether the server sees both depends on when Chromium drops the first: the deterministic check of a
     commit sent twice is tests/test_admin_import.py's.
     """
-    make_user("boss", "city_admin")
-    path = tmp_path / "名册.xlsx"
-    path.write_bytes(xlsx_bytes(rows_for(3)))
-    page = browser_page.page
-    page.goto(browser_page.base_url + "/admin/login?next=/admin/import")
-    page.fill("input[name=name]", "boss")
-    page.fill("input[name=password]", "password123")
-    page.tap("#login-form button[type=submit]")
-    page.wait_for_url("**/admin/import")
-    page.set_input_files("#file", str(path))
-    page.select_option("#crs", "wgs84")
-    page.tap("#preview-button")
-    page.wait_for_selector("#preview")
+    page = _preview_three_stations(browser_page, make_user, tmp_path)
     commits = []
     page.on("request", lambda r: commits.append(r.method) if r.url.endswith("/admin/import/commit") else None)
     page.locator("#commit").scroll_into_view_if_needed()

@@ -246,7 +246,7 @@ def _stale_commit(
     notice. Otherwise 409 with the fresh preview and its own 确认导入, instead of "upload it again".
     """
     fresh = importing.preview(current_roster(), data, FORMATS[fmt], crs, user=user, replace=replace, layer=layer)
-    if fresh.ok and not (fresh.added or fresh.changed or fresh.closed or fresh.removed):
+    if fresh.ok and not fresh.changes_anything:
         return _import_page(already=fresh, choice=choices({}))
     return _import_page(
         409,
