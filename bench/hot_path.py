@@ -5,7 +5,8 @@ For each store (SQLite file, PostGIS schema), roster (the 200-station sample, sy
 (`locator:create_app()`) and the naive anchor (bench/naive_anchor.py: bare Flask, pykdtree,
 json.dumps of id/name/distance) — and loads each with wrk (-t2 -c4, a random 6-decimal point in
 Wenzhou per nearest request), /healthz and nearest in turn, for --rounds rounds (ours and the
-anchor next to each other; every other round in the opposite order). It prints req/s per round
+anchor next to each other; every other round in the opposite order; with --slices N each load runs
+as N shorter wrk runs interleaved with the others', order and reverse in turn). It prints req/s per round
 and the ratios of the issue: ours nearest ÷ ours /healthz, ours nearest ÷ anchor nearest, ours
 /healthz ÷ anchor /healthz (a bare Flask app's); then their mean over the rounds and the median
 of the rounds' own ratios (with min–max), which a slow spell of the machine moves less. On a shared machine wrk's req/s
@@ -23,7 +24,7 @@ Set-ups (--setups, comma-separated):
   gthread  gunicorn -c gunicorn.conf.py --worker-class gthread (LOCATOR_THREADS threads per worker)
   granian  granian --interface wsgi, LOCATOR_WORKERS workers, one blocking thread, no access log
 
-    .venv/bin/python bench/hot_path.py --sizes 200,100000 --setups A,B --stores sqlite,postgis
+    .venv/bin/python bench/hot_path.py --sizes 200,100000 --setups A,B --stores sqlite,postgis --duration 3 --slices 3
     LOCATOR_TEST_POSTGRES_URL=postgresql://… (or --postgres-url) for PostGIS; its schemas
     bench18_<n> are kept between runs (loading 1,000,000 stations takes minutes).
 
@@ -255,6 +256,12 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite")
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=1,
+        help="run each load of a round as this many interleaved wrk runs (divides --duration)",
+    )
     parser.add_argument("--rss", action="store_true", help="also report worker RSS and the snapshot build time")
     parser.add_argument("--folder", help="where the SQLite rosters are made (kept and reused; default: a new temp dir)")
     parser.add_argument(
@@ -262,11 +269,16 @@ def main() -> None:
     )
     parser.add_argument("--postgres-url", default=os.environ.get("LOCATOR_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
+    if args.slices < 1 or args.duration % args.slices:
+        parser.error("--slices must divide --duration (wrk runs whole seconds)")
     tmp = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="locator-hot-"))
     tmp.mkdir(parents=True, exist_ok=True)
     script = tmp / "nearest.lua"
     script.write_text(LUA)
-    print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} wrk -t2 -c4 -d{args.duration}s, {args.rounds} rounds")
+    print(
+        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} wrk -t2 -c4 -d{args.duration}s"
+        f" ({args.slices} interleaved slice{'s' if args.slices > 1 else ''}), {args.rounds} rounds"
+    )
     print(
         "| store | roster | set-up | round | ours /healthz | ours nearest | anchor /healthz | anchor nearest | "
         "nearest ÷ healthz | nearest ÷ anchor nearest | healthz ÷ bare healthz | "
@@ -322,16 +334,9 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
             ("an", anchor, "/", script),
         ]
         for r in range(1, args.rounds + 1):
-            got = {}
-            # Every ratio compares two loads run next to each other, and every other round runs them in the
+            # Every ratio compares loads run next to each other, and every other round runs them in the
             # opposite order: a machine slowing down or speeding up over a round does not favour one side.
-            for key, server, path, lua in loads if r % 2 else loads[::-1]:
-                cpu = server.cpu_seconds()
-                rps, requests, bad = wrk(f"http://127.0.0.1:{server.port}{path}", args.duration, lua)
-                if bad:
-                    sys.exit(f"{bad} answers were not 2xx ({store} {size} {setup} {key}): figures invalid")
-                got[key] = rps
-                got[key + "_cpu"] = (server.cpu_seconds() - cpu) / requests * 1e6
+            got = measure_round(loads if r % 2 else loads[::-1], args.duration, args.slices, f"{store} {size} {setup}")
             for key, value in got.items():
                 sums[key] = sums.get(key, 0.0) + value
             per_round.append(ratios(got))
@@ -352,6 +357,31 @@ def run_setup(store: str, size: int, setup: str, env: dict[str, str], args, scri
     finally:
         ours.stop()
         anchor.stop()
+
+
+def measure_round(order: list, duration: int, slices: int, label: str) -> dict[str, float]:
+    """One round: each load for `duration` seconds, as `slices` wrk runs interleaved with the other loads'.
+
+    With one slice the loads run one after the other in `order`. With more, the round runs `order`, then
+    its reverse, then `order` again…, each load for duration ÷ slices seconds at a time: a slow spell of
+    the machine (seconds long on this shared VM) then falls on every load of the round alike, instead of
+    on whichever load ran through it. Returns req/s and server CPU µs per request of each load.
+    """
+    requests: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    cpu_s: dict[str, float] = {}
+    for i in range(slices):
+        for key, server, path, lua in order if i % 2 == 0 else order[::-1]:
+            cpu = server.cpu_seconds()
+            rps, n, bad = wrk(f"http://127.0.0.1:{server.port}{path}", duration // slices, lua)
+            if bad:
+                sys.exit(f"{bad} answers were not 2xx ({label} {key}): figures invalid")
+            cpu_s[key] = cpu_s.get(key, 0.0) + server.cpu_seconds() - cpu
+            requests[key] = requests.get(key, 0) + n
+            seconds[key] = seconds.get(key, 0.0) + n / rps
+    got = {key: requests[key] / seconds[key] for key in requests}
+    got.update({key + "_cpu": cpu_s[key] / requests[key] * 1e6 for key in requests})
+    return got
 
 
 def ratios(f: dict[str, float]) -> list[float]:
