@@ -46,8 +46,9 @@ def test_a_double_tap_on_commit_imports_once_and_says_so(browser_page, make_user
 
     The double tap on a slow connection: the second tap comes once the first commit is on its way, and
     the commits are held until both were sent, then reach the server in order, the first answered before
-    the second is sent. (Two taps before the first is sent make one request: Chromium replaces a form
-    submission it has not started; without the hold, the first answer may arrive between the taps.)
+    the second is sent. (Two taps before the first is sent made one request in 2 of 5 tries: Chromium
+    replaces a form submission it has not started; without the hold, the first answer may arrive
+    between the taps.)
     """
     page = _preview_three_stations(browser_page, make_user, tmp_path)
     held = []
