@@ -536,14 +536,22 @@ def commit_checked(
 ) -> tuple[ReplaceSummary, Preview]:
     """commit(), also returning the preview it applied (its warnings, for the answer)."""
     stale = "the file or the roster changed since the preview (someone else saved in between): preview again"
-    current = preview_token(data, fmt, crs, replace, roster.store.data_version(), layer)
-    if token is not None and token != current:
-        raise StaleImport(stale)
-    # Same file, options, user and roster version as a preview made in this process: reuse its result.
-    checked = _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace, layer=layer)
+    if token is not None and token != preview_token(data, fmt, crs, replace, roster.store.data_version(), layer):
+        raise StaleImport(stale)  # before any work: the roster moved since the preview
+    checked = recent_preview(roster, data, fmt, crs, user=user, replace=replace, layer=layer)
     if token is not None and token != checked.token:
         raise StaleImport(stale)
     return apply(roster, checked, user=user, bound=token is not None), checked
+
+
+def recent_preview(
+    roster: Roster, data: bytes, fmt: Format, crs: CRS, *, user: User, replace: bool, layer: str | None = None
+) -> Preview:
+    """The file previewed against the roster now: the preview this process made of the same file, options,
+    user and roster version if it is one of the last few (a commit need not validate the file again), else
+    a new one."""
+    current = preview_token(data, fmt, crs, replace, roster.store.data_version(), layer)
+    return _recall((current, user)) or preview(roster, data, fmt, crs, user=user, replace=replace, layer=layer)
 
 
 # -- upload staging -----------------------------------------------------------------------------

@@ -186,15 +186,15 @@ def import_preview():
         # A refused preview cannot be committed: its file is not kept at all.
         _discard_kept()
         return _import_page(422, preview=result, fmt=fmt.name, crs=crs.value, replace=replace)
-    digest = staging().save(data, fmt)
+    return _preview_page(200, result, staging().save(data, fmt), fmt.name, crs, replace, layer)
+
+
+def _preview_page(
+    status: int, result: importing.Preview, digest: str, fmt: str, crs: CRS, replace: bool, layer: str | None, **extra
+) -> Response:
+    """The import page with a preview that may be committed: its 确认导入 form carries the kept file and options."""
     return _import_page(
-        200,
-        preview=result,
-        digest=digest,
-        fmt=fmt.name,
-        crs=crs.value,
-        replace=replace,
-        layer=layer or "",
+        status, preview=result, digest=digest, fmt=fmt, crs=crs.value, replace=replace, layer=layer or "", **extra
     )
 
 
@@ -245,17 +245,17 @@ def _stale_commit(
     Nothing left to change (the same 确认导入 sent twice, or the file imported meanwhile): 200 and a
     notice. Otherwise 409 with the fresh preview and its own 确认导入, instead of "upload it again".
     """
-    fresh = importing.preview(current_roster(), data, FORMATS[fmt], crs, user=user, replace=replace, layer=layer)
+    fresh = importing.recent_preview(current_roster(), data, FORMATS[fmt], crs, user=user, replace=replace, layer=layer)
     if fresh.ok and not fresh.changes_anything:
         return _import_page(already=fresh, choice=choices({}))
-    return _import_page(
+    return _preview_page(
         409,
-        preview=fresh,
-        digest=digest,
-        fmt=fmt,
-        crs=crs.value,
-        replace=replace,
-        layer=layer or "",
+        fresh,
+        digest,
+        fmt,
+        crs,
+        replace,
+        layer,
         file_error="预览之后名册已被修改：下面是按现在的名册重新生成的预览，请核对后再确认导入。",
     )
 
